@@ -1,0 +1,334 @@
+"""CountDown (Stream of Search rules): combine the numbers with + - * / to reach the target.
+
+Rules: each number is used exactly once; ``+`` and ``*`` always; ``a-b`` only when ``a >= b`` (no
+negatives); ``a/b`` only when ``b`` divides ``a`` exactly (no fractions). The generator draws numbers in
+``1..max_number`` and, when ``solvable`` is set, redraws until an exhaustive search finds a solution
+(Stream of Search's procedure). Splits as in Stream of Search: ``test_target`` problems use the 10% of
+targets held out from training; ``test_solution`` problems use training targets but a canonical solution
+whose hash falls in the held-out 10%. Both are decided per problem, so any worker makes the same call.
+
+Example::
+
+    reasonpipe gen countdown --n 5 --searcher direct --seed 0 --out /tmp/cd.jsonl
+"""
+
+from __future__ import annotations
+
+import random
+import zlib
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from reasonpipe.errors import InputError
+from reasonpipe.traces import countdown as grammar_module
+from reasonpipe.traces.countdown import Explore, Goal, Op, State
+
+MAX_VALUE = 10**15  # numbers and targets accepted from users; generated ones are far smaller
+SPLITS = ("train", "test_target", "test_solution")
+
+
+@dataclass(frozen=True)
+class CountdownProblem:
+    nums: tuple[int, ...]
+    target: int
+
+
+@dataclass
+class CountdownConfig:
+    """Generator settings (see module docstring)."""
+
+    numbers: int = 4
+    target_min: int = 10
+    target_max: int = 100
+    max_number: int | None = None  # default target_max - 1, as Stream of Search
+    solvable: bool = True
+    split: str = "train"
+    split_seed: int = 0
+    heldout_fraction: float = 0.1
+
+    def validate(self) -> None:
+        if not 2 <= self.numbers <= 8:
+            raise InputError(f"must be 2..8, got {self.numbers}", field="numbers")
+        if not 0 <= self.target_min <= self.target_max < MAX_VALUE:
+            raise InputError(f"need 0 <= target_min <= target_max, got {self.target_min}..{self.target_max}",
+                             field="target_max")
+        if self.split not in SPLITS:
+            raise InputError(f"unknown split {self.split!r} (known: {', '.join(SPLITS)})", field="split")
+        if not 0.0 < self.heldout_fraction < 1.0:
+            raise InputError(f"must be in (0, 1), got {self.heldout_fraction}", field="heldout_fraction")
+        if self.split == "test_solution" and not self.solvable:
+            raise InputError("the held-out-solution split needs solvable problems", field="split")
+        if (self.max_number if self.max_number is not None else self.target_max - 1) < 1:
+            raise InputError("must be at least 1", field="max_number")
+
+
+# -- rules ------------------------------------------------------------------------------------------
+
+def combine(a: int, b: int) -> list[tuple[int, Op]]:
+    """Every legal result of combining ``a`` and ``b``, in Stream of Search's order (+, *, -, /)."""
+    lo, hi = (a, b) if a <= b else (b, a)
+    out = [(a + b, Op(a, "+", b, a + b)), (a * b, Op(a, "*", b, a * b)), (hi - lo, Op(hi, "-", lo, hi - lo))]
+    if lo != 0 and hi % lo == 0:
+        out.append((hi // lo, Op(hi, "/", lo, hi // lo)))
+    return out
+
+
+def apply(a: int, sym: str, b: int) -> int | None:
+    """The value of ``a sym b`` under the rules, or None when the rules forbid it."""
+    if sym == "+":
+        return a + b
+    if sym == "*":
+        return a * b
+    if sym == "-":
+        return a - b if a >= b else None
+    if sym == "/":
+        return a // b if b != 0 and a % b == 0 else None
+    return None
+
+
+def _results(a: int, b: int) -> list[int]:
+    lo, hi = (a, b) if a <= b else (b, a)
+    out = [a + b, a * b, hi - lo]
+    if lo and hi % lo == 0:
+        out.append(hi // lo)
+    return out
+
+
+def solvable(nums: tuple[int, ...] | list[int], target: int) -> bool:
+    """Can the numbers reach the target? Exact, and about 10x faster than searching for a solution.
+
+    Every solution is a binary expression tree, so it splits the numbers into two groups whose reachable
+    values combine to the target. Reachable sets of the proper subsets are built bottom-up (bitmask
+    memo); at the top only the values ``y`` that could pair with each ``x`` to give the target are looked
+    up, instead of combining the two largest sets.
+    """
+    n = len(nums)
+    if n == 1:
+        return nums[0] == target
+    memo: dict[int, set[int]] = {}
+
+    def reach(mask: int) -> set[int]:
+        r = memo.get(mask)
+        if r is not None:
+            return r
+        if mask & (mask - 1) == 0:
+            r = {nums[mask.bit_length() - 1]}
+        else:
+            r = set()
+            low = mask & -mask
+            sub = (mask - 1) & mask
+            while sub:
+                if sub & low:  # each split once: the lowest index stays on the left
+                    right = reach(mask ^ sub)
+                    for x in reach(sub):
+                        for y in right:
+                            lo, hi = (x, y) if x <= y else (y, x)
+                            r.add(x + y)
+                            r.add(x * y)
+                            r.add(hi - lo)
+                            if lo and hi % lo == 0:
+                                r.add(hi // lo)
+                sub = (sub - 1) & mask
+        memo[mask] = r
+        return r
+
+    t = target
+    full = (1 << n) - 1
+    sub = (full - 1) & full
+    while sub:
+        if sub & 1:
+            a, b = reach(sub), reach(full ^ sub)
+            if len(a) > len(b):
+                a, b = b, a
+            for x in a:
+                if x == 0 and t == 0:
+                    return True
+                # every y with t in results(x, y): x+y, x*y, |x-y| and hi/lo solved for y
+                ys = [t - x, x - t, x + t]
+                if x:
+                    ys.append(x * t)
+                    if t % x == 0:
+                        ys.append(t // x)
+                if t and x % t == 0:
+                    ys.append(x // t)
+                for y in ys:
+                    if y in b and t in _results(x, y):
+                        return True
+        sub = (sub - 1) & full
+    return False
+
+
+def solve(nums: tuple[int, ...], target: int) -> list[Op] | None:
+    """First solution in Stream of Search's exhaustive order (pairs i<j, then +, *, -, /), or None.
+
+    The same answer as a plain depth-first search, but each branch is entered only if :func:`solvable`
+    says it can succeed, so the search walks straight down the first solution.
+    """
+    if not solvable(nums, target):
+        return None
+    ops: list[Op] = []
+    cur = list(nums)
+    while len(cur) > 1:
+        n = len(cur)
+        step = None
+        for i in range(n):
+            for j in range(i + 1, n):
+                rest = cur[:i] + cur[i + 1:j] + cur[j + 1:]
+                for result, op in combine(cur[i], cur[j]):
+                    if solvable(rest + [result], target):
+                        step = (rest + [result], op)
+                        break
+                if step:
+                    break
+            if step:
+                break
+        cur, op = step
+        ops.append(op)
+    return ops
+
+
+def max_tree_nodes(n: int) -> int:
+    """Stream of Search's naive node count for ``n`` numbers (1152 for 4), used for its rating."""
+    total = 1
+    for k in range(n, 1, -1):
+        total *= k * (k - 1) // 2 * 4
+    return total
+
+
+# -- the task ---------------------------------------------------------------------------------------
+
+class CountdownTask:
+    """Task contract (DESIGN.md): generate / prompt / parse_answer / score / vocabulary."""
+
+    name = "countdown"
+    grammar = grammar_module
+
+    def __init__(self, config: CountdownConfig | None = None) -> None:
+        self.config = config or CountdownConfig()
+        self.config.validate()
+        c = self.config
+        self.max_number = c.max_number if c.max_number is not None else c.target_max - 1
+        targets = list(range(c.target_min, c.target_max + 1))
+        random.Random(f"countdown-targets/{c.split_seed}").shuffle(targets)
+        n_held = max(1, int(len(targets) * c.heldout_fraction)) if len(targets) > 1 else 0
+        self.heldout_targets = sorted(targets[:n_held])
+        self.train_targets = sorted(targets[n_held:])
+        self._targets = self.heldout_targets if c.split == "test_target" else self.train_targets
+
+    # splits
+    def solution_heldout(self, solution: list[Op]) -> bool:
+        """Is this canonical solution in the held-out-solution 10%? (a stable hash of its text)"""
+        key = f"{self.config.split_seed}|" + ",".join(map(str, solution))
+        return zlib.crc32(key.encode()) % 10_000 < self.config.heldout_fraction * 10_000
+
+    def generate(self, rng: random.Random) -> CountdownProblem:
+        c = self.config
+        for _ in range(100_000):
+            target = rng.choice(self._targets)
+            nums = tuple(rng.randint(1, self.max_number) for _ in range(c.numbers))
+            if not c.solvable:
+                return CountdownProblem(nums, target)
+            if not solvable(nums, target):
+                continue
+            if c.split != "test_target" and self.solution_heldout(solve(nums, target)) != (c.split == "test_solution"):
+                continue
+            return CountdownProblem(nums, target)
+        raise InputError("no solvable problem found in 100000 draws; widen the number or target range",
+                         field="numbers")
+
+    def prompt(self, problem: CountdownProblem) -> str:
+        """The trace's first line; a model continues from it (Stream of Search)."""
+        return State(problem.target, problem.nums, ()).to_line() + "\n"
+
+    def parse_answer(self, text: str) -> list[Op] | None:
+        """The operations that reach the first ``Goal Reached``: the last state's ops + the last explored op."""
+        steps = grammar_module.parse(text) if isinstance(text, str) else []
+        last_state: State | None = None
+        last_explore: Explore | None = None
+        for step in steps:
+            t = type(step)
+            if t is State:
+                last_state = step
+            elif t is Explore:
+                last_explore = step
+            elif t is Goal:
+                if last_explore is None:
+                    return None
+                return list(last_state.ops if last_state else ()) + [last_explore.op]
+        return None
+
+    def check_solution(self, problem: CountdownProblem, ops: list[Op]) -> bool:
+        """Do ``ops`` use every number exactly once, follow the rules, and end at the target?"""
+        pool = list(problem.nums)
+        for op in ops:
+            if apply(op.a, op.sym, op.b) != op.result:
+                return False
+            try:
+                pool.remove(op.a)
+                pool.remove(op.b)
+            except ValueError:
+                return False
+            pool.append(op.result)
+        return pool == [problem.target]
+
+    def score(self, problem: CountdownProblem, text: str) -> float:
+        """1.0 when the answer in ``text`` is a correct solution, else 0.0; never raises on model output."""
+        ops = self.parse_answer(text)
+        return 1.0 if ops is not None and self.check_solution(problem, ops) else 0.0
+
+    @staticmethod
+    @lru_cache(maxsize=1)
+    def vocabulary() -> tuple[str, ...]:
+        """Every character the grammar can write (a character-level tokenizer's vocabulary)."""
+        from reasonpipe.traces.countdown import DeadEnd, Exhausted, Generate, Move
+
+        op = Op(12345, "+", 67890, 0)
+        samples = [State(1, (2, 3), (op, Op(1, "-", 2, 3), Op(4, "*", 5, 6), Op(7, "/", 8, 9))),
+                   Explore(op, (1,)), Generate("0,1", 2, (3,), op), Move("0"), Goal(1, 1), DeadEnd(1, 2), Exhausted()]
+        return tuple(sorted(set("".join(s.to_line() + "\n" for s in samples))))
+
+    # records
+    @staticmethod
+    def problem_to_json(problem: CountdownProblem) -> dict[str, Any]:
+        return {"nums": list(problem.nums), "target": problem.target}
+
+    @staticmethod
+    def problem_from_json(obj: Any, field: str = "problem") -> CountdownProblem:
+        if not isinstance(obj, dict):
+            raise InputError(f"expected an object with 'nums' and 'target', got {type(obj).__name__}", field=field)
+        for name in ("nums", "target"):
+            if name not in obj:
+                raise InputError("missing", field=f"{field}.{name}")
+        nums = obj["nums"]
+        if not isinstance(nums, list) or not 1 <= len(nums) <= 8:
+            raise InputError("expected a list of 1 to 8 integers", field=f"{field}.nums")
+        for i, n in enumerate(nums):
+            _check_int(n, f"{field}.nums[{i}]")
+        _check_int(obj["target"], f"{field}.target")
+        return CountdownProblem(tuple(nums), obj["target"])
+
+    @staticmethod
+    def problem_from_line(line: str) -> CountdownProblem:
+        """``n1,n2,...;target`` (spaces allowed)."""
+        left, sep, right = line.partition(";")
+        if not sep:
+            raise InputError("expected 'n1,n2,...;target'", field="problem")
+        try:
+            nums = [int(x) for x in left.split(",")]
+            target = int(right)
+        except ValueError:
+            raise InputError("expected integers in 'n1,n2,...;target'", field="problem") from None
+        return CountdownTask.problem_from_json({"nums": nums, "target": target})
+
+    @staticmethod
+    def problem_label(problem: CountdownProblem) -> str:
+        return ",".join(map(str, problem.nums)) + f";{problem.target}"
+
+
+def _check_int(value: Any, field: str) -> None:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise InputError(f"expected an integer, got {type(value).__name__}", field=field)
+    if not 0 <= value < MAX_VALUE:
+        shown = str(value) if abs(value) < 10**20 else f"a {len(str(abs(value)))}-digit number"
+        raise InputError(f"{shown} is out of range 0..{MAX_VALUE - 1}", field=field)

@@ -1,0 +1,144 @@
+"""The trace data model: a problem, a typed list of steps in the task's grammar, and what the search did.
+
+A :class:`Trace` renders to the task's text grammar with :meth:`Trace.to_text` and parses back with
+:meth:`Trace.from_text`; the two are inverse for every trace a searcher writes (lines outside the
+grammar parse to an ``Unparsed`` step, so parsing never fails and a verifier can flag them). On disk a
+trace is one JSONL record with ``id``, ``task``, ``problem``, ``text``, ``steps`` and ``meta``.
+
+Example::
+
+    python -c "from reasonpipe.traces import read_traces; print(next(iter(read_traces('cd.jsonl'))).to_text())"
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from reasonpipe.errors import InputError
+from reasonpipe.jsonl import RecordReader
+
+
+@dataclass
+class TraceMeta:
+    """What the searcher did to write the trace."""
+
+    searcher: str
+    nodes_expanded: int
+    backtracks: int
+    solved: bool
+    chars: int = 0
+    tokens: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, obj: Any) -> "TraceMeta":
+        if not isinstance(obj, dict):
+            raise InputError(f"expected an object, got {type(obj).__name__}", field="meta")
+        kinds = {"searcher": str, "nodes_expanded": int, "backtracks": int, "solved": bool,
+                 "chars": int, "tokens": int, "extra": dict}
+        values = {}
+        for name, kind in kinds.items():
+            if name not in obj:
+                if name in ("searcher", "nodes_expanded", "backtracks", "solved"):
+                    raise InputError("missing", field=f"meta.{name}")
+                continue
+            value = obj[name]
+            if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+                raise InputError(f"expected {kind.__name__}, got {type(value).__name__}", field=f"meta.{name}")
+            values[name] = value
+        return cls(**values)
+
+
+@dataclass
+class Trace:
+    """One search trace: ``steps`` in the grammar of ``task`` for ``problem``."""
+
+    task: str
+    problem: Any
+    steps: list
+    meta: TraceMeta
+    id: str = ""
+
+    def to_text(self) -> str:
+        return grammar_of(self.task).to_text(self.steps)
+
+    @classmethod
+    def from_text(cls, task: str, text: str, *, problem: Any = None, meta: TraceMeta | None = None,
+                  id: str = "") -> "Trace":
+        """Parse ``text`` in the task's grammar; the problem defaults to the one its first line states."""
+        g = grammar_of(task)
+        steps = g.parse(text)
+        if problem is None:
+            problem = g.problem_of(steps)
+        return cls(task=task, problem=problem, steps=steps,
+                   meta=meta or TraceMeta(searcher="unknown", nodes_expanded=0, backtracks=0, solved=False), id=id)
+
+    def to_record(self, text: str | None = None) -> dict[str, Any]:
+        from reasonpipe.tasks import get_task_class
+
+        return {
+            "id": self.id,
+            "task": self.task,
+            "problem": get_task_class(self.task).problem_to_json(self.problem),
+            "text": self.to_text() if text is None else text,
+            "steps": [s.to_json() for s in self.steps],
+            "meta": self.meta.to_json(),
+        }
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> "Trace":
+        """Validate and load one reasonpipe record; raises InputError naming the bad field.
+
+        The ``text`` field is authoritative (it is what models read and write); ``steps``, when
+        present, must agree with it.
+        """
+        from reasonpipe.tasks import get_task_class
+
+        task = _field(record, "task", str)
+        task_cls = get_task_class(task, field="task")
+        text = _field(record, "text", str)
+        problem = task_cls.problem_from_json(_field(record, "problem", object), field="problem")
+        meta = TraceMeta.from_json(_field(record, "meta", dict)) if "meta" in record else None
+        rid = record.get("id", "")
+        if not isinstance(rid, (str, int)) or isinstance(rid, bool):
+            raise InputError(f"expected a string, got {type(rid).__name__}", field="id")
+        trace = cls.from_text(task, text, problem=problem, meta=meta, id=str(rid))
+        if "steps" in record:
+            steps = _field(record, "steps", list)
+            if len(steps) != len(trace.steps) or any(s.to_json() != j for s, j in zip(trace.steps, steps)):
+                bad = next((i for i, (s, j) in enumerate(zip(trace.steps, steps)) if s.to_json() != j),
+                           min(len(steps), len(trace.steps)))
+                raise InputError(f"disagrees with 'text' at step {bad + 1}", field=f"steps[{bad}]")
+        return trace
+
+
+def _field(record: dict[str, Any], name: str, kind: type) -> Any:
+    if name not in record:
+        raise InputError("missing", field=name)
+    value = record[name]
+    if kind is not object and not isinstance(value, kind):
+        raise InputError(f"expected {kind.__name__}, got {type(value).__name__}", field=name)
+    return value
+
+
+def grammar_of(task: str):
+    """The text grammar (parse / to_text / problem_of) of a registered task."""
+    from reasonpipe.tasks import get_task_class
+
+    return get_task_class(task).grammar
+
+
+def read_traces(path: str, *, skip_bad: bool = False) -> Iterator[Trace]:
+    """Stream traces from a reasonpipe JSONL file, validating each record."""
+    reader = RecordReader(path, skip_bad=skip_bad)
+    for line, record in reader:
+        try:
+            yield Trace.from_record(record)
+        except InputError as e:
+            reader.reject(e.located(line=line))

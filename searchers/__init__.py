@@ -1,0 +1,36 @@
+"""Symbolic searchers that write traces, by task and name.
+
+``countdown``: ``dfs``, ``bfs``, ``beam``, ``direct``, ``kbacktrack``; ``sudoku``: ``dfs``, ``direct``,
+``kbacktrack``. Each is ``(task, problem, options, rng) -> Trace`` (see :mod:`searchers.base`).
+
+Example::
+
+    reasonpipe gen sudoku --n 3 --searcher dfs --seed 0 --out /tmp/sd.jsonl
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from reasonpipe.errors import InputError
+from searchers import countdown, sudoku
+from searchers.base import SearchFailed, SearchOptions
+
+SEARCHERS: dict[str, dict[str, Callable]] = {
+    "countdown": {"dfs": countdown.dfs, "bfs": countdown.bfs, "beam": countdown.beam,
+                  "direct": countdown.direct, "kbacktrack": countdown.kbacktrack},
+    "sudoku": {"dfs": sudoku.dfs, "direct": sudoku.direct, "kbacktrack": sudoku.kbacktrack},
+}
+
+
+def get_searcher(task: str, name: str) -> Callable:
+    """The searcher ``name`` for ``task``; InputError listing the valid names otherwise."""
+    table = SEARCHERS.get(task)
+    if table is None:
+        raise InputError(f"no searchers for task {task!r} (known: {', '.join(SEARCHERS)})", field="task")
+    if name not in table:
+        raise InputError(f"unknown searcher {name!r} for {task} (known: {', '.join(table)})", field="searcher")
+    return table[name]
+
+
+__all__ = ["SEARCHERS", "SearchFailed", "SearchOptions", "get_searcher"]

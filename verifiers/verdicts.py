@@ -1,0 +1,92 @@
+"""Step verdicts and per-trace reports: the Verifier contract's vocabulary (DESIGN.md).
+
+A step is ``proved`` (its claim checked true), ``refuted`` (checked false), ``no_check`` (nothing to
+check, e.g. a start marker), ``unformalizable`` (outside the grammar, so no claim can be stated) or
+``error`` (the checker itself failed: timeout, crash). A step *holds* when it is proved or needs no
+check; a trace is *valid* when every step holds. ``error`` is never counted as refuted.
+
+Example::
+
+    python -c "from verifiers.verdicts import StepVerdict, Verdict; print(StepVerdict(Verdict.PROVED, 'ok'))"
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+
+class Verdict(str, Enum):
+    PROVED = "proved"
+    REFUTED = "refuted"
+    NO_CHECK = "no_check"
+    UNFORMALIZABLE = "unformalizable"
+    ERROR = "error"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+HOLDING = frozenset({Verdict.PROVED, Verdict.NO_CHECK})
+
+
+@dataclass(frozen=True, slots=True)
+class StepVerdict:
+    """The verdict on one step; its index is its position in the list ``verify`` returns."""
+
+    verdict: Verdict
+    reason: str = ""
+
+    @property
+    def holds(self) -> bool:
+        return self.verdict in HOLDING
+
+
+@dataclass
+class TraceReport:
+    """A trace's verdicts summed up: counts per verdict, first failing step, solved or not."""
+
+    id: str
+    task: str
+    steps: int
+    counts: dict[str, int]
+    solved: bool
+    first_failure: int | None = None  # 0-based step index
+    first_failure_verdict: str = ""
+    first_failure_reason: str = ""
+    first_failure_text: str = ""
+    line: int | None = None  # line of the record in its file
+    verdicts: list[StepVerdict] = field(default_factory=list, repr=False)
+
+    @property
+    def valid(self) -> bool:
+        return self.first_failure is None
+
+    def to_json(self, with_steps: bool = False) -> dict:
+        out = {"id": self.id, "task": self.task, "line": self.line, "steps": self.steps, "valid": self.valid,
+               "solved": self.solved, "counts": self.counts}
+        if self.first_failure is not None:
+            out["first_failure"] = {"step": self.first_failure + 1, "verdict": self.first_failure_verdict,
+                                    "reason": self.first_failure_reason, "text": self.first_failure_text}
+        if with_steps:
+            out["verdicts"] = [[str(v.verdict), v.reason] for v in self.verdicts]
+        return out
+
+
+def summarize(trace_id: str, task: str, verdicts: list[StepVerdict], solved: bool, steps: list,
+              line: int | None = None) -> TraceReport:
+    """Build a TraceReport from the verdicts a verifier returned for ``steps`` (grammar steps)."""
+    counts = {v.value: 0 for v in Verdict}
+    first = None
+    for i, v in enumerate(verdicts):
+        counts[v.verdict.value] += 1
+        if first is None and v.verdict not in HOLDING:
+            first = i
+    report = TraceReport(id=trace_id, task=task, steps=len(verdicts), counts=counts, solved=solved, line=line,
+                         verdicts=verdicts)
+    if first is not None:
+        report.first_failure = first
+        report.first_failure_verdict = verdicts[first].verdict.value
+        report.first_failure_reason = verdicts[first].reason
+        report.first_failure_text = steps[first].to_line() if first < len(steps) else ""
+    return report
