@@ -1,0 +1,134 @@
+"""The ``reasonpipe`` command: ``gen`` writes search traces, ``verify`` checks every step of them.
+
+Exit status: 0 success (for ``verify``: every step holds), 1 some step does not hold, 2 bad input or
+usage (one message naming file, line and field; never a traceback), 130 interrupted.
+
+Example::
+
+    reasonpipe gen countdown --n 1000 --searcher dfs --seed 1 --out cd.jsonl && reasonpipe verify cd.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from reasonpipe.console import print_table, progress
+from reasonpipe.errors import InputError
+
+# Task options as flags: flag -> (config field, type, help). Which task accepts which is the task's config.
+TASK_FLAGS: dict[str, tuple[str, Callable[[str], Any], str]] = {
+    "--numbers": ("numbers", int, "countdown: how many numbers (2-8; default 4)"),
+    "--target-min": ("target_min", int, "countdown: smallest target (default 10)"),
+    "--target-max": ("target_max", int, "countdown: largest target (default 100)"),
+    "--max-number": ("max_number", int, "countdown: largest input number (default target-max - 1)"),
+    "--split": ("split", str, "countdown: train | test_target (held-out targets) | test_solution (held-out solutions)"),
+    "--split-seed": ("split_seed", int, "countdown: seed of the held-out target and solution choice (default 0)"),
+    "--givens": ("givens", int, "sudoku: number of givens of the own generator"),
+    "--source": ("source", str, "sudoku: own | dokusan (To Backtrack or Not's generator, slow)"),
+    "--avg-rank": ("avg_rank", int, "sudoku: dokusan's avg_rank (default 150)"),
+}
+
+
+def _bool_or_none(text: str) -> bool | None:
+    return {"yes": True, "no": False, "any": None}[text]
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="reasonpipe", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    gen = sub.add_parser("gen", help="generate search traces (JSONL)")
+    gen.add_argument("task", help="countdown | sudoku")
+    gen.add_argument("--n", type=int, help="number of traces (default: all problems of --from)")
+    gen.add_argument("--searcher", default="dfs", help="dfs | bfs | beam | direct | kbacktrack (default dfs)")
+    gen.add_argument("--k", type=int, default=1, help="kbacktrack: exact number of backtracks (default 1)")
+    gen.add_argument("--beam", type=int, default=5, help="beam: width (default 5)")
+    gen.add_argument("--heuristic", default="sum", help="countdown: sum | mult (default sum)")
+    gen.add_argument("--threshold", default="target", help="countdown dfs: target | none (default target)")
+    gen.add_argument("--max-nodes", type=int, default=0, help="node-expansion limit, 0 = none")
+    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--out", required=True, help="output JSONL (written atomically)")
+    gen.add_argument("--workers", type=int, default=1, help="processes (output is identical for any count)")
+    gen.add_argument("--from", dest="problems", help="the user's problems: JSONL, or one a line "
+                     "(countdown 'n1,n2,...;target', sudoku 81 characters)")
+    gen.add_argument("--skip-bad", action="store_true", help="skip bad problems (counted) instead of stopping")
+    gen.add_argument("--quiet", action="store_true", help="no progress bar")
+    for flag, (_, kind, help_text) in TASK_FLAGS.items():
+        gen.add_argument(flag, type=kind, help=help_text)
+    gen.add_argument("--unsolvable", action="store_true", help="countdown: do not require solvable problems")
+    gen.add_argument("--require-guess", type=_bool_or_none, choices=[True, False, None], metavar="{yes,no,any}",
+                     help="sudoku: only puzzles that need (yes) / do not need (no) guessing")
+
+    ver = sub.add_parser("verify", help="verify every step of every trace in a file")
+    ver.add_argument("file")
+    ver.add_argument("--format", default="auto", help="auto | reasonpipe | sos | text (default auto)")
+    ver.add_argument("--out", help="per-trace verdicts (JSONL, one verdict per step)")
+    ver.add_argument("--skip-bad", action="store_true", help="skip bad records (counted) instead of stopping")
+    ver.add_argument("--show", type=int, default=20, help="failing traces to list (default 20)")
+    ver.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def cmd_gen(args: argparse.Namespace) -> int:
+    from reasonpipe.tracegen import GenRequest, generate
+    from searchers import SearchOptions
+
+    options = {field: getattr(args, flag[2:].replace("-", "_")) for flag, (field, _, _) in TASK_FLAGS.items()}
+    options = {k: v for k, v in options.items() if v is not None}
+    if args.unsolvable:
+        options["solvable"] = False
+    if args.require_guess is not None:
+        options["require_guess"] = args.require_guess
+    request = GenRequest(task=args.task, searcher=args.searcher, out=args.out, n=args.n, seed=args.seed,
+                         workers=args.workers, task_options=options, problems=args.problems, skip_bad=args.skip_bad,
+                         search=SearchOptions(k=args.k, beam=args.beam, heuristic=args.heuristic,
+                                              threshold=args.threshold, max_nodes=args.max_nodes))
+    with progress(f"gen {args.task}/{args.searcher}", args.n, args.quiet) as advance:
+        summary = generate(request, progress=advance)
+    print_table(f"{args.out}: {args.task} traces by {args.searcher}", summary.rows(), ("", "value"))
+    for err in summary.errors:
+        print(f"skipped: {err}", file=sys.stderr)
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from reasonpipe.verify import verify_file
+
+    with progress(f"verify {os.path.basename(args.file)}", None, args.quiet) as advance:
+        summary = verify_file(args.file, fmt=args.format, out=args.out, skip_bad=args.skip_bad,
+                              keep_failing=args.show, progress=advance)
+    print_table(f"{args.file}: step verification", summary.rows(), ("", "value"))
+    if summary.failing:
+        rows = [(r.id, str(r.line or ""), str(r.first_failure + 1), r.first_failure_verdict, r.first_failure_reason,
+                 r.first_failure_text[:80]) for r in summary.failing]
+        more = summary.failing_total - len(summary.failing)
+        title = "first failing step of each failing trace" + (f" (first {len(rows)}; {more} more)" if more else "")
+        print_table(title, rows, ("trace", "line", "step", "verdict", "reason", "step text"))
+    for err in summary.skip_errors:
+        print(f"skipped: {err}", file=sys.stderr)
+    return 0 if summary.valid == summary.traces else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    args = make_parser().parse_args(argv)
+    try:
+        return {"gen": cmd_gen, "verify": cmd_verify}[args.command](args)
+    except InputError as e:
+        print(f"reasonpipe {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # unreadable input, unwritable output, full disk
+        where = f" {e.filename}" if e.filename else ""
+        print(f"reasonpipe {args.command}: error:{where}: {e.strerror or e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

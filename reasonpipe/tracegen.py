@@ -1,0 +1,267 @@
+"""Trace generation: problems (generated or the user's) -> searcher -> JSONL, in parallel, deterministically.
+
+Problem ``i`` of a run with seed ``s`` draws from its own generator seeded by ``(s, i)``, so the output
+is byte-identical whatever the number of workers. Workers return finished JSON lines in chunks; the
+parent writes them in order to a temporary file that is renamed into place at the end. A searcher that
+cannot write the asked-for trace for a generated problem (:class:`~searchers.base.SearchFailed`) makes
+that index draw again from the same generator; for the user's own problems it is an error naming the line
+(or a skip with ``skip_bad``).
+
+Example::
+
+    reasonpipe gen countdown --n 1000 --searcher dfs --seed 1 --out cd.jsonl --workers 2
+"""
+
+from __future__ import annotations
+
+import collections
+import multiprocessing as mp
+import os
+import random
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from reasonpipe.errors import InputError
+from reasonpipe.jsonl import RecordReader, atomic_write, dumps, sniff
+from reasonpipe.tasks import get_task_class, make_task
+from reasonpipe.tokenizer import CharTokenizer
+from searchers import SearchFailed, SearchOptions, get_searcher
+
+MAX_REDRAWS = 1000
+
+
+@dataclass
+class GenRequest:
+    """Everything that decides the output file's bytes (``workers`` and ``chunk`` do not)."""
+
+    task: str
+    searcher: str
+    out: str
+    n: int | None = None  # None with ``problems`` means all of them
+    seed: int = 0
+    workers: int = 1
+    task_options: dict[str, Any] = field(default_factory=dict)
+    search: SearchOptions = field(default_factory=SearchOptions)
+    problems: str | None = None  # the user's problems file instead of generated ones
+    skip_bad: bool = False
+    chunk: int = 256
+
+
+@dataclass
+class GenSummary:
+    traces: int = 0
+    solved: int = 0
+    chars: int = 0
+    tokens: int = 0
+    backtracks: int = 0
+    nodes_expanded: int = 0
+    redraws: int = 0
+    skipped: int = 0
+    seconds: float = 0.0
+    errors: list[str] = field(default_factory=list)
+
+    def add(self, other: "GenSummary") -> None:
+        for name in ("traces", "solved", "chars", "tokens", "backtracks", "nodes_expanded", "redraws", "skipped"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.errors.extend(other.errors[: max(0, 20 - len(self.errors))])
+
+    def rows(self) -> list[tuple[str, str]]:
+        n = max(self.traces, 1)
+        return [("traces", f"{self.traces}"), ("solved", f"{self.solved} ({self.solved / n:.1%})"),
+                ("mean chars", f"{self.chars / n:.1f}"), ("mean tokens", f"{self.tokens / n:.1f}"),
+                ("mean backtracks", f"{self.backtracks / n:.2f}"), ("mean nodes expanded", f"{self.nodes_expanded / n:.1f}"),
+                ("redraws", f"{self.redraws}"), ("skipped (bad input)", f"{self.skipped}"),
+                ("seconds", f"{self.seconds:.2f}"), ("traces/s", f"{self.traces / max(self.seconds, 1e-9):.0f}")]
+
+
+def problem_rng(seed: int, index: int) -> random.Random:
+    """The generator of problem ``index`` in a run seeded ``seed`` (stable across processes and runs)."""
+    return random.Random(f"reasonpipe/{seed}/{index}")
+
+
+class _Maker:
+    """Per-process state: the task, the searcher and the tokenizer, built once."""
+
+    def __init__(self, request: GenRequest) -> None:
+        self.request = request
+        self.task = make_task(request.task, **request.task_options)
+        self.search = get_searcher(request.task, request.searcher)
+        self.tokenizer = CharTokenizer.for_task(request.task)
+
+    def _line(self, trace, summary: GenSummary) -> str:
+        text = trace.to_text()
+        trace.meta.chars = len(text)
+        trace.meta.tokens = self.tokenizer.count(text)
+        summary.traces += 1
+        summary.solved += trace.meta.solved
+        summary.chars += trace.meta.chars
+        summary.tokens += trace.meta.tokens
+        summary.backtracks += trace.meta.backtracks
+        summary.nodes_expanded += trace.meta.nodes_expanded
+        return dumps(trace.to_record(text))
+
+    def generated(self, start: int, stop: int) -> tuple[list[str], GenSummary]:
+        r = self.request
+        out, summary = [], GenSummary()
+        for index in range(start, stop):
+            rng = problem_rng(r.seed, index)
+            for attempt in range(MAX_REDRAWS):
+                problem = self.task.generate(rng)
+                try:
+                    trace = self.search(self.task, problem, r.search, rng)
+                    break
+                except SearchFailed as e:
+                    summary.redraws += 1
+                    last = e
+            else:
+                raise InputError(f"no problem in {MAX_REDRAWS} draws admits this trace ({last}); "
+                                 f"change the task or searcher options", field="searcher")
+            trace.id = f"{r.task}-{r.seed}-{index}"
+            out.append(self._line(trace, summary))
+        return out, summary
+
+    def given(self, items: list[tuple[int, int, str, Any]]) -> tuple[list[str], GenSummary]:
+        """``items``: (index, line in the problems file, id, problem)."""
+        r = self.request
+        out, summary = [], GenSummary()
+        for index, line, pid, problem in items:
+            try:
+                trace = self.search(self.task, problem, r.search, problem_rng(r.seed, index))
+            except SearchFailed as e:
+                err = InputError(f"searcher {r.searcher}: {e}", path=r.problems, line=line, field="problem")
+                if not r.skip_bad:
+                    raise err from None
+                summary.skipped += 1
+                summary.errors.append(str(err))
+                continue
+            trace.id = pid
+            out.append(self._line(trace, summary))
+        return out, summary
+
+
+_MAKER: _Maker | None = None  # one per worker process, set by the pool initializer
+
+
+def _init_worker(request: GenRequest) -> None:
+    global _MAKER
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    _MAKER = _Maker(request)
+
+
+def _run_generated(span: tuple[int, int]) -> tuple[list[str], GenSummary]:
+    return _MAKER.generated(*span)
+
+
+def _run_given(items: list) -> tuple[list[str], GenSummary]:
+    return _MAKER.given(items)
+
+
+def read_problems(path: str, task: str, *, skip_bad: bool = False,
+                  counter: GenSummary | None = None) -> Iterator[tuple[int, str, Any]]:
+    """The user's problems: (line, id, problem) from JSONL / a JSON array (records with a ``problem`` field,
+    or the problem's own fields, e.g. Stream of Search's ``nums``/``target``) or from plain lines
+    (CountDown ``n1,n2,...;target``; Sudoku 81 characters; blank lines and ``#`` comments skipped)."""
+    cls = get_task_class(task)
+    counter = counter if counter is not None else GenSummary()
+
+    def bad(err: InputError) -> None:
+        if not skip_bad:
+            raise err
+        counter.skipped += 1
+        if len(counter.errors) < 20:
+            counter.errors.append(str(err))
+
+    if sniff(path) == "text":
+        with open(path, "rb") as f:
+            for line_no, raw in enumerate(f, 1):
+                try:
+                    text = raw.decode("utf-8").strip()
+                    if not text or text.startswith("#"):
+                        continue
+                    yield line_no, f"{os.path.basename(path)}:{line_no}", cls.problem_from_line(text)
+                except UnicodeDecodeError:
+                    bad(InputError("not UTF-8 text; is this a binary file?", path=path, line=line_no))
+                except InputError as e:
+                    bad(e.located(path=path, line=line_no))
+        return
+    reader = RecordReader(path, skip_bad=skip_bad)
+    for line_no, record in reader:
+        try:
+            if "task" in record and record["task"] != task:
+                raise InputError(f"record is for task {record['task']!r}, not {task!r}", field="task")
+            obj, name = (record["problem"], "problem") if "problem" in record else (record, "")
+            problem = cls.problem_from_json(obj, field=name or "record")
+        except InputError as e:
+            reader.reject(e.located(line=line_no))
+            continue
+        rid = record.get("id")
+        yield line_no, str(rid) if isinstance(rid, (str, int)) else f"{os.path.basename(path)}:{line_no}", problem
+    counter.skipped += reader.skipped
+    counter.errors.extend(reader.errors[: max(0, 20 - len(counter.errors))])
+
+
+def _chunks(request: GenRequest, counter: GenSummary) -> Iterator[tuple[str, Any]]:
+    if request.problems is None:
+        for start in range(0, request.n, request.chunk):
+            yield "generated", (start, min(start + request.chunk, request.n))
+        return
+    batch = []
+    problems = read_problems(request.problems, request.task, skip_bad=request.skip_bad, counter=counter)
+    for index, (line, pid, problem) in enumerate(problems):
+        if request.n is not None and index >= request.n:
+            break
+        batch.append((index, line, pid, problem))
+        if len(batch) == request.chunk:
+            yield "given", batch
+            batch = []
+    if batch:
+        yield "given", batch
+
+
+def _results(request: GenRequest, counter: GenSummary) -> Iterator[tuple[list[str], GenSummary]]:
+    """Chunks of finished lines, in input order; at most a few chunks per worker in flight."""
+    if request.workers <= 1:
+        maker = _Maker(request)
+        for kind, arg in _chunks(request, counter):
+            yield maker.generated(*arg) if kind == "generated" else maker.given(arg)
+        return
+    ctx = mp.get_context("fork")
+    with ctx.Pool(request.workers, initializer=_init_worker, initargs=(request,)) as pool:
+        pending: collections.deque = collections.deque()
+        for kind, arg in _chunks(request, counter):
+            fn = _run_generated if kind == "generated" else _run_given
+            pending.append(pool.apply_async(fn, (arg,)))
+            if len(pending) >= 4 * request.workers:
+                yield pending.popleft().get()
+        while pending:
+            yield pending.popleft().get()
+
+
+def validate(request: GenRequest) -> None:
+    """Fail early, before any work, on options that cannot work."""
+    make_task(request.task, **request.task_options)
+    get_searcher(request.task, request.searcher)
+    request.search.validate()
+    if request.problems is None and (request.n is None or request.n < 0):
+        raise InputError("--n is required (>= 0) when problems are generated", field="n")
+    if request.workers < 1:
+        raise InputError(f"must be >= 1, got {request.workers}", field="workers")
+
+
+def generate(request: GenRequest, progress: Any = None) -> GenSummary:
+    """Write the traces of ``request`` to ``request.out`` atomically; ``progress(k)`` is told of each chunk."""
+    validate(request)
+    summary = GenSummary()
+    started = time.perf_counter()
+    with atomic_write(request.out) as f:
+        for lines, part in _results(request, summary):
+            if lines:
+                f.write("\n".join(lines))
+                f.write("\n")
+            summary.add(part)
+            if progress is not None:
+                progress(len(lines) + part.skipped)
+    summary.seconds = time.perf_counter() - started
+    return summary
