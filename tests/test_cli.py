@@ -1,0 +1,190 @@
+"""The CLI as users run it: gen -> verify, determinism, other tools' files, and bad input (exit 2, no traceback)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import DATA
+
+
+def lines(path) -> list[dict]:
+    return [json.loads(x) for x in open(path, encoding="utf-8")]
+
+
+@pytest.mark.parametrize("task,n", [("countdown", 60), ("sudoku", 12)])
+def test_gen_then_verify_all_steps_proved_and_deterministic(cli, tmp_path, task, n):
+    a, b, c = tmp_path / "a.jsonl", tmp_path / "b.jsonl", tmp_path / "c.jsonl"
+    assert cli("gen", task, "--n", n, "--searcher", "dfs", "--seed", 1, "--out", a, "--quiet").code == 0
+    assert cli("gen", task, "--n", n, "--searcher", "dfs", "--seed", 1, "--out", b, "--quiet").code == 0
+    assert cli("gen", task, "--n", n, "--searcher", "dfs", "--seed", 1, "--out", c, "--quiet", "--workers", 2).code == 0
+    assert a.read_bytes() == b.read_bytes() == c.read_bytes()
+    records = lines(a)
+    assert len(records) == n and all(r["task"] == task and r["meta"]["chars"] == len(r["text"]) for r in records)
+    result = cli("verify", a, "--out", tmp_path / "v.jsonl", "--quiet")
+    assert result.code == 0, result.out
+    verdicts = lines(tmp_path / "v.jsonl")
+    assert all(v["valid"] and set(x[0] for x in v["verdicts"]) <= {"proved", "no_check"} for v in verdicts)
+    assert "refuted" in result.out and f"│ traces                          │ {n}" in result.out
+
+
+def test_different_seed_gives_different_file(cli, tmp_path):
+    cli("gen", "countdown", "--n", 20, "--seed", 1, "--out", tmp_path / "a.jsonl", "--quiet")
+    cli("gen", "countdown", "--n", 20, "--seed", 2, "--out", tmp_path / "b.jsonl", "--quiet")
+    assert (tmp_path / "a.jsonl").read_bytes() != (tmp_path / "b.jsonl").read_bytes()
+
+
+@pytest.mark.parametrize("task", ["countdown", "sudoku"])
+def test_one_changed_result_exits_1_naming_trace_and_step(cli, tmp_path, task):
+    path = tmp_path / "t.jsonl"
+    cli("gen", task, "--n", 5, "--searcher", "direct", "--seed", 3, "--out", path, "--quiet")
+    records = lines(path)
+    rec = records[2]
+    if task == "countdown":
+        # the second explored operation: change its result (and the numbers it claims), keep the grammar
+        text_lines = rec["text"].split("\n")
+        i = [k for k, x in enumerate(text_lines) if x.startswith("Exploring")][1]
+        head, _, tail = text_lines[i].partition("=")
+        value = int(tail.split(",")[0])
+        text_lines[i] = f"{head}={value + 1}" + tail[len(str(value)):].replace(str(value), str(value + 1), 1)
+    else:
+        text_lines = rec["text"].split("\n")
+        i = next(k for k, x in enumerate(text_lines) if x.startswith("("))
+        r_c, _, v = text_lines[i].rpartition(" = ")
+        text_lines[i] = f"{r_c} = {int(v) % 9 + 1}"
+    rec["text"] = "\n".join(text_lines)
+    del rec["steps"]
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    result = cli("verify", path, "--quiet")
+    assert result.code == 1
+    assert rec["id"] in result.out and f"│ {i + 1}" in result.out and "refuted" in result.out
+
+
+def test_stream_of_search_files_verify_with_auto_format(cli, tmp_path):
+    result = cli("verify", DATA / "sos_countdown_dfs.json", "--quiet")
+    assert result.code == 0 and "│ sos" in result.out and "│ 24 " in result.out
+    records = json.loads((DATA / "sos_countdown_dfs.json").read_text())
+    jsonl = tmp_path / "sos.jsonl"
+    jsonl.write_text("".join(json.dumps(r) + "\n" for r in records))
+    assert cli("verify", jsonl, "--quiet").code == 0
+    text = tmp_path / "traces.txt"
+    text.write_text("# Stream of Search traces\n\n" + "\n".join(r["search_path"] for r in records))
+    result = cli("verify", text, "--quiet")
+    assert result.code == 0 and "│ text" in result.out and "│ 24 " in result.out
+    records[3]["search_path"] = records[3]["search_path"].replace("Moving to Node #0,0\n", "Moving to Node #0,9\n", 1)
+    jsonl.write_text("".join(json.dumps(r) + "\n" for r in records))
+    result = cli("verify", jsonl, "--format", "sos", "--quiet")
+    assert result.code == 1 and "never generated" in result.out
+
+
+@pytest.mark.parametrize("task", ["countdown", "sudoku"])
+def test_kbacktrack_via_cli(cli, tmp_path, task):
+    out = tmp_path / "k.jsonl"
+    assert cli("gen", task, "--n", 10, "--searcher", "kbacktrack", "--k", 3, "--seed", 4, "--out", out, "--quiet").code == 0
+    assert all(r["meta"]["backtracks"] == 3 and r["meta"]["solved"] for r in lines(out))
+    assert cli("verify", out, "--quiet").code == 0
+
+
+def test_gen_from_users_problems(cli, tmp_path):
+    plain = tmp_path / "p.txt"
+    plain.write_text("# mine\n3,5,7;22\n\n25, 5, 2 ; 28\n")
+    out = tmp_path / "o.jsonl"
+    assert cli("gen", "countdown", "--from", plain, "--searcher", "direct", "--out", out, "--quiet").code == 0
+    recs = lines(out)
+    assert [r["problem"] for r in recs] == [{"nums": [3, 5, 7], "target": 22}, {"nums": [25, 5, 2], "target": 28}]
+    assert recs[0]["id"] == "p.txt:2" and all(r["meta"]["solved"] for r in recs)
+    as_json = tmp_path / "p.jsonl"
+    as_json.write_text(json.dumps({"id": "x1", "problem": {"nums": [4, 4], "target": 16}}) + "\n"
+                       + json.dumps({"nums": [2, 3], "target": 6}) + "\n")
+    assert cli("gen", "countdown", "--from", as_json, "--out", out, "--quiet").code == 0
+    assert [r["id"] for r in lines(out)] == ["x1", "p.jsonl:2"]
+    sudoku = tmp_path / "s.txt"
+    sudoku.write_text(lines(DATA.parent / "data" / "sudoku_puzzles.jsonl")[0]["puzzle"].replace("0", ".") + "\n"
+                      if (DATA / "sudoku_puzzles.jsonl").exists() else
+                      "53..7....6..195....98....6.8...6...34..8.3..17...2...6.6....28....419..5....8..79\n")
+    assert cli("gen", "sudoku", "--from", sudoku, "--out", out, "--quiet").code == 0
+    assert cli("verify", out, "--quiet").code == 0
+
+
+# -- bad input: exit 2, one message naming file, line and field ---------------------------------------
+
+def good_record(cli, tmp_path) -> dict:
+    path = tmp_path / "g.jsonl"
+    cli("gen", "countdown", "--n", 1, "--searcher", "direct", "--out", path, "--quiet")
+    return lines(path)[0]
+
+
+@pytest.mark.parametrize("mutate,expect", [
+    (lambda r: "{not json", ":2: invalid JSON"),
+    (lambda r: json.dumps({**r, "task": "chess"}), ":2: field 'task': unknown task 'chess' (known: countdown, sudoku)"),
+    (lambda r: json.dumps({k: v for k, v in r.items() if k != "text"}), ":2: field 'text': missing"),
+    (lambda r: json.dumps({**r, "text": 7}), ":2: field 'text': expected str, got int"),
+    (lambda r: json.dumps({**r, "problem": {"nums": [1, "2"], "target": 3}}), ":2: field 'problem.nums[1]': expected an integer"),
+    (lambda r: json.dumps(r).replace('"target":', '"target":1' + "0" * 1000 + ',"x":', 1),
+     ":2: field 'problem.target': a 1001-digit number is out of range"),
+    (lambda r: json.dumps(r).replace('"target":', '"target":1' + "0" * 5000 + ',"x":', 1), ":2: invalid JSON"),
+    (lambda r: json.dumps({**r, "meta": {**r["meta"], "backtracks": "2"}}), ":2: field 'meta.backtracks': expected int"),
+    (lambda r: json.dumps({**r, "steps": r["steps"][:-1]}), ":2: field 'steps["),
+    (lambda r: "[1, 2]", ":2: expected a JSON object, got list"),
+])
+def test_bad_records_name_file_line_field(cli, tmp_path, mutate, expect):
+    rec = good_record(cli, tmp_path)
+    path = tmp_path / "bad.jsonl"
+    path.write_text(json.dumps(rec) + "\n" + mutate(rec) + "\n" + json.dumps(rec) + "\n")
+    result = cli("verify", path, "--quiet")
+    assert result.code == 2
+    assert f"{path}{expect}" in result.err, result.err
+    skipped = cli("verify", path, "--quiet", "--skip-bad")
+    assert skipped.code == 0 and "│ skipped bad records             │ 1" in skipped.out
+
+
+def test_empty_binary_missing_and_usage(cli, tmp_path):
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    r = cli("verify", empty)
+    assert r.code == 2 and "empty file" in r.err
+    blank = tmp_path / "blank.jsonl"
+    blank.write_text("\n\n   \n")
+    assert cli("verify", blank).code == 2
+    binary = tmp_path / "model.bin"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00" + bytes(range(256)) * 10)
+    r = cli("verify", binary)
+    assert r.code == 2 and "binary" in r.err and str(binary) in r.err
+    latin = tmp_path / "latin.jsonl"
+    latin.write_bytes(b'{"task": "countdown", "text": "caf\xe9"}\n')
+    r = cli("verify", latin)
+    assert r.code == 2 and ":1: not UTF-8" in r.err
+    r = cli("verify", tmp_path / "nope.jsonl")
+    assert r.code == 2 and "cannot read" in r.err
+    assert cli("verify").code == 2
+    assert cli("gen", "chess", "--n", 1, "--out", tmp_path / "x").code == 2
+    r = cli("gen", "sudoku", "--n", 1, "--searcher", "beam", "--out", tmp_path / "x")
+    assert r.code == 2 and "unknown searcher 'beam' for sudoku (known: dfs, direct, kbacktrack)" in r.err
+    r = cli("gen", "sudoku", "--n", 1, "--numbers", 3, "--out", tmp_path / "x")
+    assert r.code == 2 and "numbers" in r.err
+    r = cli("verify", DATA / "sos_countdown_dfs.json", "--format", "xml")
+    assert r.code == 2 and "unknown format" in r.err
+
+
+def test_bad_user_problems(cli, tmp_path):
+    plain = tmp_path / "p.txt"
+    plain.write_text("3,5,7;22\n3,x;4\n")
+    r = cli("gen", "countdown", "--from", plain, "--out", tmp_path / "o.jsonl", "--quiet")
+    assert r.code == 2 and f"{plain}:2: field 'problem': expected integers" in r.err
+    assert not (tmp_path / "o.jsonl").exists()  # nothing half-written
+    r = cli("gen", "countdown", "--from", plain, "--out", tmp_path / "o.jsonl", "--quiet", "--skip-bad")
+    assert r.code == 0 and len(lines(tmp_path / "o.jsonl")) == 1
+    sudoku = tmp_path / "s.txt"
+    sudoku.write_text("123\n")
+    r = cli("gen", "sudoku", "--from", sudoku, "--out", tmp_path / "o.jsonl", "--quiet")
+    assert r.code == 2 and f"{sudoku}:1:" in r.err
+
+
+def test_failed_gen_keeps_the_previous_file(cli, tmp_path):
+    out = tmp_path / "o.jsonl"
+    out.write_text("precious\n")
+    plain = tmp_path / "p.txt"
+    plain.write_text("3,5,7;22\nbad\n")
+    assert cli("gen", "countdown", "--from", plain, "--out", out, "--quiet").code == 2
+    assert out.read_text() == "precious\n" and [p.name for p in tmp_path.iterdir() if "tmp" in p.name] == []
