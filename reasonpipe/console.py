@@ -36,8 +36,8 @@ def print_table(title: str, rows: Sequence[tuple[str, ...]], headers: Sequence[s
     from rich.table import Table
 
     table = Table()
-    for h in headers:
-        table.add_column(h, overflow="fold")
+    for i, h in enumerate(headers):
+        table.add_column(h, overflow="fold", no_wrap=i == 0)
     for row in rows:
         table.add_row(*row)
     console = Console(width=max(100, os.get_terminal_size(1).columns if sys.stdout.isatty() else 120))

@@ -1,0 +1,32 @@
+# Set-up is part of every target: a virtual environment in .venv/, torch==2.13.0 first (a CPU build is on
+# disk here; an unpinned torch would pull a multi-GB CUDA build), then this package with its pinned deps.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export OMP_NUM_THREADS ?= 1
+export TOKENIZERS_PARALLELISM ?= false
+
+.PHONY: demo test bench setup clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $@
+
+setup: $(VENV)/.installed
+
+# The main job on this CPU machine: trace datasets -> exact step verification -> report (runs/demo-cpu/).
+demo: $(VENV)/.installed
+	$(PY) -m jobs.pipeline --config configs/demo-cpu.yaml
+
+# The tests (exit status 5, "no tests collected", fails the target like any other failure).
+test: $(VENV)/.installed
+	$(PY) -m pytest -q
+
+# Throughput figures as JSON rows (see benchmarks/README.md).
+bench: $(VENV)/.installed
+	$(PY) benchmarks/bench_traces.py
+
+clean:
+	rm -rf runs/ .pytest_cache
