@@ -11,6 +11,7 @@ Example::
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -115,6 +116,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    # Parsing and verifying allocate millions of short-lived, acyclic objects; the default gen-0 threshold
+    # (700) runs the cycle collector constantly. 50,000 made `verify` about 15% faster (1000 DFS traces).
+    gc.set_threshold(50_000, 20, 20)
     args = make_parser().parse_args(argv)
     try:
         return {"gen": cmd_gen, "verify": cmd_verify}[args.command](args)

@@ -38,7 +38,7 @@ _TEXT_STARTS = {"Current State:": "countdown", "START": "sudoku"}
 class VerifySummary:
     traces: int = 0
     steps: int = 0
-    counts: dict[str, int] = field(default_factory=lambda: {v.value: 0 for v in Verdict})
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(Verdict.ALL, 0))
     valid: int = 0
     solved: int = 0
     skipped: int = 0

@@ -205,7 +205,7 @@ def test_node_limit_gives_up_and_still_verifies(task):
     trace = _trace(task, SudokuProblem("0" * 81), "dfs", max_nodes=3)
     assert type(trace.steps[-1]) is GiveUp and not trace.meta.solved and trace.meta.nodes_expanded == 3
     verdicts, solved = SudokuVerifier().check(trace)
-    assert all(v.holds for v in verdicts) and not solved and verdicts[-1].verdict is Verdict.NO_CHECK
+    assert all(v.holds for v in verdicts) and not solved and verdicts[-1].verdict == Verdict.NO_CHECK
     with pytest.raises(SearchFailed):
         _trace(task, SudokuProblem("0" * 81), "direct", max_nodes=3)
 
@@ -247,10 +247,10 @@ def test_revert_without_matching_open_guess_is_refuted(task, puzzles):
     other = next(c for c in range(9) if c != s.col)
     trace.steps[k] = Revert(s.row, other, s.cands)
     verdicts = SudokuVerifier().verify(trace)
-    assert verdicts[k].verdict is Verdict.REFUTED
+    assert verdicts[k].verdict == Verdict.REFUTED
     assert f"no open guess at ({s.row}, {other})" in verdicts[k].reason
     trace.steps[k] = Revert(s.row, s.col, s.cands + (9,) if 9 not in s.cands else s.cands[:-1])
-    assert SudokuVerifier().verify(trace)[k].verdict is Verdict.REFUTED
+    assert SudokuVerifier().verify(trace)[k].verdict == Verdict.REFUTED
 
 
 def test_false_claims_are_refuted(task, puzzles):
@@ -267,16 +267,16 @@ def test_false_claims_are_refuted(task, puzzles):
     cands = tuple(range(1, 10))
     assert "is not legal" in verdicts([start, Guess(first.row, first.col, cands, first.value)])[1].reason
     assert verdicts([start, Guess(first.row, first.col, (first.value,), first.value),
-                     Place(first.row, first.col, first.value)])[2].verdict is Verdict.PROVED
+                     Place(first.row, first.col, first.value)])[2].verdict == Verdict.PROVED
     other = next(x for x in range(1, 10) if x != first.value)
     after_guess = verdicts([start, Guess(first.row, first.col, (first.value,), first.value),
                             Place(first.row, first.col, other)])
-    assert after_guess[2].verdict is Verdict.REFUTED and "must place" in after_guess[2].reason
+    assert after_guess[2].verdict == Verdict.REFUTED and "must place" in after_guess[2].reason
     before = verdicts([first, Unparsed("hello"), start])
     assert [x.verdict for x in before] == [Verdict.UNFORMALIZABLE, Verdict.UNFORMALIZABLE, Verdict.PROVED]
     wrong_start = Start(start.givens[1:])
     assert "differs from the problem" in verdicts([wrong_start])[0].reason
-    assert verdicts([start, start])[1].verdict is Verdict.REFUTED
+    assert verdicts([start, start])[1].verdict == Verdict.REFUTED
 
 
 def test_contradiction_claims_are_proved_when_true(task):
@@ -292,8 +292,8 @@ def test_checker_crash_is_an_error_not_a_refutation(task, puzzles):
     trace = _trace(task, puzzles[0], "direct")
     trace.steps[2] = Place("x", 0, 1)  # a malformed step object (not from the parser)
     verdicts, solved = SudokuVerifier().check(trace)
-    assert verdicts[2].verdict is Verdict.ERROR and all(x.verdict is Verdict.ERROR for x in verdicts[3:])
-    assert not solved and not any(x.verdict is Verdict.REFUTED for x in verdicts)
+    assert verdicts[2].verdict == Verdict.ERROR and all(x.verdict == Verdict.ERROR for x in verdicts[3:])
+    assert not solved and not any(x.verdict == Verdict.REFUTED for x in verdicts)
 
 
 # -- scoring ----------------------------------------------------------------------------------------

@@ -12,19 +12,20 @@ Example::
 
 from __future__ import annotations
 
+import operator
+from collections import Counter
 from dataclasses import dataclass, field
-from enum import Enum
 
 
-class Verdict(str, Enum):
+class Verdict:
+    """The five verdicts, as plain strings (cheap to hash and count, and what the JSON output holds)."""
+
     PROVED = "proved"
     REFUTED = "refuted"
     NO_CHECK = "no_check"
     UNFORMALIZABLE = "unformalizable"
     ERROR = "error"
-
-    def __str__(self) -> str:
-        return self.value
+    ALL = (PROVED, REFUTED, NO_CHECK, UNFORMALIZABLE, ERROR)
 
 
 HOLDING = frozenset({Verdict.PROVED, Verdict.NO_CHECK})
@@ -34,7 +35,7 @@ HOLDING = frozenset({Verdict.PROVED, Verdict.NO_CHECK})
 class StepVerdict:
     """The verdict on one step; its index is its position in the list ``verify`` returns."""
 
-    verdict: Verdict
+    verdict: str  # one of Verdict.ALL
     reason: str = ""
 
     @property
@@ -69,24 +70,26 @@ class TraceReport:
             out["first_failure"] = {"step": self.first_failure + 1, "verdict": self.first_failure_verdict,
                                     "reason": self.first_failure_reason, "text": self.first_failure_text}
         if with_steps:
-            out["verdicts"] = [[str(v.verdict), v.reason] for v in self.verdicts]
+            out["verdicts"] = [[v.verdict, v.reason] for v in self.verdicts]
         return out
+
+
+_VERDICT_OF = operator.attrgetter("verdict")
 
 
 def summarize(trace_id: str, task: str, verdicts: list[StepVerdict], solved: bool, steps: list,
               line: int | None = None) -> TraceReport:
     """Build a TraceReport from the verdicts a verifier returned for ``steps`` (grammar steps)."""
-    counts = {v.value: 0 for v in Verdict}
+    counts = dict.fromkeys(Verdict.ALL, 0)
+    counts.update(Counter(map(_VERDICT_OF, verdicts)))  # counted in C: this runs once per step
     first = None
-    for i, v in enumerate(verdicts):
-        counts[v.verdict.value] += 1
-        if first is None and v.verdict not in HOLDING:
-            first = i
+    if counts[Verdict.PROVED] + counts[Verdict.NO_CHECK] != len(verdicts):
+        first = next(i for i, v in enumerate(verdicts) if v.verdict not in HOLDING)
     report = TraceReport(id=trace_id, task=task, steps=len(verdicts), counts=counts, solved=solved, line=line,
                          verdicts=verdicts)
     if first is not None:
         report.first_failure = first
-        report.first_failure_verdict = verdicts[first].verdict.value
+        report.first_failure_verdict = verdicts[first].verdict
         report.first_failure_reason = verdicts[first].reason
         report.first_failure_text = steps[first].to_line() if first < len(steps) else ""
     return report

@@ -12,8 +12,8 @@ One step a line::
 
 Parsing never fails: a line outside the grammar becomes :class:`Unparsed`, which verifiers report.
 Steps are plain (mutable, for speed) slotted dataclasses: treat them as immutable, since parsing and the
-searchers share one object between identical lines.
-Numbers are limited to 30 digits so a hostile line cannot make int parsing slow.
+searchers share one object between identical lines. Numbers are canonical decimals (no leading zeros),
+so every parsed line renders back to exactly itself.
 
 Example::
 
@@ -29,18 +29,18 @@ from functools import lru_cache
 from typing import ClassVar, Union
 
 
-_NUM = r"\d{1,30}"
-_OP = rf"({_NUM})([-+*/])({_NUM})=({_NUM})"
-_OP_TEXT = rf"({_NUM}[-+*/]{_NUM}={_NUM})"
-_NUMS = rf"((?:{_NUM}(?:, {_NUM})*)?)"
-_QOPS = r"((?:'[^',]{1,100}', )*'[^',]{1,100}')?"  # each operation is then checked by Op.parse
-
-_STATE = re.compile(rf"Current State: ({_NUM}):\[{_NUMS}\], Operations: \[{_QOPS}\]", re.ASCII)
-_EXPLORE = re.compile(rf"Exploring Operation: {_OP_TEXT}, Resulting Numbers: \[{_NUMS}\]", re.ASCII)
-_GENERATE = re.compile(rf"Generated Node #({_NUM}(?:,{_NUM})*): ({_NUM}):\[{_NUMS}\] Operation: {_OP_TEXT}", re.ASCII)
-_MOVE = re.compile(rf"Moving to Node #({_NUM}(?:,{_NUM})*)", re.ASCII)
-_CLAIM = re.compile(rf"({_NUM}),({_NUM}) (equal: Goal Reached|unequal: No Solution)", re.ASCII)
-_OP_IN_LIST = re.compile(_OP, re.ASCII)
+# Lines are matched by fast patterns; list fields (numbers, node ids, operations) are then validated
+# strictly by cached parsers. Every number must be canonical (no leading zeros), so each parsed line renders
+# back to exactly itself; lines longer than MAX_LINE are not parsed, which bounds every number well below
+# Python's int-conversion limit.
+_N = r"(?:[1-9][0-9]*|0)"
+_STATE = re.compile(rf"Current State: ({_N}):\[([0-9, ]*)\], Operations: \[((?:'[^',]*', )*'[^',]*')?\]")
+_EXPLORE = re.compile(r"Exploring Operation: ([0-9]+[-+*/][0-9]+=[0-9]+), Resulting Numbers: \[([0-9, ]*)\]")
+_GENERATE = re.compile(rf"Generated Node #([0-9,]+): ({_N}):\[([0-9, ]*)\] Operation: ([0-9]+[-+*/][0-9]+=[0-9]+)")
+_MOVE = re.compile(r"Moving to Node #([0-9,]+)")
+_CLAIM = re.compile(rf"({_N}),({_N}) (equal: Goal Reached|unequal: No Solution)")
+_OP_IN_LIST = re.compile(rf"({_N})([-+*/])({_N})=({_N})")
+MAX_LINE = 4096
 EXHAUSTED_TEXT = "No solution found."
 
 
@@ -59,10 +59,9 @@ class Op:
             self._text = f"{self.a}{self.sym}{self.b}={self.result}"
         return self._text
 
-    @classmethod
-    def parse(cls, text: str) -> "Op | None":
-        m = _OP_IN_LIST.fullmatch(text)
-        return None if m is None else cls(int(m[1]), m[2], int(m[3]), int(m[4]))
+    @staticmethod
+    def parse(text: str) -> "Op | None":
+        return _parse_op(text)
 
 
 @lru_cache(maxsize=1 << 16)
@@ -70,8 +69,27 @@ def _fmt_nums(nums: tuple[int, ...]) -> str:
     return "[" + ", ".join(map(str, nums)) + "]"
 
 
-def _parse_nums(s: str) -> tuple[int, ...]:
-    return tuple(map(int, s.split(", "))) if s else ()
+def _canonical(digits: str) -> bool:
+    """A decimal number as we write it: digits, no leading zero (except ``0`` itself)."""
+    return digits.isdigit() and digits.isascii() and (digits[0] != "0" or len(digits) == 1)
+
+
+@lru_cache(maxsize=1 << 16)  # a node's numbers recur in its Explore, Generate and State lines
+def _parse_nums(s: str) -> tuple[int, ...] | None:
+    """``"61, 24"`` -> (61, 24); None unless exactly ``n, n, ...`` with canonical numbers."""
+    if not s:
+        return ()
+    parts = s.split(", ")
+    for p in parts:
+        if not _canonical(p):
+            return None
+    return tuple(map(int, parts))
+
+
+@lru_cache(maxsize=1 << 16)
+def _valid_node(node: str) -> bool:
+    """``0,3,1``: canonical numbers joined by single commas."""
+    return all(_canonical(p) for p in node.split(","))
 
 
 @dataclass(slots=True)
@@ -192,43 +210,52 @@ class Unparsed:
 Step = Union[State, Explore, Generate, Move, Goal, DeadEnd, Exhausted, Unparsed]
 
 
-def _op(text: str, cache: dict[str, Op]) -> Op | None:
-    op = cache.get(text)
-    if op is None:
-        op = Op.parse(text)
-        if op is not None:
-            cache[text] = op
-    return op
+# Parsing is memoised (bounded LRU): the same lines recur within a trace (states restated after each
+# backtrack, moves back) and across traces (moves, dead ends), and one shared Op object per operation
+# text makes the verifier's comparisons of operation lists cheap. Steps are never mutated, so sharing
+# them is safe.
+@lru_cache(maxsize=1 << 16)
+def _parse_op(text: str) -> "Op | None":
+    m = _OP_IN_LIST.fullmatch(text)
+    return None if m is None else Op(int(m[1]), m[2], int(m[3]), int(m[4]))
 
 
-def parse_line(line: str, ops_cache: dict[str, Op] | None = None) -> Step:
-    """One line -> one step (``Unparsed`` when it is not in the grammar).
+@lru_cache(maxsize=1 << 16)
+def _parse_ops(text: str) -> tuple[Op, ...] | None:
+    """``'a+b=c', 'd*e=f'`` -> Ops (None if any is malformed); path prefixes recur, so this is cached too."""
+    ops = tuple([_parse_op(t) for t in text[1:-1].split("', '")])
+    for op in ops:
+        if op is None:
+            return None
+    return ops
 
-    ``ops_cache`` shares one Op object per distinct operation text across the lines of a trace (the
-    same operation recurs in every later state on its path), which makes parsing and comparison cheap.
-    """
-    cache = {} if ops_cache is None else ops_cache
-    c = line[:1]
+
+@lru_cache(maxsize=1 << 16)
+def parse_line(line: str) -> Step:
+    """One line -> one step (``Unparsed`` when it is not in the grammar)."""
+    c = line[:1] if len(line) <= MAX_LINE else ""
     if c == "C":
         m = _STATE.fullmatch(line)
         if m:
-            ops: tuple[Op, ...] = ()
-            if m[3]:
-                ops = tuple([_op(t, cache) for t in m[3][1:-1].split("', '")])
-                if None in ops:
-                    return Unparsed(line)
-            return State(int(m[1]), _parse_nums(m[2]), ops)
+            nums = _parse_nums(m[2])
+            ops = _parse_ops(m[3]) if m[3] else ()
+            if nums is not None and ops is not None:
+                return State(int(m[1]), nums, ops)
     elif c == "E":
         m = _EXPLORE.fullmatch(line)
         if m:
-            return Explore(_op(m[1], cache), _parse_nums(m[2]))
+            op, nums = _parse_op(m[1]), _parse_nums(m[2])
+            if op is not None and nums is not None:
+                return Explore(op, nums)
     elif c == "G":
         m = _GENERATE.fullmatch(line)
-        if m:
-            return Generate(m[1], int(m[2]), _parse_nums(m[3]), _op(m[4], cache))
+        if m and _valid_node(m[1]):
+            op, nums = _parse_op(m[4]), _parse_nums(m[3])
+            if op is not None and nums is not None:
+                return Generate(m[1], int(m[2]), nums, op)
     elif c == "M":
         m = _MOVE.fullmatch(line)
-        if m:
+        if m and _valid_node(m[1]):
             return Move(m[1])
     elif c == "N":
         if line == EXHAUSTED_TEXT:
@@ -241,18 +268,8 @@ def parse_line(line: str, ops_cache: dict[str, Op] | None = None) -> Step:
 
 
 def parse(text: str) -> list[Step]:
-    """Text -> steps; identical lines (frequent: states revisited, moves back) are parsed once."""
-    cache: dict[str, Step] = {}
-    ops_cache: dict[str, Op] = {}
-    steps = []
-    for line in text.split("\n"):
-        if not line:
-            continue
-        step = cache.get(line)
-        if step is None:
-            step = cache[line] = parse_line(line, ops_cache)
-        steps.append(step)
-    return steps
+    """Text -> steps, one per non-empty line."""
+    return [parse_line(line) for line in text.split("\n") if line]
 
 
 def to_text(steps: list[Step]) -> str:
