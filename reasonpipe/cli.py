@@ -57,6 +57,7 @@ def make_parser() -> argparse.ArgumentParser:
     gen.add_argument("--from", dest="problems", help="the user's problems: JSONL, or one a line "
                      "(countdown 'n1,n2,...;target', sudoku 81 characters)")
     gen.add_argument("--skip-bad", action="store_true", help="skip bad problems (counted) instead of stopping")
+    gen.add_argument("--steps", action="store_true", help="also write the typed steps of each trace (larger files)")
     gen.add_argument("--quiet", action="store_true", help="no progress bar")
     for flag, (_, kind, help_text) in TASK_FLAGS.items():
         gen.add_argument(flag, type=kind, help=help_text)
@@ -85,7 +86,7 @@ def cmd_gen(args: argparse.Namespace) -> int:
     if args.require_guess is not None:
         options["require_guess"] = args.require_guess
     request = GenRequest(task=args.task, searcher=args.searcher, out=args.out, n=args.n, seed=args.seed,
-                         workers=args.workers, task_options=options, problems=args.problems, skip_bad=args.skip_bad,
+                         workers=args.workers, task_options=options, problems=args.problems, skip_bad=args.skip_bad, steps=args.steps,
                          search=SearchOptions(k=args.k, beam=args.beam, heuristic=args.heuristic,
                                               threshold=args.threshold, max_nodes=args.max_nodes))
     with progress(f"gen {args.task}/{args.searcher}", args.n, args.quiet) as advance:

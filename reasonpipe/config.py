@@ -64,8 +64,11 @@ def _set(data: Any, dotted: str, value: Any) -> None:
     cur = data
     for j, part in enumerate(parts[:-1]):
         key: Any = int(part) if isinstance(cur, list) and part.isdigit() else part
+        if isinstance(cur, dict) and key not in cur and not parts[j + 1].isdigit():
+            cur = cur.setdefault(key, {})  # a new mapping, e.g. --options.split test_target
+            continue
         try:
-            cur = cur[key] if not isinstance(cur, dict) or key in cur else cur.setdefault(key, {})
+            cur = cur[key]
         except (IndexError, KeyError, TypeError):
             raise InputError("no such entry to override", field=".".join(parts[: j + 1])) from None
     last = parts[-1]

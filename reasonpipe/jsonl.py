@@ -186,9 +186,9 @@ class RecordReader:
                         obj, end = decoder.raw_decode(buf, pos)
                         break
                     except json.JSONDecodeError as e:
+                        where = line + buf.count("\n", pos, e.pos)  # before more() moves the buffer
                         if len(buf) - pos > self.max_record_bytes or not more():
-                            raise InputError(f"invalid JSON: {e.msg}", path=self.path,
-                                             line=line + buf.count("\n", pos, e.pos)) from None
+                            raise InputError(f"invalid JSON: {e.msg}", path=self.path, line=where) from None
                     except ValueError as e:
                         raise InputError(f"invalid JSON: {e}", path=self.path, line=line) from None
                 start_line = line

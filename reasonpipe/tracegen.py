@@ -46,6 +46,7 @@ class GenRequest:
     search: SearchOptions = field(default_factory=SearchOptions)
     problems: str | None = None  # the user's problems file instead of generated ones
     skip_bad: bool = False
+    steps: bool = False  # also write each trace's typed steps (see reasonpipe.traces)
     chunk: int = 256
 
 
@@ -100,7 +101,7 @@ class _Maker:
         summary.tokens += trace.meta.tokens
         summary.backtracks += trace.meta.backtracks
         summary.nodes_expanded += trace.meta.nodes_expanded
-        return dumps(trace.to_record(text))
+        return dumps(trace.to_record(text, steps=self.request.steps))
 
     def generated(self, start: int, stop: int) -> tuple[list[str], GenSummary]:
         r = self.request

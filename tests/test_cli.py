@@ -54,7 +54,6 @@ def test_one_changed_result_exits_1_naming_trace_and_step(cli, tmp_path, task):
         r_c, _, v = text_lines[i].rpartition(" = ")
         text_lines[i] = f"{r_c} = {int(v) % 9 + 1}"
     rec["text"] = "\n".join(text_lines)
-    del rec["steps"]
     path.write_text("".join(json.dumps(r) + "\n" for r in records))
     result = cli("verify", path, "--quiet")
     assert result.code == 1
@@ -111,8 +110,24 @@ def test_gen_from_users_problems(cli, tmp_path):
 
 def good_record(cli, tmp_path) -> dict:
     path = tmp_path / "g.jsonl"
-    cli("gen", "countdown", "--n", 1, "--searcher", "direct", "--out", path, "--quiet")
+    cli("gen", "countdown", "--n", 1, "--searcher", "direct", "--out", path, "--quiet", "--steps")
     return lines(path)[0]
+
+
+def test_steps_are_opt_in_and_checked_against_text(cli, tmp_path):
+    plain, typed = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    cli("gen", "sudoku", "--n", 3, "--out", plain, "--quiet")
+    cli("gen", "sudoku", "--n", 3, "--out", typed, "--quiet", "--steps")
+    a, b = lines(plain), lines(typed)
+    assert "steps" not in a[0] and [{k: v for k, v in r.items() if k != "steps"} for r in b] == a
+    from reasonpipe.traces import Trace
+
+    assert all([s.to_json() for s in Trace.from_record(r).steps] == r["steps"] for r in b)
+    assert cli("verify", typed, "--quiet").code == 0
+    b[1]["steps"][2][-1] = 0
+    typed.write_text("".join(json.dumps(r) + "\n" for r in b))
+    r = cli("verify", typed, "--quiet")
+    assert r.code == 2 and f"{typed}:2: field 'steps[2]': disagrees with 'text' at step 3" in r.err
 
 
 @pytest.mark.parametrize("mutate,expect", [
