@@ -37,7 +37,7 @@ _PLACE = tuple(tuple(Place(ROW[i], COL[i], v) for v in range(10)) for i in range
 
 
 class _NodeLimit(Exception):
-    pass
+    """Raised inside the search when ``max_nodes`` guesses have been made."""
 
 
 class _Dfs:

@@ -95,67 +95,70 @@ def _results(a: int, b: int) -> list[int]:
     return out
 
 
+@lru_cache(maxsize=None)
+def _splits(n: int) -> tuple[tuple[tuple[int, int], ...], ...]:
+    """For every bitmask over ``n`` numbers, its splits into two non-empty parts (lowest bit on the left)."""
+    table: list[tuple[tuple[int, int], ...]] = [()] * (1 << n)
+    for mask in range(1, 1 << n):
+        low = mask & -mask
+        parts = []
+        sub = (mask - 1) & mask
+        while sub:
+            if sub & low:
+                parts.append((sub, mask ^ sub))
+            sub = (sub - 1) & mask
+        table[mask] = tuple(parts)
+    return tuple(table)
+
+
 def solvable(nums: tuple[int, ...] | list[int], target: int) -> bool:
     """Can the numbers reach the target? Exact, and about 10x faster than searching for a solution.
 
     Every solution is a binary expression tree, so it splits the numbers into two groups whose reachable
-    values combine to the target. Reachable sets of the proper subsets are built bottom-up (bitmask
+    values combine to the target. Reachable sets of the proper subsets are built on demand (bitmask
     memo); at the top only the values ``y`` that could pair with each ``x`` to give the target are looked
     up, instead of combining the two largest sets.
     """
     n = len(nums)
     if n == 1:
         return nums[0] == target
-    memo: dict[int, set[int]] = {}
+    splits = _splits(n)
+    memo: dict[int, Any] = {1 << i: (nums[i],) for i in range(n)}
 
     def reach(mask: int) -> set[int]:
-        r = memo.get(mask)
-        if r is not None:
-            return r
-        if mask & (mask - 1) == 0:
-            r = {nums[mask.bit_length() - 1]}
-        else:
-            r = set()
-            low = mask & -mask
-            sub = (mask - 1) & mask
-            while sub:
-                if sub & low:  # each split once: the lowest index stays on the left
-                    right = reach(mask ^ sub)
-                    for x in reach(sub):
-                        for y in right:
-                            lo, hi = (x, y) if x <= y else (y, x)
-                            r.add(x + y)
-                            r.add(x * y)
-                            r.add(hi - lo)
-                            if lo and hi % lo == 0:
-                                r.add(hi // lo)
-                sub = (sub - 1) & mask
+        r: set[int] = set()
+        add = r.add
+        for sub, other in splits[mask]:
+            left = memo.get(sub) or reach(sub)
+            right = memo.get(other) or reach(other)
+            for x in left:
+                for y in right:
+                    lo, hi = (x, y) if x <= y else (y, x)
+                    add(x + y)
+                    add(x * y)
+                    add(hi - lo)
+                    if lo and hi % lo == 0:
+                        add(hi // lo)
         memo[mask] = r
         return r
 
     t = target
-    full = (1 << n) - 1
-    sub = (full - 1) & full
-    while sub:
-        if sub & 1:
-            a, b = reach(sub), reach(full ^ sub)
-            if len(a) > len(b):
-                a, b = b, a
-            for x in a:
-                if x == 0 and t == 0:
+    for sub, other in splits[(1 << n) - 1]:
+        a = memo.get(sub) or reach(sub)
+        b = memo.get(other) or reach(other)
+        if len(a) > len(b):
+            a, b = b, a
+        for x in a:
+            if x == 0 and t == 0:
+                return True
+            # every y with t among results(x, y): x+y, hi-lo either way, y/x and x/y solved for y
+            for y in (t - x, x - t, x + t, x * t):
+                if y in b and t in _results(x, y):
                     return True
-                # every y with t in results(x, y): x+y, x*y, |x-y| and hi/lo solved for y
-                ys = [t - x, x - t, x + t]
-                if x:
-                    ys.append(x * t)
-                    if t % x == 0:
-                        ys.append(t // x)
-                if t and x % t == 0:
-                    ys.append(x // t)
-                for y in ys:
-                    if y in b and t in _results(x, y):
-                        return True
-        sub = (sub - 1) & full
+            if x and t % x == 0 and t // x in b:  # x*y
+                return True
+            if t and x % t == 0 and x // t in b and t in _results(x, x // t):
+                return True
     return False
 
 

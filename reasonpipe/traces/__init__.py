@@ -15,7 +15,6 @@ Example::
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,7 +36,8 @@ class TraceMeta:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return {"searcher": self.searcher, "nodes_expanded": self.nodes_expanded, "backtracks": self.backtracks,
+                "solved": self.solved, "chars": self.chars, "tokens": self.tokens, "extra": dict(self.extra)}
 
     @classmethod
     def from_json(cls, obj: Any) -> "TraceMeta":

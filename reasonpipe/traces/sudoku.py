@@ -236,7 +236,7 @@ def parse(text: str) -> list[Step]:
 
 def to_text(steps: list[Step]) -> str:
     """Steps -> text, one line each, every line ending in a newline."""
-    return "".join([s.to_line() + "\n" for s in steps])
+    return "\n".join([s.to_line() for s in steps]) + "\n" if steps else ""
 
 
 def problem_of(steps: list[Step]):
