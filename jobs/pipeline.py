@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reasonpipe.config import load_config, to_dict
-from reasonpipe.console import print_table, progress
+from reasonpipe.console import print_table, progress, run_command
 from reasonpipe.errors import InputError
 from reasonpipe.jsonl import RecordReader, atomic_write
 from reasonpipe.manifest import file_sha256, write_manifest
@@ -147,14 +147,8 @@ def cli(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", help="YAML recipe (configs/demo-cpu.yaml)")
     args, overrides = parser.parse_known_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    try:
-        return main(load_config(PipelineConfig, args.config, overrides))
-    except InputError as e:
-        print(f"pipeline: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted (finished datasets are kept and reused on the next run)", file=sys.stderr)
-        return 130
+    return run_command("pipeline", lambda: main(load_config(PipelineConfig, args.config, overrides)),
+                       "interrupted (finished datasets are kept and reused on the next run)")
 
 
 if __name__ == "__main__":

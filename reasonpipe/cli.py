@@ -17,8 +17,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from reasonpipe.console import print_table, progress
-from reasonpipe.errors import InputError
+from reasonpipe.console import print_table, progress, run_command
 
 # Task options as flags: flag -> (config field, type, help). Which task accepts which is the task's config.
 TASK_FLAGS: dict[str, tuple[str, Callable[[str], Any], str]] = {
@@ -121,18 +120,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # (700) runs the cycle collector constantly. 50,000 made `verify` about 15% faster (1000 DFS traces).
     gc.set_threshold(50_000, 20, 20)
     args = make_parser().parse_args(argv)
-    try:
-        return {"gen": cmd_gen, "verify": cmd_verify}[args.command](args)
-    except InputError as e:
-        print(f"reasonpipe {args.command}: error: {e}", file=sys.stderr)
-        return 2
-    except OSError as e:  # unreadable input, unwritable output, full disk
-        where = f" {e.filename}" if e.filename else ""
-        print(f"reasonpipe {args.command}: error:{where}: {e.strerror or e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    command = {"gen": cmd_gen, "verify": cmd_verify}[args.command]
+    return run_command(f"reasonpipe {args.command}", lambda: command(args))
 
 
 if __name__ == "__main__":

@@ -12,6 +12,24 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
+from reasonpipe.errors import InputError
+
+
+def run_command(label: str, fn: Callable[[], int], interrupted: str = "interrupted") -> int:
+    """Run a command's body: bad input or an OS error prints one line and gives 2, Ctrl-C gives 130."""
+    try:
+        return fn()
+    except InputError as e:
+        print(f"{label}: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # unreadable input, unwritable output, full disk
+        where = f" {e.filename}" if e.filename else ""
+        print(f"{label}: error:{where}: {e.strerror or e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(interrupted, file=sys.stderr)
+        return 130
+
 
 @contextmanager
 def progress(label: str, total: int | None, quiet: bool) -> Iterator[Callable[[int], None]]:

@@ -1,9 +1,10 @@
 """CountDown searchers that write Stream-of-Search traces: dfs, bfs, beam, direct, kbacktrack.
 
-- ``dfs``: Stream of Search's depth-first search. Children of a node are all legal combinations of two of
-  its numbers, sorted by the heuristic (``sum``: mean distance to the target; ``mult``: distance to the
-  target's factors), those above the threshold (the target) pruned; after a failed child the trace moves
-  back to the parent and restates it, which is one backtrack.
+- ``dfs``: Stream of Search's depth-first search, writing the same bytes as its ``countdown_dfs.dfs``.
+  Children of a node are all legal combinations of two of its numbers, sorted by the heuristic (``sum``:
+  mean distance to the target; ``mult``: distance to the target's factors), those above the threshold (the
+  target) pruned; after a failed child the trace moves back to the parent and restates it, which is one
+  backtrack. A failed search just ends (``meta.solved`` is false), as theirs does.
 - ``bfs`` / ``beam``: level by level; each expanded node keeps its ``beam`` best children and the next level
   keeps the ``beam`` best nodes (``bfs`` keeps all). Unlike Stream of Search's version, node order never
   depends on a shuffle, so the same problem always gives the same trace.
@@ -12,7 +13,8 @@
   distinct wrong operation (one whose resulting numbers cannot reach the target) at some node of the
   path, descends to a dead end, and moves back to that node.
 
-A node limit (``max_nodes`` expansions) ends the trace with ``No solution found.``.
+A node limit (``max_nodes`` expansions) ends the search unsolved (``meta.extra["truncated"]``); ``bfs``,
+``beam`` and ``direct`` end a failed search with ``No solution found.``, as Stream of Search's BFS does.
 
 Example::
 
@@ -166,25 +168,19 @@ def dfs(task: CountdownTask, problem: CountdownProblem, options: SearchOptions, 
                     append(back)
                     append(state)
             return False
-        scored = scored_children(nums, target, heuristic, threshold)
+        scored = scored_children(nums, target, heuristic, threshold)  # children have 2+ numbers here
         last = len(scored) - 1
         for g, (_, new, op) in enumerate(scored):
+            child = f"{node},{g}"
+            child_ops = ops + (op,)
+            child_state = State(target, new, child_ops)
             append(Explore(op, new))
-            if len(new) == 1:
-                if new[0] == target:
-                    append(Goal(target, target))
-                    return True
-                append(DeadEnd(new[0], target))
-            else:
-                child = f"{node},{g}"
-                child_ops = ops + (op,)
-                child_state = State(target, new, child_ops)
-                append(Generate(child, target, new, op))
-                append(Move(child))
-                append(child_state)
-                found = expand(child, new, child_ops, child_state)
-                if found or found is None:
-                    return found
+            append(Generate(child, target, new, op))
+            append(Move(child))
+            append(child_state)
+            found = expand(child, new, child_ops, child_state)
+            if found or found is None:
+                return found
             if g < last:
                 if back is None:
                     back = Move(node)
@@ -194,9 +190,7 @@ def dfs(task: CountdownTask, problem: CountdownProblem, options: SearchOptions, 
 
     root = State(target, problem.nums, ())
     append(root)
-    solved = expand("0", problem.nums, (), root) is True
-    if not solved:
-        append(Exhausted())
+    solved = expand("0", problem.nums, (), root) is True  # a failed search just ends, as Stream of Search's
     meta = _meta("dfs", problem, steps, expanded, solved, heuristic=options.heuristic, threshold=options.threshold,
                  truncated=bool(options.max_nodes) and expanded >= options.max_nodes and not solved)
     return Trace("countdown", problem, steps, meta)

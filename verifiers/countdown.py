@@ -27,7 +27,7 @@ from __future__ import annotations
 from reasonpipe.tasks.countdown import apply
 from reasonpipe.traces import Trace
 from reasonpipe.traces.countdown import DeadEnd, Exhausted, Explore, Generate, Goal, Move, State, Unparsed
-from verifiers.verdicts import StepVerdict, TraceReport, Verdict, summarize
+from verifiers.verdicts import ExactVerifier, StepVerdict, Verdict
 
 _P = Verdict.PROVED
 _R = Verdict.REFUTED
@@ -48,17 +48,10 @@ def _fmt(nums) -> str:
     return "[" + ", ".join(map(str, nums)) + "]"
 
 
-class CountdownVerifier:
+class CountdownVerifier(ExactVerifier):
     """Verifier contract: ``verify(trace) -> [StepVerdict]``; ``report(trace)`` sums it up."""
 
     task = "countdown"
-
-    def verify(self, trace: Trace) -> list[StepVerdict]:
-        return self.check(trace)[0]
-
-    def report(self, trace: Trace, line: int | None = None) -> TraceReport:
-        verdicts, solved = self.check(trace)
-        return summarize(trace.id, self.task, verdicts, solved, trace.steps, line)
 
     def check(self, trace: Trace) -> tuple[list[StepVerdict], bool]:
         """One verdict per step, and whether a goal claim was proved."""

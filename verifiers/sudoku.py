@@ -33,7 +33,7 @@ from reasonpipe.tasks.sudoku import (BIT, DIGITS, Board, cell_name, first_confli
                                      shared_unit)
 from reasonpipe.traces import Trace
 from reasonpipe.traces.sudoku import End, GiveUp, Guess, Invalid, NoCand, Place, Revert, Start, Unparsed
-from verifiers.verdicts import StepVerdict, TraceReport, Verdict, summarize
+from verifiers.verdicts import ExactVerifier, StepVerdict, Verdict
 
 _P = Verdict.PROVED
 _R = Verdict.REFUTED
@@ -225,17 +225,10 @@ class _Replay:
         return StepVerdict(_P, "the grid is complete, valid and keeps the givens")
 
 
-class SudokuVerifier:
+class SudokuVerifier(ExactVerifier):
     """Verifier contract: ``verify(trace) -> [StepVerdict]``; ``report(trace)`` sums it up."""
 
     task = "sudoku"
-
-    def verify(self, trace: Trace) -> list[StepVerdict]:
-        return self.check(trace)[0]
-
-    def report(self, trace: Trace, line: int | None = None) -> TraceReport:
-        verdicts, solved = self.check(trace)
-        return summarize(trace.id, self.task, verdicts, solved, trace.steps, line)
 
     def check(self, trace: Trace) -> tuple[list[StepVerdict], bool]:
         """One verdict per step, and whether a ``SOL_E END`` claim was proved."""

@@ -12,6 +12,7 @@ Example::
 
 from __future__ import annotations
 
+import abc
 import operator
 from collections import Counter
 from dataclasses import dataclass, field
@@ -93,3 +94,22 @@ def summarize(trace_id: str, task: str, verdicts: list[StepVerdict], solved: boo
         report.first_failure_reason = verdicts[first].reason
         report.first_failure_text = steps[first].to_line() if first < len(steps) else ""
     return report
+
+
+class ExactVerifier(abc.ABC):
+    """The Verifier contract on top of one method, ``check(trace) -> (verdicts, solved)``, that subclasses
+    write: ``verify`` returns the verdicts, ``report`` sums them up. ``check`` must never raise: a
+    checker failure becomes ``error`` verdicts, never ``refuted``."""
+
+    task = ""
+
+    @abc.abstractmethod
+    def check(self, trace) -> tuple[list[StepVerdict], bool]:
+        """One verdict per step of ``trace``, and whether it reached a verified solution."""
+
+    def verify(self, trace) -> list[StepVerdict]:
+        return self.check(trace)[0]
+
+    def report(self, trace, line: int | None = None) -> TraceReport:
+        verdicts, solved = self.check(trace)
+        return summarize(trace.id, self.task, verdicts, solved, trace.steps, line)
