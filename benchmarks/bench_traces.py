@@ -39,13 +39,12 @@ from verifiers import get_verifier
 
 
 def cpu_name() -> str:
-    try:
+    """The CPU model from /proc/cpuinfo (Linux), else what platform knows."""
+    if os.path.exists("/proc/cpuinfo"):
         with open("/proc/cpuinfo") as f:
             for line in f:
                 if line.startswith("model name"):
                     return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
     return platform.processor() or "unknown"
 
 
