@@ -12,7 +12,6 @@ import pytest
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 DATA = Path(__file__).parent / "data"
-SHARED = Path(__file__).resolve().parents[2] / "shared"
 
 
 @dataclass
