@@ -25,7 +25,8 @@ def test_gen_then_verify_all_steps_proved_and_deterministic(cli, tmp_path, task,
     result = cli("verify", a, "--out", tmp_path / "v.jsonl", "--quiet")
     assert result.code == 0, result.out
     verdicts = lines(tmp_path / "v.jsonl")
-    assert all(v["valid"] and v["counts"]["proved"] == v["steps"] == len(v["verdicts"]) for v in verdicts)
+    assert all(v["valid"] and v["counts"]["proved"] == v["steps"] == len(v["verdicts"]) and not v["reasons"]
+               for v in verdicts)
     assert "refuted" in result.out and f"│ traces                          │ {n}" in result.out
 
 
@@ -55,9 +56,12 @@ def test_one_changed_result_exits_1_naming_trace_and_step(cli, tmp_path, task):
         text_lines[i] = f"{r_c} = {int(v) % 9 + 1}"
     rec["text"] = "\n".join(text_lines)
     path.write_text("".join(json.dumps(r) + "\n" for r in records))
-    result = cli("verify", path, "--quiet")
+    result = cli("verify", path, "--quiet", "--out", tmp_path / "v.jsonl")
     assert result.code == 1
     assert rec["id"] in result.out and f"│ {i + 1}" in result.out and "refuted" in result.out
+    bad = [v for v in lines(tmp_path / "v.jsonl") if not v["valid"]]
+    assert len(bad) == 1 and bad[0]["id"] == rec["id"] and bad[0]["first_failure"]["step"] == i + 1
+    assert bad[0]["verdicts"][i] == "refuted" and str(i + 1) in bad[0]["reasons"]
 
 
 def test_stream_of_search_files_verify_with_auto_format(cli, tmp_path):

@@ -70,8 +70,9 @@ class TraceReport:
         if self.first_failure is not None:
             out["first_failure"] = {"step": self.first_failure + 1, "verdict": self.first_failure_verdict,
                                     "reason": self.first_failure_reason, "text": self.first_failure_text}
-        if with_steps:
-            out["verdicts"] = [[v.verdict, v.reason] for v in self.verdicts]
+        if with_steps:  # every step's verdict; the reason of every step that is not proved, by 1-based step
+            out["verdicts"] = [v.verdict for v in self.verdicts]
+            out["reasons"] = {str(i + 1): v.reason for i, v in enumerate(self.verdicts) if v.verdict != Verdict.PROVED}
         return out
 
 
