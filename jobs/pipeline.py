@@ -1,7 +1,7 @@
 """The main job: generate trace datasets, verify every step, and write a report (later: train, evaluate).
 
 For each dataset in the config: ``reasonpipe gen`` (resumable: a finished dataset whose file still has
-the recorded hash is reused), then ``reasonpipe verify``. The run folder ``runs/<name>/`` gets
+the recorded hash is reused, an interrupted one continues where it stopped), then ``reasonpipe verify``. The run folder ``runs/<name>/`` gets
 ``data/*.jsonl``, ``verdicts/*.jsonl``, ``metrics.jsonl`` (one row per dataset), ``report.md`` (a table),
 ``trace_lengths.png`` and ``backtracks.png``, and ``manifest.json``. Exit 0 when every step of every
 trace holds, 1 otherwise, 2 on a bad config.
@@ -27,7 +27,7 @@ from reasonpipe.errors import InputError
 from reasonpipe.jsonl import RecordReader, atomic_write
 from reasonpipe.manifest import file_sha256, write_manifest
 from reasonpipe.report import histograms, markdown_table
-from reasonpipe.tracegen import GenRequest, GenSummary, generate
+from reasonpipe.tracegen import GenRequest, GenSummary, fingerprint, generate
 from reasonpipe.verify import verify_file
 from searchers import SearchOptions
 
@@ -63,26 +63,19 @@ def _gen_request(config: PipelineConfig, ds: DatasetConfig, out: str) -> GenRequ
                       search=SearchOptions(k=ds.k, beam=ds.beam, heuristic=ds.heuristic, max_nodes=ds.max_nodes))
 
 
-def _fingerprint(request: GenRequest) -> dict[str, Any]:
-    d = dataclasses.asdict(request)
-    d.pop("workers")  # output does not depend on it
-    d.pop("chunk")
-    return d
-
-
 def _generate_or_resume(request: GenRequest, quiet: bool) -> tuple[GenSummary, bool]:
     """Generate unless a previous run left the same dataset (same request, same file hash)."""
     marker = request.out + ".done.json"
     if os.path.exists(marker) and os.path.exists(request.out):
         with open(marker, encoding="utf-8") as f:
             done = json.load(f)
-        if done.get("request") == _fingerprint(request) and done.get("sha256") == file_sha256(request.out):
+        if done.get("request") == fingerprint(request) and done.get("sha256") == file_sha256(request.out):
             summary = GenSummary(**{k: v for k, v in done["summary"].items() if k != "errors"})
             return summary, True
     with progress(f"gen {os.path.basename(request.out)}", request.n, quiet) as advance:
-        summary = generate(request, progress=advance)
+        summary = generate(request, progress=advance, resume=True)
     with atomic_write(marker) as f:
-        json.dump({"request": _fingerprint(request), "sha256": file_sha256(request.out),
+        json.dump({"request": fingerprint(request), "sha256": file_sha256(request.out),
                    "summary": dataclasses.asdict(summary)}, f)
     return summary, False
 

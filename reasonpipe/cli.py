@@ -57,6 +57,8 @@ def make_parser() -> argparse.ArgumentParser:
                      "(countdown 'n1,n2,...;target', sudoku 81 characters)")
     gen.add_argument("--skip-bad", action="store_true", help="skip bad problems (counted) instead of stopping")
     gen.add_argument("--steps", action="store_true", help="also write the typed steps of each trace (larger files)")
+    gen.add_argument("--resume", action="store_true", help="continue an interrupted run of the same command "
+                     "(from OUT.partial); the result is identical to an uninterrupted run")
     gen.add_argument("--quiet", action="store_true", help="no progress bar")
     for flag, (_, kind, help_text) in TASK_FLAGS.items():
         gen.add_argument(flag, type=kind, help=help_text)
@@ -89,7 +91,7 @@ def cmd_gen(args: argparse.Namespace) -> int:
                          search=SearchOptions(k=args.k, beam=args.beam, heuristic=args.heuristic,
                                               threshold=args.threshold, max_nodes=args.max_nodes))
     with progress(f"gen {args.task}/{args.searcher}", args.n, args.quiet) as advance:
-        summary = generate(request, progress=advance)
+        summary = generate(request, progress=advance, resume=args.resume)
     print_table(f"{args.out}: {args.task} traces by {args.searcher}", summary.rows(), ("", "value"))
     for err in summary.errors:
         print(f"skipped: {err}", file=sys.stderr)
@@ -121,7 +123,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     gc.set_threshold(50_000, 20, 20)
     args = make_parser().parse_args(argv)
     command = {"gen": cmd_gen, "verify": cmd_verify}[args.command]
-    return run_command(f"reasonpipe {args.command}", lambda: command(args))
+    interrupted = ("interrupted: the traces so far are kept; run the same command with --resume to continue"
+                   if args.command == "gen" else "interrupted")
+    return run_command(f"reasonpipe {args.command}", lambda: command(args), interrupted)
 
 
 if __name__ == "__main__":

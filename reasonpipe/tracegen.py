@@ -5,7 +5,8 @@ is byte-identical whatever the number of workers. Workers return finished JSON l
 parent writes them in order to a temporary file that is renamed into place at the end. A searcher that
 cannot write the asked-for trace for a generated problem (:class:`~searchers.base.SearchFailed`) makes
 that index draw again from the same generator; for the user's own problems it is an error naming the line
-(or a skip with ``skip_bad``).
+(or a skip with ``skip_bad``). An interrupted run resumes where it stopped (``--resume``), with the same
+bytes as an uninterrupted one.
 
 Example::
 
@@ -15,13 +16,16 @@ Example::
 from __future__ import annotations
 
 import collections
+import contextlib
+import dataclasses
+import json
 import multiprocessing as mp
 import os
 import random
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 
 from reasonpipe.errors import InputError
 from reasonpipe.jsonl import RecordReader, atomic_write, dumps, sniff
@@ -203,41 +207,48 @@ def read_problems(path: str, task: str, *, skip_bad: bool = False,
     counter.errors.extend(reader.errors[: max(0, 20 - len(counter.errors))])
 
 
-def _chunks(request: GenRequest, counter: GenSummary) -> Iterator[tuple[str, Any]]:
+def _chunks(request: GenRequest, counter: GenSummary, start: int) -> Iterator[tuple[str, Any, int]]:
+    """(kind, work, number of problem indices it covers), from problem index ``start`` on."""
     if request.problems is None:
-        for start in range(0, request.n, request.chunk):
-            yield "generated", (start, min(start + request.chunk, request.n))
+        for first in range(start, request.n, request.chunk):
+            last = min(first + request.chunk, request.n)
+            yield "generated", (first, last), last - first
         return
     batch = []
     problems = read_problems(request.problems, request.task, skip_bad=request.skip_bad, counter=counter)
     for index, (line, pid, problem) in enumerate(problems):
         if request.n is not None and index >= request.n:
             break
+        if index < start:
+            continue
         batch.append((index, line, pid, problem))
         if len(batch) == request.chunk:
-            yield "given", batch
+            yield "given", batch, len(batch)
             batch = []
     if batch:
-        yield "given", batch
+        yield "given", batch, len(batch)
 
 
-def _results(request: GenRequest, counter: GenSummary) -> Iterator[tuple[list[str], GenSummary]]:
+def _results(request: GenRequest, counter: GenSummary, start: int) -> Iterator[tuple[list[str], GenSummary, int]]:
     """Chunks of finished lines, in input order; at most a few chunks per worker in flight."""
     if request.workers <= 1:
         maker = _Maker(request)
-        for kind, arg in _chunks(request, counter):
-            yield maker.generated(*arg) if kind == "generated" else maker.given(arg)
+        for kind, arg, size in _chunks(request, counter, start):
+            lines, part = maker.generated(*arg) if kind == "generated" else maker.given(arg)
+            yield lines, part, size
         return
     ctx = mp.get_context("fork")
     with ctx.Pool(request.workers, initializer=_init_worker, initargs=(request,)) as pool:
         pending: collections.deque = collections.deque()
-        for kind, arg in _chunks(request, counter):
+        for kind, arg, size in _chunks(request, counter, start):
             fn = _run_generated if kind == "generated" else _run_given
-            pending.append(pool.apply_async(fn, (arg,)))
+            pending.append((pool.apply_async(fn, (arg,)), size))
             if len(pending) >= 4 * request.workers:
-                yield pending.popleft().get()
+                result, size = pending.popleft()
+                yield *result.get(), size
         while pending:
-            yield pending.popleft().get()
+            result, size = pending.popleft()
+            yield *result.get(), size
 
 
 def validate(request: GenRequest) -> None:
@@ -251,18 +262,100 @@ def validate(request: GenRequest) -> None:
         raise InputError(f"must be >= 1, got {request.workers}", field="workers")
 
 
-def generate(request: GenRequest, progress: Any = None) -> GenSummary:
-    """Write the traces of ``request`` to ``request.out`` atomically; ``progress(k)`` is told of each chunk."""
+def fingerprint(request: GenRequest) -> dict[str, Any]:
+    """What decides the output's bytes: the request without ``workers`` and ``chunk``."""
+    d = dataclasses.asdict(request)
+    d.pop("workers")
+    d.pop("chunk")
+    return d
+
+
+class _Checkpoint:
+    """The unfinished output ``<out>.partial`` and its state ``<out>.partial.json`` (problems done, bytes
+    written, running totals), saved at most every ``every`` seconds after an fsync of the data."""
+
+    def __init__(self, request: GenRequest, every: float = 2.0) -> None:
+        self.path = request.out + ".partial"
+        self.state_path = self.path + ".json"
+        self.fingerprint = fingerprint(request)
+        self.every = every
+        self.saved_at = time.monotonic()
+
+    def load(self) -> tuple[int, int, GenSummary] | None:
+        """(problems done, bytes, totals) of a resumable run of the same request, else None."""
+        if not (os.path.exists(self.path) and os.path.exists(self.state_path)):
+            return None
+        with open(self.state_path, encoding="utf-8") as f:
+            state = json.load(f)
+        if state.get("request") != json.loads(json.dumps(self.fingerprint)):
+            raise InputError(f"the unfinished run in {self.path} was made with other options; remove it or run "
+                             f"without --resume", field="resume")
+        totals = {k: v for k, v in state["summary"].items() if k != "errors"}
+        return state["done"], state["bytes"], GenSummary(**totals)
+
+    def save(self, f: IO[bytes], done: int, size: int, summary: GenSummary, force: bool = False) -> None:
+        """Record that the first ``size`` bytes hold the traces of the first ``done`` problems."""
+        if not force and time.monotonic() - self.saved_at < self.every:
+            return
+        f.flush()
+        os.fsync(f.fileno())
+        state = {"request": self.fingerprint, "done": done, "bytes": size, "summary": dataclasses.asdict(summary)}
+        with atomic_write(self.state_path) as g:
+            json.dump(state, g)
+        self.saved_at = time.monotonic()
+
+    def finish(self, f: IO[bytes], out: str) -> None:
+        f.flush()
+        os.fsync(f.fileno())
+        f.close()
+        os.replace(self.path, out)
+        self.discard()
+
+    def discard(self) -> None:
+        for path in (self.path, self.state_path):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+
+
+def generate(request: GenRequest, progress: Any = None, resume: bool = False) -> GenSummary:
+    """Write the traces of ``request`` to ``request.out``; ``progress(k)`` is told of each chunk.
+
+    The output grows in ``<out>.partial`` and is renamed to ``out`` when complete. Interrupted (Ctrl-C,
+    SIGKILL, a crash), the partial file and its state stay; ``resume=True`` continues where they end and
+    the result is byte-identical to an uninterrupted run. Bad input removes them.
+    """
     validate(request)
-    summary = GenSummary()
+    checkpoint = _Checkpoint(request)
+    state = checkpoint.load() if resume else None
+    done, size, summary = state if state else (0, 0, GenSummary())
+    reading = GenSummary()  # bad records of the problems file, counted on this pass over the whole file
+    seconds_before = summary.seconds
     started = time.perf_counter()
-    with atomic_write(request.out) as f:
-        for lines, part in _results(request, summary):
-            if lines:
-                f.write("\n".join(lines))
-                f.write("\n")
+    os.makedirs(os.path.dirname(os.path.abspath(request.out)), exist_ok=True)
+    f = open(checkpoint.path, "r+b" if state else "wb")
+    try:
+        f.truncate(size)
+        f.seek(size)
+        if progress is not None and done:
+            progress(done)
+        for lines, part, consumed in _results(request, reading, done):
+            data = ("\n".join(lines) + "\n").encode("utf-8") if lines else b""
+            # one statement: CPython does not deliver Ctrl-C between the two stores, so done and size agree
+            size, done = size + f.write(data), done + consumed
             summary.add(part)
+            summary.seconds = seconds_before + time.perf_counter() - started
+            checkpoint.save(f, done, size, summary)
             if progress is not None:
-                progress(len(lines) + part.skipped)
-    summary.seconds = time.perf_counter() - started
+                progress(consumed)
+    except (KeyboardInterrupt, SystemExit):  # a chunk cut mid-write lies beyond ``size``: resume truncates it
+        checkpoint.save(f, done, size, summary, force=True)
+        f.close()
+        raise
+    except BaseException:
+        f.close()
+        checkpoint.discard()
+        raise
+    checkpoint.finish(f, request.out)
+    summary.skipped += reading.skipped
+    summary.errors.extend(reading.errors[: max(0, 20 - len(summary.errors))])
     return summary

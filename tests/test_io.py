@@ -151,3 +151,33 @@ datasets:
     capsys.readouterr()
     assert cli(["--config", str(recipe), "--datasets.0.task", "chess"]) == 2
     assert "unknown task 'chess'" in capsys.readouterr().err
+
+
+def test_interrupted_gen_resumes_to_identical_bytes(tmp_path):
+    from reasonpipe.tracegen import GenRequest, generate
+
+    def request(out, workers=1):
+        return GenRequest(task="countdown", searcher="dfs", out=str(out), n=300, seed=5, workers=workers, chunk=40)
+
+    whole = tmp_path / "whole.jsonl"
+    full = generate(request(whole))
+    for workers in (1, 2):
+        out = tmp_path / f"cut{workers}.jsonl"
+        seen = []
+
+        def stop_after_three(k):
+            seen.append(k)
+            if len(seen) == 3:
+                raise KeyboardInterrupt
+
+        with pytest.raises(KeyboardInterrupt):
+            generate(request(out, workers), progress=stop_after_three)
+        assert not out.exists() and os.path.getsize(str(out) + ".partial") > 0
+        with pytest.raises(InputError, match="other options"):
+            generate(GenRequest(task="countdown", searcher="dfs", out=str(out), n=300, seed=6), resume=True)
+        advanced = []
+        resumed = generate(request(out, workers), progress=advanced.append, resume=True)
+        assert out.read_bytes() == whole.read_bytes()
+        assert advanced[0] == 120 and sum(advanced) == 300  # three chunks of 40 were already done
+        assert resumed.traces == full.traces == 300 and resumed.solved == full.solved
+        assert not os.path.exists(str(out) + ".partial") and not os.path.exists(str(out) + ".partial.json")
