@@ -263,10 +263,10 @@ def validate(request: GenRequest) -> None:
 
 
 def fingerprint(request: GenRequest) -> dict[str, Any]:
-    """What decides the output's bytes: the request without ``workers`` and ``chunk``."""
+    """What decides the output's bytes: the request without ``out``, ``workers`` and ``chunk``."""
     d = dataclasses.asdict(request)
-    d.pop("workers")
-    d.pop("chunk")
+    for name in ("out", "workers", "chunk"):
+        d.pop(name)
     return d
 
 
