@@ -86,10 +86,11 @@ def cmd_gen(args: argparse.Namespace) -> int:
         options["solvable"] = False
     if args.require_guess is not None:
         options["require_guess"] = args.require_guess
+    search = SearchOptions(k=args.k, beam=args.beam, heuristic=args.heuristic, threshold=args.threshold,
+                           max_nodes=args.max_nodes)
     request = GenRequest(task=args.task, searcher=args.searcher, out=args.out, n=args.n, seed=args.seed,
-                         workers=args.workers, task_options=options, problems=args.problems, skip_bad=args.skip_bad, steps=args.steps,
-                         search=SearchOptions(k=args.k, beam=args.beam, heuristic=args.heuristic,
-                                              threshold=args.threshold, max_nodes=args.max_nodes))
+                         workers=args.workers, task_options=options, search=search, problems=args.problems,
+                         skip_bad=args.skip_bad, steps=args.steps)
     with progress(f"gen {args.task}/{args.searcher}", args.n, args.quiet) as advance:
         summary = generate(request, progress=advance, resume=args.resume)
     print_table(f"{args.out}: {args.task} traces by {args.searcher}", summary.rows(), ("", "value"))
