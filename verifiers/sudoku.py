@@ -81,6 +81,13 @@ class _Replay:
     def no_board(self) -> StepVerdict:
         return _NO_BOARD if self.started else _BEFORE_START
 
+    def _cell(self, row: int, col: int) -> int | StepVerdict:
+        """The index of cell (row, col) on the current board, or the verdict that ends the step."""
+        if self.board is None:
+            return self.no_board()
+        off = _off_board(row, col)
+        return off if off is not None else 9 * row + col
+
     def _why_illegal(self, i: int, v: int) -> str:
         board = self.board
         if board.cells[i]:
@@ -110,16 +117,13 @@ class _Replay:
 
     def place(self, step: Place) -> StepVerdict:
         pending, self.pending = self.pending, None
-        board = self.board
-        if board is None:
-            return self.no_board()
         r, c, v = step.row, step.col, step.value
-        off = _off_board(r, c)
-        if off is not None:
-            return off
+        i = self._cell(r, c)
+        if type(i) is not int:
+            return i
+        board = self.board
         if not 1 <= v <= 9:
             return StepVerdict(_R, f"({r}, {c}) = {v}: value is not a digit 1..9")
-        i = 9 * r + c
         if pending is not None and pending != (i, v):
             return StepVerdict(_R, f"the guess before it tried {cell_name(pending[0])} = {pending[1]}; "
                                    "this line must place that")
@@ -131,14 +135,11 @@ class _Replay:
 
     def guess(self, step: Guess) -> StepVerdict:
         self.pending = None
+        v = step.value
+        i = self._cell(step.row, step.col)
+        if type(i) is not int:
+            return i
         board = self.board
-        if board is None:
-            return self.no_board()
-        r, c, v = step.row, step.col, step.value
-        off = _off_board(r, c)
-        if off is not None:
-            return off
-        i = 9 * r + c
         if board.cells[i]:
             return StepVerdict(_R, f"{cell_name(i)} already holds {board.cells[i]}")
         self.guesses.append((i, step.cands, v, len(self.placed)))
@@ -157,13 +158,10 @@ class _Replay:
 
     def nocand(self, step: NoCand) -> StepVerdict:
         self.pending = None
+        i = self._cell(step.row, step.col)
+        if type(i) is not int:
+            return i
         board = self.board
-        if board is None:
-            return self.no_board()
-        off = _off_board(step.row, step.col)
-        if off is not None:
-            return off
-        i = 9 * step.row + step.col
         if board.cells[i]:
             return StepVerdict(_R, f"{cell_name(i)} is not empty (holds {board.cells[i]})")
         legal = board.candidates(i)
@@ -183,13 +181,10 @@ class _Replay:
 
     def revert(self, step: Revert) -> StepVerdict:
         self.pending = None
+        i = self._cell(step.row, step.col)
+        if type(i) is not int:
+            return i
         board = self.board
-        if board is None:
-            return self.no_board()
-        off = _off_board(step.row, step.col)
-        if off is not None:
-            return off
-        i = 9 * step.row + step.col
         g = len(self.guesses) - 1
         while g >= 0 and self.guesses[g][0] != i:
             g -= 1
