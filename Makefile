@@ -27,6 +27,7 @@ test: $(VENV)/.installed
 # Throughput figures as JSON rows (see benchmarks/README.md).
 bench: $(VENV)/.installed
 	$(PY) benchmarks/bench_traces.py
+	$(PY) benchmarks/bench_fhash.py
 
 clean:
 	rm -rf runs/ .pytest_cache

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from reasonpipe.console import print_table, progress, run_command
+from reasonpipe.errors import InputError
 
 # Task options as flags: flag -> (config field, type, help). Which task accepts which is the task's config.
 TASK_FLAGS: dict[str, tuple[str, Callable[[str], Any], str]] = {
@@ -73,6 +74,28 @@ def make_parser() -> argparse.ArgumentParser:
     ver.add_argument("--skip-bad", action="store_true", help="skip bad records (counted) instead of stopping")
     ver.add_argument("--show", type=int, default=20, help="failing traces to list (default 20)")
     ver.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    search = sub.add_parser("search", help="program search").add_subparsers(dest="method", required=True)
+    evo = search.add_parser("evolve", help="aging evolution, with or without the functional-hash cache")
+    evo.add_argument("--task", default="list_functions", help="list_functions | countdown")
+    evo.add_argument("--budget", type=int, default=3000, help="candidates, initial population included")
+    evo.add_argument("--population", type=int, default=100)
+    evo.add_argument("--sample", type=int, default=10, help="tournament size")
+    evo.add_argument("--seed", type=int, default=0, help="seed of the search")
+    evo.add_argument("--problem-seed", type=int, default=0, help="seed of the problem")
+    evo.add_argument("--cache", help="SQLite file of the functional-hash cache, or 'memory'; none: no cache")
+    evo.add_argument("--compare", action="store_true", help="also run without the cache and check the result is the same")
+    evo.add_argument("--max-evals", type=int, default=1, help="evaluate a behaviour up to K times and average")
+    evo.add_argument("--remove-probability", type=float, default=0.0, help="drop an entry after a hit with this probability")
+    evo.add_argument("--heldout", type=int, default=200, help="list_functions: hidden inputs checked per evaluation (its cost)")
+    evo.add_argument("--numbers", type=int, default=5, help="countdown: how many numbers")
+    evo.add_argument("--report", help="folder for report.md, results.json and history.png")
+    evo.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    cache = sub.add_parser("cache", help="inspect or empty a functional-hash cache file")
+    cache_sub = cache.add_subparsers(dest="action", required=True)
+    for action, text in (("stats", "entries, evaluations and hit statistics"), ("clear", "remove every entry")):
+        cache_sub.add_parser(action, help=text).add_argument("path")
     return parser
 
 
@@ -117,13 +140,64 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0 if summary.valid == summary.traces else 1
 
 
+def cmd_search(args: argparse.Namespace) -> int:
+    from reasonpipe.programsearch import SearchRequest, run_search, same_result, summary_rows, write_report
+
+    request = SearchRequest(task=args.task, budget=args.budget, population=args.population, sample=args.sample,
+                            seed=args.seed, problem_seed=args.problem_seed, cache=args.cache, compare=args.compare,
+                            max_evals=args.max_evals, remove_probability=args.remove_probability,
+                            heldout=args.heldout, numbers=args.numbers)
+    runs_asked = 2 if args.cache and args.compare else 1
+    with progress(f"evolve {args.task}", args.budget * runs_asked, args.quiet) as advance:
+        problem, runs = run_search(request, progress=advance)
+    print("problem: " + ", ".join(f"{k} {v}" for k, v in problem.items()))
+    print_table(f"aging evolution, seed {args.seed}, budget {args.budget}", summary_rows(runs),
+                ("", *(f"cache: {r.cache}" for r in runs)))
+    code = 0
+    if len(runs) == 2:
+        same = same_result(runs)
+        saved = 1 - runs[1].evaluations / runs[0].evaluations
+        print(f"same best program with and without the cache: {'yes' if same else 'NO'}; "
+              f"evaluations saved by the cache: {saved:.1%} ({runs[0].evaluations} -> {runs[1].evaluations})")
+        code = 0 if same else 1
+    elif runs[0].cache_stats:
+        print(f"evaluations saved by the cache: {runs[0].cache_stats['saved_fraction']:.1%}")
+    if args.report:
+        print(f"report: {write_report(args.report, request, problem, runs)}")
+    return code
+
+
+def cmd_cache(args: argparse.Namespace) -> int:
+    from reasonpipe.fhash import CacheStats, SQLiteStore
+
+    if not os.path.isfile(args.path):
+        raise InputError("no such cache file", path=args.path)
+    store = SQLiteStore(args.path)
+    if args.action == "clear":
+        n = len(store)
+        store.clear()
+        print(f"{args.path}: removed {n} entries")
+        return 0
+    counters = store.read_counters()
+    stats = CacheStats(**{k: type(getattr(CacheStats(), k))(v) for k, v in counters.items() if hasattr(CacheStats(), k)})
+    size = sum(os.path.getsize(p) for p in (args.path, args.path + "-wal") if os.path.exists(p))
+    rows = [("entries (distinct behaviours)", f"{len(store):,}"), ("evaluations stored", f"{store.evaluations():,}"),
+            ("lookups", f"{stats.lookups:,}"), ("misses", f"{stats.misses:,}"), ("partial hits", f"{stats.partial_hits:,}"),
+            ("full hits (evaluations saved)", f"{stats.full_hits:,}"), ("uncacheable", f"{stats.uncacheable:,}"),
+            ("saved fraction", f"{stats.saved_fraction:.1%}"), ("evaluation seconds spent", f"{stats.eval_seconds:.2f}"),
+            ("evaluation seconds saved", f"{stats.seconds_saved:.2f}"), ("file size", f"{size / 1e6:.2f} MB"),
+            ("integrity", store.check())]
+    print_table(f"{args.path}: functional-hash cache", rows, ("", "value"))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     # Parsing and verifying allocate millions of short-lived, acyclic objects; the default gen-0 threshold
     # (700) runs the cycle collector constantly. 50,000 made `verify` about 15% faster (1000 DFS traces).
     gc.set_threshold(50_000, 20, 20)
     args = make_parser().parse_args(argv)
-    command = {"gen": cmd_gen, "verify": cmd_verify}[args.command]
+    command = {"gen": cmd_gen, "verify": cmd_verify, "search": cmd_search, "cache": cmd_cache}[args.command]
     interrupted = ("interrupted: the traces so far are kept; run the same command with --resume to continue"
                    if args.command == "gen" else "interrupted")
     return run_command(f"reasonpipe {args.command}", lambda: command(args), interrupted)
