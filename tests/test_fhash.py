@@ -99,7 +99,7 @@ def test_probe_records_exceptions_and_timeouts_as_behaviours():
             try:
                 x += 1
             except Exception:  # a candidate cannot swallow the deadline
-                pass
+                x = 0
 
     outs = probe(lambda x: 10 // x, [5, 0, "a"])
     assert outs == [2, Raised("builtins.ZeroDivisionError"), Raised("builtins.TypeError")]
