@@ -25,25 +25,26 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from reasonpipe.errors import InputError
 
 
 @dataclass(frozen=True)
 class Entry:
-    """Fitness values seen for one behaviour, and the seconds their evaluations took in total."""
+    """Fitness values seen for one behaviour, and the seconds their evaluations took in total.
+
+    ``evals`` and ``mean`` are computed once, when the entry is made (a lookup only reads them).
+    """
 
     values: tuple[float, ...]
     seconds: float
+    evals: int = field(init=False)
+    mean: float = field(init=False)
 
-    @property
-    def evals(self) -> int:
-        return len(self.values)
-
-    @property
-    def mean(self) -> float:
-        return math.fsum(self.values) / len(self.values)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "evals", len(self.values))
+        object.__setattr__(self, "mean", math.fsum(self.values) / len(self.values))
 
 
 class MemoryStore:
