@@ -54,7 +54,7 @@ BASE = {"host": platform.node(), "cpu": cpu_name(), "cores": os.cpu_count(), "de
 
 
 def emit(bench: str, value: float, unit: str, **extra) -> None:
-    row = {"bench": bench, "value": round(value, 1), "unit": unit, **extra, **BASE,
+    row = {"bench": bench, "value": round(value, 4 if abs(value) < 10 else 1), "unit": unit, **extra, **BASE,
            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     print(json.dumps(row), flush=True)
 
