@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import os
+import pickle
 import signal
 import struct
 import subprocess
@@ -181,6 +182,8 @@ def test_sqlite_store_roundtrip_and_counters(tmp_path):
     with FunctionalHashCache(SQLiteStore(path), max_evals=2) as again:  # a second run adds to the counters
         again.get_or_evaluate(abs, [-2, 3], lambda _: 1.0)
     assert SQLiteStore(path).read_counters()["full_hits"] == 2 and store.check() == "ok"
+    shipped = pickle.loads(pickle.dumps(store))  # as a Ray worker gets it: by path, its own connection
+    assert shipped.get(key).values == (0.25, 0.25)
     (tmp_path / "bad.db").write_bytes(b"not a database at all" * 100)
     from reasonpipe.errors import InputError
 
