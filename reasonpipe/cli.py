@@ -92,6 +92,11 @@ def make_parser() -> argparse.ArgumentParser:
     evo.add_argument("--report", help="folder for report.md, results.json and history.png")
     evo.add_argument("--quiet", action="store_true", help="no progress bar")
 
+    for name, text in (("sft", "train a model on trace files (SFT with TRL)"),
+                       ("eval", "parallel vs sequential at equal compute (the budget grid)")):
+        job = sub.add_parser(name, help=text, description=f"{text}; any other --key value overrides the config")
+        job.add_argument("--config", help="YAML config (see configs/)")
+
     cache = sub.add_parser("cache", help="inspect or empty a functional-hash cache file")
     cache_sub = cache.add_subparsers(dest="action", required=True)
     for action, text in (("stats", "entries, evaluations and hit statistics"), ("clear", "remove every entry")):
@@ -196,7 +201,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Parsing and verifying allocate millions of short-lived, acyclic objects; the default gen-0 threshold
     # (700) runs the cycle collector constantly. 50,000 made `verify` about 15% faster (1000 DFS traces).
     gc.set_threshold(50_000, 20, 20)
-    args = make_parser().parse_args(argv)
+    args, extra = make_parser().parse_known_args(argv)
+    if args.command in ("sft", "eval"):  # config jobs: the rest of the line is --key value overrides
+        from jobs import evaluate, sft
+
+        return (sft if args.command == "sft" else evaluate).cli((["--config", args.config] if args.config else []) + extra)
+    if extra:
+        make_parser().error(f"unrecognized arguments: {' '.join(extra)}")
     command = {"gen": cmd_gen, "verify": cmd_verify, "search": cmd_search, "cache": cmd_cache}[args.command]
     interrupted = ("interrupted: the traces so far are kept; run the same command with --resume to continue"
                    if args.command == "gen" else "interrupted")

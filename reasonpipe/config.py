@@ -112,6 +112,11 @@ def _coerce(value: Any, tp: Any, field: str) -> Any:
         return dict(value)
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if tp is float and isinstance(value, str):  # YAML 1.1 reads 3e-3 (no dot) as a string
+        try:
+            return float(value)
+        except ValueError:
+            pass
     if tp in (int, float, str, bool):
         if not isinstance(value, tp) or (tp is int and isinstance(value, bool)):
             raise InputError(f"expected {tp.__name__}, got {type(value).__name__} {value!r:.40}", field=field)

@@ -1,47 +1,80 @@
-"""Character-level task tokenizers, saved and loaded as ``PreTrainedTokenizerFast``.
+"""Task tokenizers: one token per grammar word, digit, symbol or whitespace character.
 
-One token per character of the task's grammar (``task.vocabulary()``), plus ``<pad> <bos> <eos> <unk>``.
-Because every character is exactly one token (known or ``<unk>``), a text's token count is its length;
-:meth:`CharTokenizer.count` relies on that and a test checks it against the real tokenizer.
+Text is cut by one rule, :data:`PATTERN`: a run of letters (and ``_``) is a word, every other character
+(each digit, each symbol, each space and newline) is one token. A task's vocabulary is every word and
+symbol its trace grammar can write, plus the ten digits, so any number is spelled digit by digit and
+every trace round-trips exactly; text outside the grammar maps to ``<unk>``. Special tokens: ``<pad>``,
+``<bos>``, ``<eos>``, ``<unk>``.
 
-Load it as ``PreTrainedTokenizerFast`` (not ``AutoTokenizer``, which may swap in a Qwen2 tokenizer for a
-Qwen2 config and drop characters) and pass it everywhere as ``processing_class``.
+Saved and loaded as ``PreTrainedTokenizerFast`` (``save_pretrained`` / ``from_pretrained``). Load it that
+way, not with ``AutoTokenizer``, which may swap in a Qwen2 tokenizer for a Qwen2 config and drop
+characters, and pass it everywhere as ``processing_class``.
 
 Example::
 
-    python -c "from reasonpipe.tokenizer import CharTokenizer; t = CharTokenizer.for_task('countdown'); print(t.hf()('47,47 equal').input_ids)"
+    python -c "from reasonpipe.tokenizer import TaskTokenizer; t = TaskTokenizer.for_task('countdown'); print(t.hf()('47,47 equal').input_ids)"
 """
 
 from __future__ import annotations
 
+import re
+import string
 from dataclasses import dataclass
 
 SPECIAL_TOKENS = ("<pad>", "<bos>", "<eos>", "<unk>")
+PATTERN = re.compile(r"[A-Za-z_]+|[0-9]|[^A-Za-z0-9_]")
+DIGITS = tuple(string.digits)
+
+
+def tokens_of(text: str) -> list[str]:
+    """The pre-tokens of ``text`` (each becomes exactly one token)."""
+    return PATTERN.findall(text)
+
+
+def vocabulary_from(sample: str) -> tuple[str, ...]:
+    """Every token of ``sample`` (text showing all of a grammar's words and symbols) plus the digits."""
+    return tuple(sorted(set(tokens_of(sample)) | set(DIGITS)))
+
+
+class _LetterMap(dict):
+    """str.translate table: word characters -> 'a', anything else -> '.'."""
+
+    def __missing__(self, key: int) -> str:
+        return "."
+
+
+_LETTERS = _LetterMap({ord(c): "a" for c in string.ascii_letters + "_"})
+
+
+def count_tokens(text: str) -> int:
+    """``len(tokens_of(text))``, about 15x faster: characters, minus letters, plus letter runs."""
+    m = text.translate(_LETTERS)
+    return len(text) - m.count("a") + m.count(".a") + m.startswith("a")
 
 
 @dataclass(frozen=True)
-class CharTokenizer:
-    """A character vocabulary; :meth:`hf` builds the Hugging Face tokenizer for it."""
+class TaskTokenizer:
+    """A task's token list; :meth:`hf` builds the Hugging Face tokenizer for it."""
 
-    chars: tuple[str, ...]
+    tokens: tuple[str, ...]
 
     @classmethod
-    def for_task(cls, task: str) -> "CharTokenizer":
+    def for_task(cls, task: str) -> "TaskTokenizer":
         from reasonpipe.tasks import get_task_class
 
         return cls(tuple(get_task_class(task).vocabulary()))
 
     @property
     def vocab(self) -> dict[str, int]:
-        return {t: i for i, t in enumerate(SPECIAL_TOKENS + self.chars)}
+        return {t: i for i, t in enumerate(SPECIAL_TOKENS + self.tokens)}
 
     def count(self, text: str) -> int:
-        """Tokens in ``text`` without special tokens: one per character."""
-        return len(text)
+        """Tokens in ``text``, without special tokens."""
+        return count_tokens(text)
 
     def unknown(self, text: str) -> set[str]:
-        """Characters of ``text`` outside the vocabulary (each becomes ``<unk>``)."""
-        return set(text) - set(self.chars)
+        """Pre-tokens of ``text`` outside the vocabulary (each becomes ``<unk>``)."""
+        return set(tokens_of(text)) - set(self.tokens)
 
     def hf(self):
         """The ``PreTrainedTokenizerFast`` for this vocabulary (imports tokenizers/transformers lazily)."""
@@ -49,7 +82,7 @@ class CharTokenizer:
         from transformers import PreTrainedTokenizerFast
 
         core = Tokenizer(models.WordLevel(self.vocab, unk_token="<unk>"))
-        core.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")
+        core.pre_tokenizer = pre_tokenizers.Split(Regex(PATTERN.pattern), behavior="isolated")
         core.decoder = decoders.Fuse()
         return PreTrainedTokenizerFast(tokenizer_object=core, pad_token="<pad>", bos_token="<bos>",
                                        eos_token="<eos>", unk_token="<unk>")

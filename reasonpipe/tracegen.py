@@ -30,7 +30,7 @@ from typing import IO, Any
 from reasonpipe.errors import InputError
 from reasonpipe.jsonl import RecordReader, atomic_write, dumps, sniff
 from reasonpipe.tasks import get_task_class, make_task
-from reasonpipe.tokenizer import CharTokenizer
+from reasonpipe.tokenizer import TaskTokenizer
 from searchers import SearchFailed, SearchOptions, get_searcher
 
 MAX_REDRAWS = 1000
@@ -93,7 +93,7 @@ class _Maker:
         self.request = request
         self.task = make_task(request.task, **request.task_options)
         self.search = get_searcher(request.task, request.searcher)
-        self.tokenizer = CharTokenizer.for_task(request.task)
+        self.tokenizer = TaskTokenizer.for_task(request.task)
 
     def _line(self, trace, summary: GenSummary) -> str:
         text = trace.to_text()

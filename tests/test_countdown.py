@@ -11,7 +11,6 @@ import pytest
 from conftest import DATA
 from reasonpipe.tasks import make_task
 from reasonpipe.tasks.countdown import CountdownProblem, apply, combine, solvable, solve
-from reasonpipe.tokenizer import CharTokenizer
 from reasonpipe.traces import Trace
 from reasonpipe.traces import countdown as grammar
 from searchers import SearchOptions, get_searcher
@@ -266,18 +265,3 @@ def test_parse_never_raises_and_score_never_raises():
     assert TASK.score(CountdownProblem((42, 61, 66), 47), SAMPLE) == 1.0
     assert TASK.score(CountdownProblem((42, 61, 66), 46), SAMPLE) == 0.0
     assert TASK.score(CountdownProblem((42, 61, 66), 47), None) == 0.0
-
-
-def test_tokenizer_counts_match_the_real_tokenizer(tmp_path):
-    from transformers import PreTrainedTokenizerFast
-
-    tok = CharTokenizer.for_task("countdown")
-    hf = tok.hf()
-    tok.save(str(tmp_path))
-    loaded = PreTrainedTokenizerFast.from_pretrained(str(tmp_path))
-    for i, p in enumerate(problems(5, seed=9)):
-        text = get_searcher("countdown", "dfs")(TASK, p, SearchOptions(), random.Random(i)).to_text()
-        ids = hf(text, add_special_tokens=False)["input_ids"]
-        assert tok.count(text) == len(ids) and tok.unknown(text) == set()
-        assert hf.unk_token_id not in ids
-        assert loaded.decode(loaded(text, add_special_tokens=False)["input_ids"]) == text

@@ -318,8 +318,10 @@ def test_score_never_raises_on_model_output(task, puzzles, text):
 
 
 def test_vocabulary_covers_every_trace(task, puzzles):
+    from reasonpipe.tokenizer import tokens_of
+
     vocab = set(task.vocabulary())
     for name in SEARCHERS:
-        assert set(_trace(task, puzzles[0], name, k=2).to_text()) <= vocab
-    assert set(task.prompt(puzzles[0])) <= vocab
-    assert set("UNSOLVED END\nnocand: (1, 2)\ninvalid\n") <= vocab
+        assert set(tokens_of(_trace(task, puzzles[0], name, k=2).to_text())) <= vocab
+    assert set(tokens_of(task.prompt(puzzles[0]))) <= vocab
+    assert set(tokens_of("UNSOLVED END\nnocand: (1, 2)\ninvalid\n")) <= vocab

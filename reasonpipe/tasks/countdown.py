@@ -283,13 +283,14 @@ class CountdownTask:
     @staticmethod
     @lru_cache(maxsize=1)
     def vocabulary() -> tuple[str, ...]:
-        """Every character the grammar can write (a character-level tokenizer's vocabulary)."""
+        """Every word and symbol the grammar can write, and the digits (the task tokenizer's tokens)."""
+        from reasonpipe.tokenizer import vocabulary_from
         from reasonpipe.traces.countdown import DeadEnd, Exhausted, Generate, Move
 
         op = Op(12345, "+", 67890, 0)
         samples = [State(1, (2, 3), (op, Op(1, "-", 2, 3), Op(4, "*", 5, 6), Op(7, "/", 8, 9))),
                    Explore(op, (1,)), Generate("0,1", 2, (3,), op), Move("0"), Goal(1, 1), DeadEnd(1, 2), Exhausted()]
-        return tuple(sorted(set("".join(s.to_line() + "\n" for s in samples))))
+        return vocabulary_from("".join(s.to_line() + "\n" for s in samples))
 
     # records
     @staticmethod

@@ -575,10 +575,12 @@ class SudokuTask:
     @staticmethod
     @lru_cache(maxsize=1)
     def vocabulary() -> tuple[str, ...]:
-        """Every character the grammar can write (a character-level tokenizer's vocabulary)."""
+        """Every word and symbol the grammar can write, and the digits (the task tokenizer's tokens)."""
+        from reasonpipe.tokenizer import vocabulary_from
+
         samples = [Start(((0, 1, 2), (3, 4, 5), (6, 7, 8), (8, 8, 9))), Place(0, 1, 2), Guess(3, 4, (5, 6), 7),
                    NoCand(8, 9), Invalid(), Revert(0, 1, (2, 3)), End(), GiveUp()]
-        return tuple(sorted(set("".join(s.to_line() + "\n" for s in samples))))
+        return vocabulary_from("".join(s.to_line() + "\n" for s in samples))
 
     # records
     @staticmethod

@@ -1,0 +1,174 @@
+"""Parallel versus sequential at equal compute (To Backtrack or Not): the budget grid on held-out problems.
+
+The backtracking model gets one sample per problem with a length budget L (generated tokens); the direct
+model gets n samples, best-of-n judged by the exact checker (also majority vote and pass@n). Every point
+carries the mean generated tokens and FLOPs per problem (``reasonpipe.budgets``). The *data bound* is the
+symbolic search that wrote the training traces, run on the same problems: solved at L when its trace
+(completion part) fits in L tokens. Output in ``out``: ``results.jsonl`` (one row per point),
+``report.md`` (a table), ``accuracy_vs_flops.png`` (both curves and the bound), ``manifest.json``.
+
+Problems are drawn with their own seed from the task's held-out split (CountDown: held-out targets).
+
+Example::
+
+    reasonpipe eval --config configs/demo-cpu-eval.yaml
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from reasonpipe.errors import InputError
+from reasonpipe.jsonl import atomic_write
+from reasonpipe.report import markdown_table
+from reasonpipe.tasks import make_task
+from reasonpipe.tokenizer import TaskTokenizer
+from searchers import SearchOptions, get_searcher
+from searchers.strategies import Point, parallel_points, sequential_points
+
+
+@dataclass
+class EvalConfig:
+    out: str = "runs/eval"
+    task: str = "countdown"
+    task_options: dict[str, Any] = field(default_factory=lambda: {"split": "test_target"})
+    problems: int = 200
+    problem_seed: int = 1234
+    backtrack_model: str = ""          # checkpoint folder (sequential)
+    direct_model: str = ""             # checkpoint folder (parallel)
+    lengths: list[int] = field(default_factory=lambda: [256, 512, 1024, 2048, 4096])
+    ns: list[int] = field(default_factory=lambda: [1, 2, 4, 8, 16, 32, 64])
+    direct_max_new_tokens: int = 256   # enough for a solution path
+    sequential_temperature: float = 0.0
+    parallel_temperature: float = 1.0
+    data_searcher: str = "dfs"         # the searcher that wrote the backtracking model's traces (data bound)
+    sampler: str = "hf"                # hf | vllm
+    batch_size: int = 64
+    static_cache: bool = False         # hf on CUDA
+    device: str = "auto"
+    seed: int = 0
+
+
+def eval_problems(cfg: EvalConfig) -> list[Any]:
+    task = make_task(cfg.task, **cfg.task_options)
+    return [task.generate(random.Random(f"eval/{cfg.problem_seed}/{i}")) for i in range(cfg.problems)]
+
+
+def data_bound(cfg: EvalConfig, problems: list[Any]) -> list[Point]:
+    """The training data's searcher on the eval problems: solved within L completion tokens."""
+    task = make_task(cfg.task, **cfg.task_options)
+    search = get_searcher(cfg.task, cfg.data_searcher)
+    tok = TaskTokenizer.for_task(cfg.task)
+    rows = []
+    for i, p in enumerate(problems):
+        trace = search(task, p, SearchOptions(), random.Random(i))
+        text = trace.to_text()
+        prompt = task.prompt(p)
+        rows.append((trace.meta.solved, tok.count(text[len(prompt):]) + 1))  # + <eos>
+    points = []
+    for L in sorted(cfg.lengths):
+        solved = [ok and n <= L for ok, n in rows]
+        points.append(Point("data bound", L, sum(solved) / len(rows), sum(min(n, L) for _, n in rows) / len(rows),
+                            0.0, len(rows)))
+    return points
+
+
+def run_eval(cfg: EvalConfig, log: Any = print) -> list[Point]:
+    from reasonpipe.sampling import make_sampler
+
+    if not cfg.backtrack_model and not cfg.direct_model:
+        raise InputError("set backtrack_model and/or direct_model (checkpoint folders)", field="backtrack_model")
+    os.makedirs(cfg.out, exist_ok=True)
+    task = make_task(cfg.task, **cfg.task_options)
+    problems = eval_problems(cfg)
+    prompts = [task.prompt(p) for p in problems]
+    options = {"device": cfg.device, "batch_size": cfg.batch_size, "static_cache": cfg.static_cache} \
+        if cfg.sampler == "hf" else {"max_model_len": max(cfg.lengths + [cfg.direct_max_new_tokens]) + 512}
+    points: list[Point] = []
+    timings = {}
+    if cfg.backtrack_model:
+        sampler = make_sampler(cfg.sampler, cfg.backtrack_model, **options)
+        t0 = time.time()
+        samples = [row[0] for row in sampler.sample(prompts, 1, max(cfg.lengths), cfg.sequential_temperature, cfg.seed)]
+        timings["sequential_seconds"] = round(time.time() - t0, 2)
+        points += sequential_points(task, problems, prompts, samples, cfg.lengths, sampler.config, sampler.tokenizer)
+        log(f"sequential: {timings['sequential_seconds']} s, {sum(s.tokens for s in samples):,} tokens")
+        del sampler
+    if cfg.direct_model:
+        sampler = make_sampler(cfg.sampler, cfg.direct_model, **options)
+        t0 = time.time()
+        samples = sampler.sample(prompts, max(cfg.ns), cfg.direct_max_new_tokens, cfg.parallel_temperature, cfg.seed)
+        timings["parallel_seconds"] = round(time.time() - t0, 2)
+        points += parallel_points(task, problems, prompts, samples, cfg.ns, sampler.config)
+        log(f"parallel: {timings['parallel_seconds']} s, {sum(c.tokens for row in samples for c in row):,} tokens")
+        del sampler
+    points += data_bound(cfg, problems)
+    write_results(cfg, points, timings)
+    return points
+
+
+HEADERS = ["strategy", "budget", "accuracy", "majority", "pass@n", "mean tokens", "mean FLOPs", "problems"]
+
+
+def rows_of(points: list[Point]) -> list[list[str]]:
+    def f(x: float | None, spec: str) -> str:
+        return "-" if x is None else format(x, spec)
+
+    return [[p.strategy, ("L=" if p.strategy != "parallel" else "n=") + str(p.budget), f(p.accuracy, ".1%"),
+             f(p.majority, ".1%"), f(p.pass_at_k, ".1%"), f(p.mean_tokens, ".1f"),
+             f(p.mean_flops, ".3g") if p.mean_flops else "-", str(p.problems)] for p in points]
+
+
+def write_results(cfg: EvalConfig, points: list[Point], timings: dict[str, float]) -> None:
+    from reasonpipe.manifest import write_manifest
+
+    with atomic_write(os.path.join(cfg.out, "results.jsonl")) as f:
+        for p in points:
+            f.write(json.dumps(asdict(p)) + "\n")
+    with atomic_write(os.path.join(cfg.out, "report.md")) as f:
+        f.write(f"# Parallel vs sequential: {cfg.task}, {cfg.problems} held-out problems\n\n")
+        f.write(f"Backtracking model: `{cfg.backtrack_model}`; direct model: `{cfg.direct_model}`; sampler {cfg.sampler}; "
+                f"timings {json.dumps(timings)}.\n\n")
+        f.write(markdown_table(HEADERS, rows_of(points)))
+        f.write("\n![accuracy vs FLOPs](accuracy_vs_flops.png)\n")
+    plot(points, os.path.join(cfg.out, "accuracy_vs_flops.png"), f"{cfg.task}: {cfg.problems} held-out problems")
+    write_manifest(cfg.out, asdict(cfg), cfg.seed, {}, extra={"timings": timings})
+
+
+def plot(points: list[Point], path: str, title: str) -> None:
+    """Accuracy against FLOPs per problem: the sequential and parallel curves (log x), and the data bound."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
+    seq = [p for p in points if p.strategy == "sequential"]
+    par = [p for p in points if p.strategy == "parallel"]
+    for series, label, style in ((seq, "backtracking model, 1 sample, budget L", "o-"),
+                                 (par, "direct model, best-of-n", "s-")):
+        if series:
+            ax.plot([p.mean_flops for p in series], [100 * p.accuracy for p in series], style, label=label)
+            for p in series:
+                ax.annotate(("L=" if p.strategy == "sequential" else "n=") + str(p.budget),
+                            (p.mean_flops, 100 * p.accuracy), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    bound = [p for p in points if p.strategy == "data bound"]
+    if bound and seq:
+        flops_at = {p.budget: p.mean_flops for p in seq}
+        ax.plot([flops_at[p.budget] for p in bound], [100 * p.accuracy for p in bound], "k--", alpha=0.6,
+                label="data bound (the symbolic search at L)")
+    ax.set_xscale("log")
+    ax.set_xlabel("FLOPs per problem (generation)")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_ylim(-2, 102)
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    with atomic_write(path, "wb") as f:
+        fig.savefig(f, format="png")
+    plt.close(fig)

@@ -1,0 +1,47 @@
+"""The main job end to end at toy size: traces -> SFT of a backtrack and a direct model -> the budget grid."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+
+def test_pipeline_trains_both_models_and_writes_both_curves(tmp_path, capsys):
+    from jobs.pipeline import cli
+
+    opts = "{numbers: 3, max_number: 9, target_min: 10, target_max: 49}"
+    recipe = tmp_path / "toy.yaml"
+    recipe.write_text(f"""name: toy
+seed: 3
+workers: 1
+quiet: true
+runs_dir: {tmp_path / 'runs'}
+datasets:
+  - {{name: dfs, task: countdown, searcher: dfs, n: 300, options: {opts}}}
+  - {{name: direct, task: countdown, searcher: direct, n: 300, options: {opts}}}
+models:
+  - {{name: backtrack, data: [dfs], settings: {{model: tiny, max_len: 512, batch_size: 8, max_steps: 200, max_tokens: 60000, save_every: 10}}}}
+  - {{name: direct, data: [direct], settings: {{model: tiny, max_len: 512, batch_size: 8, max_steps: 400, max_tokens: 60000, save_every: 100}}}}
+evaluate:
+  backtrack: backtrack
+  direct: direct
+  settings: {{task: countdown, task_options: {opts}, problems: 6, lengths: [32, 64, 128], ns: [1, 2, 4], direct_max_new_tokens: 64}}
+""")
+    assert cli(["--config", str(recipe)]) == 0
+    run = tmp_path / "runs" / "toy"
+    rows = [json.loads(x) for x in (run / "eval" / "results.jsonl").read_text().splitlines()]
+    kinds = {(r["strategy"], r["budget"]) for r in rows}
+    assert {("sequential", 32), ("sequential", 128), ("parallel", 1), ("parallel", 4), ("data bound", 64)} <= kinds
+    assert all(r["mean_flops"] > 0 for r in rows if r["strategy"] != "data bound")
+    assert (run / "eval" / "accuracy_vs_flops.png").stat().st_size > 10_000
+    report = (run / "report.md").read_text()
+    assert "## Models (SFT)" in report and "## Parallel vs sequential" in report and "| sequential | L=32 |" in report
+    summaries = {m: json.loads((run / "models" / m / "summary.json").read_text()) for m in ("backtrack", "direct")}
+    for s in summaries.values():
+        assert 60_000 <= s["tokens_seen"] < 64_000 and s["last_loss"] < s["first_loss"]  # equal token budgets
+    capsys.readouterr()
+    assert cli(["--config", str(recipe)]) == 0  # everything reused on a second run
+    assert "(reused)" in (run / "report.md").read_text()
