@@ -8,8 +8,9 @@ shuffled with the seed, cut into groups of 50 batches, each group sorted by leng
 and the batches shuffled, so padding stays small and the order is a pure function of the seed (which is
 what makes ``resume="auto"`` continue with the same data order).
 
-The trainer subclass differs from TRL's defaults where speed demanded it: the loss is one cross-entropy
-over the (tiny-vocabulary) logits, and its metrics (token accuracy, tokens seen) stay on the device until a
+The trainer subclass differs from TRL's defaults where speed demanded it: batches are right-padded and the
+model runs without an attention mask (causal attention already keeps real tokens off the pads), the loss
+is one cross-entropy over the (tiny-vocabulary) logits, and its metrics (token accuracy, tokens seen) stay on the device until a
 logging step, instead of three device-to-host syncs per step; NaN filtering of the loss (another sync per
 step) is off; on CUDA it trains in bf16 with the fused AdamW and can compile the model.
 
@@ -229,8 +230,10 @@ def make_trainer(cfg: SFTConfig, model: Any, hf: Any, dataset: Any, callbacks: l
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             labels = inputs.pop("labels")
-            outputs = model(input_ids=inputs["input_ids"], attention_mask=inputs.get("attention_mask"),
-                            use_cache=False)
+            # Batches are right-padded, so under causal attention no real token ever sees a pad: the mask is
+            # not needed, and leaving it out lets SDPA use its fused causal kernels instead of a masked path
+            # (the masked path ran at 128k tokens/s for the 3M model on an H200, bucketed up to 4096 tokens).
+            outputs = model(input_ids=inputs["input_ids"], use_cache=False)
             logits = outputs.logits[:, :-1, :]
             target = labels[:, 1:]
             loss_sum = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), target.reshape(-1),

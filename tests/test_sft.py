@@ -99,3 +99,20 @@ def test_resume_continues_from_the_checkpoint_with_the_same_data_order(traces, t
 def test_equal_token_budget_stops_early(traces, tmp_path):
     s = train(config(traces, tmp_path / "budget", max_steps=200, max_tokens=20_000, log_every=2))
     assert s["steps"] < 200 and 20_000 <= s["tokens_seen"] < 20_000 + 8 * 512
+
+
+def test_right_padding_needs_no_attention_mask():
+    """The trainer drops the mask: with right padding the real tokens' logits are the same without it."""
+    from reasonpipe.models import build_model
+
+    hf = TaskTokenizer.for_task("countdown").hf()
+    model = build_model("tiny", hf, seed=1).eval()
+    ids = torch.randint(4, len(hf), (3, 20))
+    mask = torch.ones_like(ids)
+    for row, n in enumerate((20, 13, 7)):
+        ids[row, n:] = hf.pad_token_id
+        mask[row, n:] = 0
+    with torch.no_grad():
+        a = model(input_ids=ids, attention_mask=mask).logits
+        b = model(input_ids=ids).logits
+    assert torch.allclose(a[mask.bool()], b[mask.bool()], atol=1e-5)
