@@ -12,6 +12,7 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from collections.abc import Sequence
@@ -22,6 +23,7 @@ import yaml
 from reasonpipe.errors import InputError
 
 T = TypeVar("T")
+_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
 
 def _lines(node: yaml.Node, prefix: str, out: dict[str, int]) -> None:
@@ -112,11 +114,8 @@ def _coerce(value: Any, tp: Any, field: str) -> Any:
         return dict(value)
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
-    if tp is float and isinstance(value, str):  # YAML 1.1 reads 3e-3 (no dot) as a string
-        try:
-            return float(value)
-        except ValueError:
-            pass
+    if tp is float and isinstance(value, str) and _FLOAT.fullmatch(value):  # YAML 1.1 reads 3e-3 as a string
+        return float(value)
     if tp in (int, float, str, bool):
         if not isinstance(value, tp) or (tp is int and isinstance(value, bool)):
             raise InputError(f"expected {tp.__name__}, got {type(value).__name__} {value!r:.40}", field=field)
