@@ -2,17 +2,16 @@
 
 Example::
 
-    python -m jobs.evaluate --config configs/eval-example.yaml --problems 50
+    python -m jobs.evaluate --config configs/eval-demo.yaml --problems 50   # after make demo
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
-from reasonpipe.config import load_config
-from reasonpipe.console import print_table, run_command
+from jobs import run_job
+from reasonpipe.console import print_table
 from reasonpipe.evaluation import HEADERS, EvalConfig, rows_of, run_eval
 
 
@@ -24,11 +23,7 @@ def main(config: EvalConfig) -> int:
 
 
 def cli(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m jobs.evaluate", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", help="YAML with the fields of reasonpipe.evaluation.EvalConfig")
-    args, overrides = parser.parse_known_args(argv)
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    return run_command("eval", lambda: main(load_config(EvalConfig, args.config, overrides)))
+    return run_job("eval", "evaluate", __doc__, EvalConfig, main, argv)
 
 
 if __name__ == "__main__":

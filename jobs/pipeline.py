@@ -13,7 +13,6 @@ Example::
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import os
@@ -21,10 +20,11 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-from reasonpipe.config import load_config, to_dict
-from reasonpipe.console import print_table, progress, run_command
+from jobs import run_job
+from reasonpipe.config import to_dict
+from reasonpipe.console import print_table, progress
 from reasonpipe.errors import InputError
-from reasonpipe.jsonl import RecordReader, atomic_write
+from reasonpipe.jsonl import atomic_write
 from reasonpipe.manifest import file_sha256, write_manifest
 from reasonpipe.report import histograms, markdown_table
 from reasonpipe.tracegen import GenRequest, GenSummary, fingerprint, generate
@@ -100,10 +100,6 @@ def _generate_or_resume(request: GenRequest, quiet: bool) -> tuple[GenSummary, b
     return summary, False
 
 
-def _backtracks(path: str) -> list[int]:
-    return [r["meta"]["backtracks"] for _, r in RecordReader(path)]
-
-
 def main(config: PipelineConfig) -> int:
     if not config.datasets:
         raise InputError("no datasets to build", field="datasets")
@@ -138,8 +134,8 @@ def build_datasets(config: PipelineConfig, run_dir: str):
             ver = verify_file(out, out=os.path.join(run_dir, "verdicts", f"{ds.name}.jsonl"), per_trace=True,
                               progress=advance)
         files[ds.name] = out
-        lengths[ds.name] = [chars for chars, _, _, _ in ver.per_trace]
-        backtracks[ds.name] = _backtracks(out)
+        lengths[ds.name] = [t[0] for t in ver.per_trace]
+        backtracks[ds.name] = [t[4] for t in ver.per_trace]
         n = max(gen.traces, 1)
         row = {"dataset": ds.name, "task": ds.task, "searcher": ds.searcher + (f" k={ds.k}" if ds.searcher == "kbacktrack" else ""),
                "traces": gen.traces, "solved": gen.solved / n, "mean_chars": gen.chars / n, "mean_tokens": gen.tokens / n,
@@ -221,12 +217,8 @@ def _evaluate(config: PipelineConfig, run_dir: str, trained: dict[str, dict[str,
 
 
 def cli(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m jobs.pipeline", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", help="YAML recipe (configs/demo-cpu.yaml)")
-    args, overrides = parser.parse_known_args(argv)
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    return run_command("pipeline", lambda: main(load_config(PipelineConfig, args.config, overrides)),
-                       "interrupted (finished datasets are kept and reused on the next run)")
+    return run_job("pipeline", "pipeline", __doc__, PipelineConfig, main, argv,
+                   "interrupted (finished stages are kept and reused on the next run)")
 
 
 if __name__ == "__main__":

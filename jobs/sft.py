@@ -2,17 +2,15 @@
 
 Example::
 
-    python -m jobs.sft --config configs/countdown-3m.yaml --key sft_backtrack   # or a plain SFTConfig YAML
+    python -m jobs.sft --config configs/sft-demo.yaml   # after make demo
 """
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
 
-from reasonpipe.config import load_config
-from reasonpipe.console import print_table, run_command
+from jobs import run_job
+from reasonpipe.console import print_table
 from reasonpipe.sft import SFTConfig, train
 
 
@@ -24,11 +22,7 @@ def main(config: SFTConfig) -> int:
 
 
 def cli(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m jobs.sft", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", help="YAML with the fields of reasonpipe.sft.SFTConfig")
-    args, overrides = parser.parse_known_args(argv)
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    return run_command("sft", lambda: main(load_config(SFTConfig, args.config, overrides)))
+    return run_job("sft", "sft", __doc__, SFTConfig, main, argv)
 
 
 if __name__ == "__main__":

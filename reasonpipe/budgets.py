@@ -16,7 +16,6 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 from reasonpipe.models import block_shape
@@ -31,9 +30,3 @@ def flops(n_layer: int, d: int, kv: int, ffn: int, length: int) -> float:
 def sequence_flops(config: Any, length: int) -> float:
     """FLOPs of one sequence for a Qwen2-like model config."""
     return flops(*block_shape(config), length)
-
-
-def total_flops(config: Any, lengths: Iterable[int]) -> float:
-    """FLOPs of many sequences (e.g. the n samples of best-of-n), each its own causal prefix."""
-    shape = block_shape(config)
-    return sum(flops(*shape, n) for n in lengths)

@@ -11,7 +11,7 @@ Problems are drawn with their own seed from the task's held-out split (CountDown
 
 Example::
 
-    reasonpipe eval --config configs/demo-cpu-eval.yaml
+    reasonpipe eval --config configs/eval-demo.yaml   # after make demo
 """
 
 from __future__ import annotations

@@ -227,14 +227,3 @@ def atomic_write(path: str, mode: str = "w") -> Iterator[IO]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-
-
-def write_records(path: str, records: "Iterator[dict] | list[dict]") -> int:
-    """Write records as JSONL atomically; returns how many were written."""
-    n = 0
-    with atomic_write(path) as f:
-        for record in records:
-            f.write(dumps(record))
-            f.write("\n")
-            n += 1
-    return n

@@ -21,14 +21,13 @@ every step are known on the host (no device sync to count them).
 
 Example::
 
-    python -m jobs.sft --config configs/demo-cpu-sft.yaml
+    reasonpipe sft --config configs/sft-demo.yaml   # after make demo: retrain its backtrack model
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 import random
 import time
@@ -120,6 +119,7 @@ def build_dataset(paths: list[str], task: str, hf: Any, max_len: int):
     from datasets import Dataset
 
     task_cls = get_task_class(task)
+    task_obj = task_cls()
     enc = FastEncoder(TaskTokenizer.for_task(task), hf)
     bos, eos = hf.bos_token_id, hf.eos_token_id
     ids_parts, label_parts, offsets = [], [], [0]
@@ -131,7 +131,10 @@ def build_dataset(paths: list[str], task: str, hf: Any, max_len: int):
                                  field="task")
             text = record["text"]
             problem = task_cls.problem_from_json(record["problem"])
-            prompt = _prompt(task_cls, problem, text)
+            prompt = task_obj.prompt(problem)  # every trace of ours starts with its problem's prompt
+            if not text.startswith(prompt):
+                raise InputError("trace does not start with the task's prompt for its problem", path=path,
+                                 line=line, field="text")
             p = enc.encode(prompt)
             c = enc.encode(text[len(prompt):])
             n = 1 + len(p) + len(c) + 1
@@ -157,18 +160,6 @@ def build_dataset(paths: list[str], task: str, hf: Any, max_len: int):
         "labels": pa.LargeListArray.from_arrays(off, pa.array(np.concatenate(label_parts))),
     })
     return Dataset(table), np.diff(np.asarray(offsets)), stats
-
-
-_PROMPTS: dict[str, Any] = {}
-
-
-def _prompt(task_cls: Any, problem: Any, text: str) -> str:
-    """The task's prompt for the problem, which every trace of ours starts with."""
-    task = _PROMPTS.get(task_cls.name) or _PROMPTS.setdefault(task_cls.name, task_cls())
-    prompt = task.prompt(problem)
-    if not text.startswith(prompt):
-        raise InputError("trace does not start with the task's prompt for its problem", field="text")
-    return prompt
 
 
 def bucketed_order(lengths: np.ndarray, batch_size: int, batches: int, seed: int) -> list[int]:
@@ -373,14 +364,3 @@ def train(cfg: SFTConfig, callbacks: list | tuple = ()) -> dict[str, Any]:
     write_manifest(cfg.out, asdict(cfg), cfg.seed, {f"data{i}": p for i, p in enumerate(cfg.data)},
                    extra={"summary": summary})
     return summary
-
-
-def loss_curve(metrics_path: str) -> list[tuple[int, float]]:
-    """(step, loss) rows of a run's metrics.jsonl."""
-    out = []
-    with open(metrics_path, encoding="utf-8") as f:
-        for line in f:
-            row = json.loads(line)
-            if "loss" in row and not math.isnan(row["loss"]):
-                out.append((row["step"], row["loss"]))
-    return out

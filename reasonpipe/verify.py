@@ -47,7 +47,7 @@ class VerifySummary:
     failing_total: int = 0
     seconds: float = 0.0
     format: str = ""
-    per_trace: list[tuple[int, int, bool, bool]] = field(default_factory=list)  # (chars, steps, valid, solved)
+    per_trace: list[tuple[int, int, bool, bool, int]] = field(default_factory=list)  # chars, steps, valid, solved, backtracks
 
     @property
     def all_hold(self) -> bool:
@@ -181,7 +181,7 @@ def verify_file(path: str, *, fmt: str = "auto", out: str | None = None, skip_ba
                     summary.failing.append(report)
             if per_trace:
                 chars = trace.meta.chars or len(trace.to_text())
-                summary.per_trace.append((chars, report.steps, report.valid, report.solved))
+                summary.per_trace.append((chars, report.steps, report.valid, report.solved, trace.meta.backtracks))
             if f is not None:
                 f.write(dumps(report.to_json(with_steps=True)))
                 f.write("\n")
