@@ -69,7 +69,22 @@ def make_parser() -> argparse.ArgumentParser:
 
     ver = sub.add_parser("verify", help="verify every step of every trace in a file")
     ver.add_argument("file")
-    ver.add_argument("--format", default="auto", help="auto | reasonpipe | sos | text (default auto)")
+    ver.add_argument("--format", default="auto", help="auto | reasonpipe | sos | text | safe (default auto)")
+    ver.add_argument("--backend", default="exact", choices=["exact", "lean", "exact+lean"],
+                     help="exact checker, Lean 4, or exact confirmed by Lean (default exact)")
+    lean = ver.add_argument_group("Lean backend (--backend lean or exact+lean)")
+    lean.add_argument("--lean-mode", default="file", choices=["file", "repl"],
+                      help="file: many steps per `lean` run; repl: a persistent leanprover-community/repl")
+    lean.add_argument("--lean", default="lean", help="the lean executable (default: `lean` on PATH)")
+    lean.add_argument("--repl", default="repl", help="the REPL executable (default: `repl` on PATH)")
+    lean.add_argument("--lean-header", help="file with the statement header, e.g. `import Mathlib`")
+    lean.add_argument("--lean-project", help="a Lake project folder: Lean runs under `lake env` there")
+    lean.add_argument("--tactics", help="closing tactics to try, comma-separated (default decide,rfl,omega,simp)")
+    lean.add_argument("--jobs", type=int, default=1, help="Lean processes at once (default 1)")
+    lean.add_argument("--timeout", type=float, default=20.0, help="seconds per step (file mode: per 50 steps)")
+    lean.add_argument("--memory-mb", type=int, default=8192, help="memory limit of each Lean process")
+    lean.add_argument("--batch-size", type=int, default=1000, help="declarations per `lean` run (file mode)")
+    lean.add_argument("--cache", help="SQLite file of verdicts of earlier runs (reasonpipe.fhash store)")
     ver.add_argument("--out", help="per-trace verdicts (JSONL, one verdict per step)")
     ver.add_argument("--skip-bad", action="store_true", help="skip bad records (counted) instead of stopping")
     ver.add_argument("--show", type=int, default=20, help="failing traces to list (default 20)")
@@ -127,12 +142,39 @@ def cmd_gen(args: argparse.Namespace) -> int:
     return 0
 
 
+def _lean_config(args: argparse.Namespace):
+    from verifiers.lean import DEFAULT_TACTICS, LeanConfig
+
+    header = ""
+    if args.lean_header:
+        if not os.path.isfile(args.lean_header):
+            raise InputError("no such header file", path=args.lean_header)
+        with open(args.lean_header, encoding="utf-8") as f:
+            header = f.read()
+    tactics = tuple(t.strip() for t in args.tactics.split(",") if t.strip()) if args.tactics else DEFAULT_TACTICS
+    try:
+        return LeanConfig(mode=args.lean_mode, lean=args.lean, repl=args.repl, header=header,
+                          project=args.lean_project, tactics=tactics, timeout_s=args.timeout,
+                          memory_mb=args.memory_mb, jobs=args.jobs, batch_size=args.batch_size, cache=args.cache)
+    except ValueError as e:
+        raise InputError(str(e), field="lean options") from None
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     from reasonpipe.verify import verify_file
 
+    lean = None
+    if args.backend != "exact":
+        from verifiers.lean import lean_missing_message
+
+        lean = _lean_config(args)
+        missing = lean_missing_message(lean)
+        if missing is not None:
+            print(f"reasonpipe verify --backend {args.backend}: {missing}", file=sys.stderr)
+            return 2
     with progress(f"verify {os.path.basename(args.file)}", None, args.quiet) as advance:
         summary = verify_file(args.file, fmt=args.format, out=args.out, skip_bad=args.skip_bad,
-                              keep_failing=args.show, progress=advance)
+                              keep_failing=args.show, progress=advance, backend=args.backend, lean=lean)
     print_table(f"{args.file}: step verification", summary.rows(), ("", "value"))
     if summary.failing:
         rows = [(r.id, str(r.line or ""), str(r.first_failure + 1), r.first_failure_verdict, r.first_failure_reason,

@@ -6,7 +6,13 @@ Formats (``auto`` picks by content):
 - ``sos``: Stream of Search's CountDown records (``nums``, ``target``, ``search_path``, ...), as one JSON
   array (their ``json.dump``) or one object a line;
 - ``text``: traces as plain text, separated by blank lines; ``#`` lines are comments; the task is read
-  from each trace's first line (``Current State:`` CountDown, ``START`` Sudoku).
+  from each trace's first line (``Current State:`` CountDown, ``START`` Sudoku);
+- ``safe``: Safe's records (``{"answer", "correct", "steps": [{"step", "formal_statement", "proof", ...}]}``),
+  whose steps carry their own Lean statements: verified with ``--backend lean`` only.
+
+Backends: ``exact`` (the task's exact verifier), ``lean`` (each step stated and proved in Lean 4,
+:mod:`verifiers.lean`), ``exact+lean`` (exact verdicts, confirmed by Lean where Lean states the step). The Lean
+backends check traces in chunks, so that one ``lean`` run covers the steps of many traces.
 
 Streams the file (memory stays flat), writes per-trace verdicts atomically when asked, and returns a
 summary: counts per verdict, valid and solved traces, and the first failing step of each failing trace.
@@ -30,7 +36,9 @@ from reasonpipe.traces import Trace, TraceMeta
 from verifiers import get_verifier
 from verifiers.verdicts import TraceReport, Verdict
 
-FORMATS = ("auto", "reasonpipe", "sos", "text")
+FORMATS = ("auto", "reasonpipe", "sos", "text", "safe")
+BACKENDS = ("exact", "lean", "exact+lean")
+LEAN_CHUNK_STEPS = 20_000  # steps formalized and sent to Lean together (several batches of --batch-size)
 _TEXT_STARTS = {"Current State:": "countdown", "START": "sudoku"}
 
 
@@ -48,27 +56,36 @@ class VerifySummary:
     seconds: float = 0.0
     format: str = ""
     per_trace: list[tuple[int, int, bool, bool, int]] = field(default_factory=list)  # chars, steps, valid, solved, backtracks
+    backend: str = "exact"
+    lean_rows: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def all_hold(self) -> bool:
         return self.traces > 0 and self.valid == self.traces
 
     def rows(self) -> list[tuple[str, str]]:
-        rows = [("format", self.format), ("traces", str(self.traces)), ("steps", str(self.steps))]
+        rows = [("format", self.format), ("backend", self.backend), ("traces", str(self.traces)),
+                ("steps", str(self.steps))]
         rows += [(name, str(n)) for name, n in self.counts.items()]
         rows += [("valid traces (every step holds)", f"{self.valid}"), ("solved traces", f"{self.solved}"),
                  ("skipped bad records", str(self.skipped)), ("seconds", f"{self.seconds:.2f}"),
                  ("steps/s", f"{self.steps / max(self.seconds, 1e-9):,.0f}")]
-        return rows
+        return rows + self.lean_rows
 
 
 def detect_format(path: str, skip_bad: bool = False) -> str:
-    """``text`` for plain text; for JSON, ``sos`` if the first record has ``search_path``, else ``reasonpipe``."""
+    """``text`` for plain text; for JSON, ``sos`` if the first record has ``search_path``, ``safe`` if its steps
+    are objects (Safe's records), else ``reasonpipe``."""
     kind = sniff(path)
     if kind == "text":
         return "text"
     for _, record in RecordReader(path, skip_bad=skip_bad):
-        return "sos" if "search_path" in record and "text" not in record else "reasonpipe"
+        if "search_path" in record and "text" not in record:
+            return "sos"
+        steps = record.get("steps")
+        if "text" not in record and isinstance(steps, list) and steps and isinstance(steps[0], dict):
+            return "safe"
+        return "reasonpipe"
     raise InputError("no JSON object records found", path=path)
 
 
@@ -84,6 +101,28 @@ def _sos_trace(record: dict[str, Any]) -> Trace:
     meta = TraceMeta(searcher=str(record.get("search_type", "sos")), nodes_expanded=0, backtracks=0,
                      solved="Goal Reached" in path)
     return Trace.from_text("countdown", path, problem=problem, meta=meta)
+
+
+def _safe_trace(record: dict[str, Any]) -> Trace:
+    """Safe's record: steps with their own Lean statements (task ``formal``)."""
+    from verifiers.lean.formalize import FormalStep
+
+    steps = record.get("steps")
+    if not isinstance(steps, list):
+        raise InputError("missing" if steps is None else f"expected a list, got {type(steps).__name__}", field="steps")
+    out = []
+    for i, step in enumerate(steps):
+        if not isinstance(step, dict):
+            raise InputError(f"expected an object, got {type(step).__name__}", field=f"steps[{i}]")
+        values = {}
+        for name in ("step", "formal_statement", "proof"):
+            v = step.get(name)
+            if v is not None and not isinstance(v, str):
+                raise InputError(f"expected a string, got {type(v).__name__}", field=f"steps[{i}].{name}")
+            values[name] = v
+        out.append(FormalStep(text=values["step"] or "", statement=values["formal_statement"], proof=values["proof"]))
+    meta = TraceMeta(searcher="safe", nodes_expanded=0, backtracks=0, solved=bool(record.get("correct", False)))
+    return Trace(task="formal", problem=None, steps=out, meta=meta)
 
 
 def iter_traces(path: str, fmt: str = "auto", *, skip_bad: bool = False,
@@ -102,6 +141,9 @@ def iter_traces(path: str, fmt: str = "auto", *, skip_bad: bool = False,
         try:
             if fmt == "sos":
                 trace = _sos_trace(record)
+                trace.id = str(record.get("id", f"{line}"))
+            elif fmt == "safe":
+                trace = _safe_trace(record)
                 trace.id = str(record.get("id", f"{line}"))
             else:
                 trace = Trace.from_record(record)
@@ -156,19 +198,58 @@ def _iter_text(path: str, skip_bad: bool, summary: VerifySummary) -> Iterator[tu
             yield start, trace
 
 
-def verify_file(path: str, *, fmt: str = "auto", out: str | None = None, skip_bad: bool = False,
-                keep_failing: int = 20, per_trace: bool = False, progress: Any = None) -> VerifySummary:
-    """Verify every trace in ``path``; write per-trace verdicts to ``out`` (JSONL) when given."""
-    summary = VerifySummary()
-    started = time.perf_counter()
+def _exact_reports(traces: Iterator[tuple[int, Trace]]) -> Iterator[tuple[Trace, TraceReport]]:
     verifiers: dict[str, Any] = {}
+    for line, trace in traces:
+        if trace.task == "formal":
+            raise InputError("these records carry their own Lean statements (Safe's format): verify them with "
+                             "--backend lean", line=line)
+        verifier = verifiers.get(trace.task)
+        if verifier is None:
+            verifier = verifiers[trace.task] = get_verifier(trace.task)
+        yield trace, verifier.report(trace, line=line)
+
+
+def _lean_reports(traces: Iterator[tuple[int, Trace]], verifier: Any, exact: bool) -> Iterator[tuple[Trace, TraceReport]]:
+    """Traces in chunks of about LEAN_CHUNK_STEPS steps: one round of Lean batches covers a whole chunk."""
+    chunk: list[tuple[int, Trace]] = []
+    steps = 0
+    for line, trace in traces:
+        if exact and trace.task == "formal":
+            raise InputError("Safe records have no exact verifier: use --backend lean", line=line)
+        chunk.append((line, trace))
+        steps += len(trace.steps)
+        if steps >= LEAN_CHUNK_STEPS:
+            yield from zip((t for _, t in chunk), verifier.report_many(chunk, exact=exact))
+            chunk, steps = [], 0
+    if chunk:
+        yield from zip((t for _, t in chunk), verifier.report_many(chunk, exact=exact))
+
+
+def verify_file(path: str, *, fmt: str = "auto", out: str | None = None, skip_bad: bool = False,
+                keep_failing: int = 20, per_trace: bool = False, progress: Any = None, backend: str = "exact",
+                lean: Any = None) -> VerifySummary:
+    """Verify every trace in ``path``; write per-trace verdicts to ``out`` (JSONL) when given.
+
+    ``backend``: exact | lean | exact+lean; ``lean``: a :class:`verifiers.lean.LeanConfig` for the Lean ones.
+    """
+    if backend not in BACKENDS:
+        raise InputError(f"unknown backend {backend!r} (known: {', '.join(BACKENDS)})", field="backend")
+    summary = VerifySummary(backend=backend)
+    started = time.perf_counter()
     with contextlib.ExitStack() as stack:  # on any error the partial verdicts file is removed
         f = stack.enter_context(atomic_write(out)) if out else None
-        for line, trace in iter_traces(path, fmt, skip_bad=skip_bad, summary=summary):
-            verifier = verifiers.get(trace.task)
-            if verifier is None:
-                verifier = verifiers[trace.task] = get_verifier(trace.task)
-            report = verifier.report(trace, line=line)
+        traces = iter_traces(path, fmt, skip_bad=skip_bad, summary=summary)
+        lean_verifier = None
+        if backend == "exact":
+            reports = _exact_reports(traces)
+        else:
+            from verifiers.lean import LeanConfig, LeanVerifier
+
+            lean_verifier = LeanVerifier(lean if lean is not None else LeanConfig())
+            stack.callback(lean_verifier.close)
+            reports = _lean_reports(traces, lean_verifier, exact=backend == "exact+lean")
+        for trace, report in reports:
             summary.traces += 1
             summary.steps += report.steps
             for name, n in report.counts.items():
@@ -190,5 +271,7 @@ def verify_file(path: str, *, fmt: str = "auto", out: str | None = None, skip_ba
         if summary.traces == 0:
             raise InputError("no traces in file" + (f" ({summary.skipped} bad records skipped)" if summary.skipped else ""),
                              path=path)
+        if lean_verifier is not None:
+            summary.lean_rows = lean_verifier.stats.rows()
     summary.seconds = time.perf_counter() - started
     return summary

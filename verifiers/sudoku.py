@@ -65,7 +65,7 @@ def _off_board(r: int, c: int) -> StepVerdict | None:
     return StepVerdict(_R, f"({r}, {c}) is off the 9x9 board")
 
 
-class _Replay:
+class SudokuReplay:
     """The board as the trace has built it so far, with its open guesses."""
 
     def __init__(self, problem) -> None:
@@ -230,7 +230,7 @@ class SudokuVerifier(ExactVerifier):
         steps = trace.steps
         out: list[StepVerdict] = []
         try:
-            replay = _Replay(trace.problem)
+            replay = SudokuReplay(trace.problem)
             handlers = {Place: replay.place, Guess: replay.guess, Revert: replay.revert, NoCand: replay.nocand,
                         Invalid: replay.invalid, Start: replay.start, End: replay.end}
             for step in steps:

@@ -1,8 +1,9 @@
 """Step verdicts and per-trace reports: the Verifier contract's vocabulary (DESIGN.md).
 
 A step is ``proved`` (its claim checked true), ``refuted`` (checked false), ``no_check`` (nothing to
-check, e.g. a start marker), ``unformalizable`` (outside the grammar, so no claim can be stated) or
-``error`` (the checker itself failed: timeout, crash). A step *holds* when it is proved or needs no
+check, e.g. a start marker), ``unformalizable`` (outside the grammar, so no claim can be stated),
+``vacuous`` (a formal statement that says nothing: conclusion ``True``, contradictory hypotheses; the Lean
+backend's guard against contentless "proofs") or ``error`` (the checker itself failed: timeout, crash). A step *holds* when it is proved or needs no
 check; a trace is *valid* when every step holds. ``error`` is never counted as refuted.
 
 Example::
@@ -19,14 +20,15 @@ from dataclasses import dataclass, field
 
 
 class Verdict:
-    """The five verdicts, as plain strings (cheap to hash and count, and what the JSON output holds)."""
+    """The verdicts, as plain strings (cheap to hash and count, and what the JSON output holds)."""
 
     PROVED = "proved"
     REFUTED = "refuted"
     NO_CHECK = "no_check"
     UNFORMALIZABLE = "unformalizable"
+    VACUOUS = "vacuous"
     ERROR = "error"
-    ALL = (PROVED, REFUTED, NO_CHECK, UNFORMALIZABLE, ERROR)
+    ALL = (PROVED, REFUTED, NO_CHECK, UNFORMALIZABLE, VACUOUS, ERROR)
 
 
 HOLDING = frozenset({Verdict.PROVED, Verdict.NO_CHECK})
