@@ -53,8 +53,10 @@ BASE = {"host": platform.node(), "cpu": cpu_name(), "cores": os.cpu_count(), "de
         "versions": {k: v for k, v in package_versions().items() if v and k in ("reasonpipe", "dokusan", "tokenizers")}}
 
 
-def emit(bench: str, value: float, unit: str, **extra) -> None:
-    row = {"bench": bench, "value": round(value, 4 if abs(value) < 10 else 1), "unit": unit, **extra, **BASE,
+def emit(bench: str, value: float | None, unit: str, **extra) -> None:
+    """Print one JSON row; ``value`` None for a measurement that could not be taken (``extra`` says why)."""
+    value = None if value is None else round(value, 4 if abs(value) < 10 else 1)
+    row = {"bench": bench, "value": value, "unit": unit, **extra, **BASE,
            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     print(json.dumps(row), flush=True)
 
