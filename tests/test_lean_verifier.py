@@ -109,6 +109,10 @@ def test_timeout_and_crash_are_errors_and_bisected(fake_lean):
     out = v.check_formals(formals)
     assert [o.verdict for o in out] == ["proved", "proved", "error", "proved", "error", "proved"]
     assert "timed out" in out[2].reason and "signal" in out[4].reason.lower()
+    # as a step-level reward: a Lean failure is "unknown" (None), never a wrong step
+    trace = Trace.from_text("countdown", CD.replace("28*4=112", "7777777*1=7777777"))
+    assert v.report(trace).step_score is None
+    assert v.report(Trace.from_text("countdown", CD)).step_score == 1.0
 
 
 def test_cache_across_runs(fake_lean, tmp_path):

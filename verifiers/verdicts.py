@@ -66,6 +66,14 @@ class TraceReport:
     def valid(self) -> bool:
         return self.first_failure is None
 
+    @property
+    def step_score(self) -> float | None:
+        """Fraction of steps that hold (a step-level reward); None when the checker failed on any step
+        (``error``), so that a timeout is never read as a wrong step."""
+        if self.counts.get(Verdict.ERROR, 0):
+            return None
+        return (self.counts[Verdict.PROVED] + self.counts[Verdict.NO_CHECK]) / self.steps if self.steps else 0.0
+
     def to_json(self, with_steps: bool = False) -> dict:
         out = {"id": self.id, "task": self.task, "line": self.line, "steps": self.steps, "valid": self.valid,
                "solved": self.solved, "counts": self.counts}
