@@ -43,7 +43,8 @@ def make_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     gen = sub.add_parser("gen", help="generate search traces (JSONL)")
-    gen.add_argument("task", help="countdown | sudoku")
+    gen.add_argument("task", help="countdown | sudoku | arc_1d | list_functions | color_cube_rotation | zebra_puzzles | "
+                     "self_reference | advanced_geometry")
     gen.add_argument("--n", type=int, help="number of traces (default: all problems of --from)")
     gen.add_argument("--searcher", default="dfs", help="dfs | bfs | beam | direct | kbacktrack (default dfs)")
     gen.add_argument("--k", type=int, default=1, help="kbacktrack: exact number of backtracks (default 1)")

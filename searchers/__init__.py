@@ -1,7 +1,7 @@
 """Symbolic searchers that write traces, by task and name.
 
 ``countdown``: ``dfs``, ``bfs``, ``beam``, ``direct``, ``kbacktrack``; ``sudoku``: ``dfs``, ``direct``,
-``kbacktrack``. Each is ``(task, problem, options, rng) -> Trace`` (see :mod:`searchers.base`).
+``kbacktrack``; the reasoning-gym tasks (:mod:`reasonpipe.tasks.gym`): ``direct``, ``kbacktrack``. Each is ``(task, problem, options, rng) -> Trace`` (see :mod:`searchers.base`).
 
 Example::
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from reasonpipe.errors import InputError
+from reasonpipe.tasks import GYM_TASKS
 from searchers import countdown, sudoku
 from searchers.base import SearchFailed, SearchOptions
 
@@ -26,6 +27,10 @@ SEARCHERS: dict[str, dict[str, Callable]] = {
 def get_searcher(task: str, name: str) -> Callable:
     """The searcher ``name`` for ``task``; InputError listing the valid names otherwise."""
     table = SEARCHERS.get(task)
+    if table is None and task in GYM_TASKS:
+        from reasonpipe.tasks.gym.base import SEARCHERS as GYM_SEARCHERS
+
+        table = GYM_SEARCHERS
     if table is None:
         raise InputError(f"no searchers for task {task!r} (known: {', '.join(SEARCHERS)})", field="task")
     if name not in table:

@@ -20,8 +20,16 @@ VERIFIERS = {"countdown": CountdownVerifier, "sudoku": SudokuVerifier}
 
 def get_verifier(task: str):
     """The exact verifier for ``task``; InputError listing the known tasks otherwise."""
+    from reasonpipe.tasks import GYM_TASKS
+
+    if task in GYM_TASKS:
+        from reasonpipe.tasks import make_task
+        from reasonpipe.tasks.gym.base import GymVerifier
+
+        return GymVerifier(make_task(task))
     if task not in VERIFIERS:
-        raise InputError(f"no verifier for task {task!r} (known: {', '.join(VERIFIERS)})", field="task")
+        raise InputError(f"no verifier for task {task!r} (known: {', '.join([*VERIFIERS, *GYM_TASKS])})",
+                         field="task")
     return VERIFIERS[task]()
 
 

@@ -12,6 +12,7 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+import importlib
 from typing import Any
 
 from reasonpipe.errors import InputError
@@ -22,20 +23,46 @@ TASKS: dict[str, tuple[type, type]] = {
     "countdown": (CountdownTask, CountdownConfig),
     "sudoku": (SudokuTask, SudokuConfig),
 }
+# reasoning-gym tasks (How Much Backtracking's other tasks): module:class, imported when first used
+GYM_TASKS: dict[str, str] = {
+    "arc_1d": "reasonpipe.tasks.gym.arc_1d:Arc1DTask",
+    "list_functions": "reasonpipe.tasks.gym.list_functions:ListFunctionsTask",
+    "color_cube_rotation": "reasonpipe.tasks.gym.color_cube_rotation:ColorCubeRotationTask",
+    "zebra_puzzles": "reasonpipe.tasks.gym.zebra_puzzles:ZebraPuzzlesTask",
+    "self_reference": "reasonpipe.tasks.gym.self_reference:SelfReferenceTask",
+    "advanced_geometry": "reasonpipe.tasks.gym.advanced_geometry:AdvancedGeometryTask",
+}
+
+
+def task_names() -> list[str]:
+    return [*TASKS, *GYM_TASKS]
+
+
+def _entry(name: Any) -> tuple[type, type] | None:
+    if not isinstance(name, str):
+        return None
+    if name in TASKS:
+        return TASKS[name]
+    if name in GYM_TASKS:
+        from reasonpipe.tasks.gym.base import GymConfig
+
+        module, cls = GYM_TASKS[name].split(":")
+        return getattr(importlib.import_module(module), cls), GymConfig
+    return None
 
 
 def get_task_class(name: Any, *, field: str | None = None) -> type:
     """The task class registered as ``name``; InputError listing the known names otherwise."""
-    try:
-        return TASKS[name][0]
-    except (KeyError, TypeError):
-        raise InputError(f"unknown task {name!r} (known: {', '.join(TASKS)})", field=field) from None
+    entry = _entry(name)
+    if entry is None:
+        raise InputError(f"unknown task {name!r} (known: {', '.join(task_names())})", field=field)
+    return entry[0]
 
 
 def make_task(name: str, **options: Any):
     """A task instance; ``options`` are fields of its config dataclass (unknown ones are an error)."""
     cls = get_task_class(name)
-    config_cls = TASKS[name][1]
+    config_cls = _entry(name)[1]
     known = {f.name for f in dataclasses.fields(config_cls)}
     unknown = sorted(set(options) - known)
     if unknown:
