@@ -14,7 +14,7 @@ from verifiers.lean.diagnostics import axioms_in, parse_output, unsound_axioms
 from verifiers.lean.formalize import FormalStep, countdown_step, formal_step, formalize
 from verifiers.verdicts import Verdict
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+SHARED = Path(__file__).resolve().parent / "data"  # a copy of ../shared/lean (real Lean output)
 CLI_CASES = SHARED / "lean" / "cli-cases.json"
 
 

@@ -26,7 +26,7 @@ from verifiers.lean.repl import (Message, Pos, ReplCrashed, ReplError, ReplProce
 from verifiers.lean.sandbox import LeanNotFound, Limits
 
 REPO = Path(__file__).resolve().parents[1]
-GOLDEN = REPO.parent / "shared" / "lean" / "repl-golden"
+GOLDEN = REPO / "tests" / "data" / "lean" / "repl-golden"  # a copy of ../shared/lean/repl-golden
 FAKE = REPO / "tests" / "fakes" / "fake_repl.py"
 LIMITS = Limits(timeout_s=10)
 needs_golden = pytest.mark.skipif(not GOLDEN.is_dir(), reason=f"recorded REPL exchanges not found at {GOLDEN}")

@@ -31,9 +31,9 @@ import time
 # Only json, os, sys and time: this starts once per test that talks to a REPL, and argparse, re and pathlib
 # would more than double its start-up time.
 
-# <repo>/tests/fakes/fake_repl.py -> <repo>/../shared/lean/repl-golden
+# <repo>/tests/fakes/fake_repl.py -> <repo>/tests/data/lean/repl-golden (a copy of ../shared/lean)
 _REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
-DEFAULT_DIR = os.path.join(os.path.dirname(_REPO), "shared", "lean", "repl-golden")
+DEFAULT_DIR = os.path.join(_REPO, "tests", "data", "lean", "repl-golden")
 
 USAGE = ("usage: fake_repl.py --golden NAME [--dir DIR] [--repeat-last] [--crash-after K] [--exit-code N] "
          "[--hang-after K] [--garbage-after K] [--oom-after K]")
