@@ -68,6 +68,14 @@ class HFSampler:
         self.batch_size = batch_size
         self.static_cache = static_cache and self.device == "cuda"
 
+    @classmethod
+    def from_model(cls, model: Any, tokenizer: Any, *, batch_size: int = 64) -> "HFSampler":
+        """A sampler over a model already in memory (e.g. the one a trainer is updating)."""
+        sampler = cls.__new__(cls)
+        sampler.device, sampler.tokenizer, sampler.model = str(model.device), tokenizer, model
+        sampler.config, sampler.batch_size, sampler.static_cache = model.config, batch_size, False
+        return sampler
+
     def encode(self, prompt: str) -> list[int]:
         return [self.tokenizer.bos_token_id] + self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
 

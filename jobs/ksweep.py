@@ -1,0 +1,176 @@
+"""How much backtracking is enough? SFT on traces with exactly k backtracks for each k, then GRPO; accuracy of each.
+
+For every k in ``ks`` (How Much Backtracking, Cai et al. 2025): ``kbacktrack`` traces with exactly k distinct
+wrong branches (``k = 0`` is the solution path alone), an SFT run of a small model on them with the same
+token budget for every k, its accuracy on held-out problems (one sample, ``max_new_tokens``), a GRPO run
+from that checkpoint with the correctness reward, and the accuracy again. The run folder gets
+``results.jsonl`` (one row per k), ``report.md`` (the table) and ``ksweep.png`` (accuracy against k after SFT
+and after RL), and ``manifest.json``. Each stage is skipped when its output exists, so an interrupted sweep
+resumes where it stopped (the SFT and GRPO runs resume from their own checkpoints).
+
+Example::
+
+    python -m jobs.ksweep --config configs/backtrack-k-sweep-cpu.yaml
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+from jobs import run_job
+from reasonpipe.console import print_table
+from reasonpipe.jsonl import atomic_write
+from reasonpipe.report import markdown_table
+
+
+@dataclass
+class KSweepConfig:
+    name: str = "ksweep-cpu"
+    runs_dir: str = "runs"
+    task: str = "countdown"
+    task_options: dict[str, Any] = field(default_factory=dict)       # training problems
+    eval_task_options: dict[str, Any] = field(default_factory=dict)  # held-out problems (default: task_options)
+    ks: list[int] = field(default_factory=lambda: [0, 1, 2, 3, 5])
+    traces: int = 2000                  # kbacktrack traces per k
+    seed: int = 1
+    workers: int = 1
+    sft: dict[str, Any] = field(default_factory=dict)   # reasonpipe.sft.SFTConfig fields (model, max_tokens, ...)
+    rl: dict[str, Any] = field(default_factory=dict)    # reasonpipe.grpo.GRPORunConfig fields (max_steps, lr, ...)
+    eval_problems: int = 100
+    max_new_tokens: int = 256
+    temperature: float = 0.0            # 0: greedy
+    quiet: bool = False
+
+
+def accuracy(model_dir: str, cfg: KSweepConfig) -> dict[str, float]:
+    """Fraction of held-out problems solved by one sample of at most ``max_new_tokens`` tokens."""
+    from reasonpipe.sampling import HFSampler
+    from reasonpipe.tasks import make_task
+    from reasonpipe.tracegen import problem_rng
+    from searchers.strategies import judge
+
+    task = make_task(cfg.task, **(cfg.eval_task_options or cfg.task_options))
+    problems = [task.generate(problem_rng(cfg.seed + 2_000_003, i)) for i in range(cfg.eval_problems)]
+    prompts = [task.prompt(p) for p in problems]
+    sampler = HFSampler(model_dir, batch_size=128)
+    samples = sampler.sample(prompts, 1, cfg.max_new_tokens, cfg.temperature, cfg.seed)
+    judged = [judge(task, p, q, s[0]) for p, q, s in zip(problems, prompts, samples)]
+    return {"accuracy": sum(j.correct for j in judged) / len(judged),
+            "mean_tokens": sum(j.completion.tokens for j in judged) / len(judged)}
+
+
+def _done(path: str) -> dict | None:
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    return None
+
+
+def _save(path: str, obj: dict) -> None:
+    with atomic_write(path) as f:
+        json.dump(obj, f, indent=2)
+
+
+def run_k(cfg: KSweepConfig, k: int, root: str) -> dict[str, Any]:
+    """Traces, SFT, accuracy, GRPO, accuracy for one k (each stage skipped when already done)."""
+    from reasonpipe.grpo import GRPORunConfig
+    from reasonpipe.grpo import train as grpo_train
+    from reasonpipe.sft import SFTConfig
+    from reasonpipe.sft import train as sft_train
+    from reasonpipe.tracegen import GenRequest, generate
+    from searchers import SearchOptions
+
+    folder = os.path.join(root, f"k{k}")
+    os.makedirs(folder, exist_ok=True)
+    data = os.path.join(folder, "traces.jsonl")
+    if not os.path.exists(data):
+        generate(GenRequest(task=cfg.task, searcher="kbacktrack", out=data, n=cfg.traces, seed=cfg.seed,
+                            workers=cfg.workers, task_options=cfg.task_options, search=SearchOptions(k=k)))
+    sft_dir = os.path.join(folder, "sft")
+    sft = _done(os.path.join(sft_dir, "summary.json")) if os.path.exists(os.path.join(sft_dir, "final")) else None
+    if sft is None:
+        sft = sft_train(SFTConfig(**{**cfg.sft, "data": [data], "out": sft_dir, "task": cfg.task, "seed": cfg.seed,
+                                    "quiet": cfg.quiet}))
+    after_sft = _done(os.path.join(folder, "accuracy_sft.json"))
+    if after_sft is None:
+        after_sft = accuracy(os.path.join(sft_dir, "final"), cfg)
+        _save(os.path.join(folder, "accuracy_sft.json"), after_sft)
+    rl_dir = os.path.join(folder, "rl")
+    if not os.path.exists(os.path.join(rl_dir, "final")):
+        grpo_train(GRPORunConfig(**{**cfg.rl, "model": os.path.join(sft_dir, "final"), "out": rl_dir,
+                                    "task": cfg.task, "task_options": cfg.task_options,
+                                    "probe_task_options": cfg.eval_task_options, "seed": cfg.seed,
+                                    "quiet": cfg.quiet}))
+    after_rl = _done(os.path.join(folder, "accuracy_rl.json"))
+    if after_rl is None:
+        after_rl = accuracy(os.path.join(rl_dir, "final"), cfg)
+        _save(os.path.join(folder, "accuracy_rl.json"), after_rl)
+    return {"k": k, "sft_tokens": sft.get("tokens_seen"), "sft_last_loss": sft.get("last_loss"),
+            "accuracy_sft": after_sft["accuracy"], "accuracy_rl": after_rl["accuracy"],
+            "tokens_sft": after_sft["mean_tokens"], "tokens_rl": after_rl["mean_tokens"]}
+
+
+def write_report(cfg: KSweepConfig, root: str, rows: list[dict]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with atomic_write(os.path.join(root, "results.jsonl")) as f:
+        f.writelines(json.dumps(r) + "\n" for r in rows)
+    table = [[str(r["k"]), f"{r['accuracy_sft']:.3f}", f"{r['accuracy_rl']:.3f}", f"{r['tokens_sft']:.0f}",
+              f"{r['tokens_rl']:.0f}", str(r["sft_tokens"])] for r in rows]
+    lines = [f"# Backtrack-count sweep: {cfg.task}", "",
+             f"SFT on {cfg.traces} `kbacktrack` traces per k (same token budget), then GRPO (correctness reward); "
+             f"accuracy on {cfg.eval_problems} held-out problems, one sample of at most {cfg.max_new_tokens} tokens "
+             f"(temperature {cfg.temperature}).", "",
+             markdown_table(["k", "accuracy after SFT", "after RL", "tokens/answer after SFT", "after RL",
+                             "SFT tokens"], table), "", "![accuracy against k](ksweep.png)", ""]
+    with atomic_write(os.path.join(root, "report.md")) as f:
+        f.write("\n".join(lines))
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ks = [r["k"] for r in rows]
+    ax.plot(ks, [r["accuracy_sft"] for r in rows], marker="o", label="after SFT")
+    ax.plot(ks, [r["accuracy_rl"] for r in rows], marker="s", label="after SFT + GRPO")
+    ax.set_xlabel("backtracks per training trace (k)")
+    ax.set_ylabel("accuracy (held-out)")
+    ax.set_xticks(ks)
+    ax.set_title(f"How much backtracking: {cfg.task}")
+    ax.legend()
+    fig.tight_layout()
+    tmp = os.path.join(root, ".ksweep.tmp.png")
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    os.replace(tmp, os.path.join(root, "ksweep.png"))
+
+
+def main(cfg: KSweepConfig) -> int:
+    from reasonpipe.manifest import write_manifest
+
+    root = os.path.join(cfg.runs_dir, cfg.name)
+    os.makedirs(root, exist_ok=True)
+    rows = []
+    for k in cfg.ks:
+        rows.append(run_k(cfg, k, root))
+        print(f"k={k}: accuracy after SFT {rows[-1]['accuracy_sft']:.3f}, after RL {rows[-1]['accuracy_rl']:.3f}",
+              flush=True)
+    write_report(cfg, root, rows)
+    write_manifest(root, dataclasses.asdict(cfg), cfg.seed,
+                   {f"k{k}": os.path.join(root, f"k{k}", "traces.jsonl") for k in cfg.ks}, extra={"results": rows})
+    print_table(f"{root}: accuracy against k", [(str(r["k"]), f"{r['accuracy_sft']:.3f}", f"{r['accuracy_rl']:.3f}")
+                                                for r in rows], ("k", "after SFT", "after RL"))
+    print(f"report: {root}/report.md")
+    return 0
+
+
+def cli(argv: list[str] | None = None) -> int:
+    return run_job("ksweep", "ksweep", __doc__, KSweepConfig, main, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(cli())

@@ -1,0 +1,316 @@
+"""RL with verifier rewards: TRL's ``GRPOTrainer`` on a task's problems, from an SFT checkpoint or from scratch.
+
+A run generates ``problems`` training problems (seeded), rolls out ``num_generations`` completions per
+prompt (transformers ``generate``, or TRL's vLLM integration with ``use_vllm``), scores them with a verifier
+reward (:mod:`reasonpipe.rewards`: correctness, shaped or step score) and takes GRPO steps. Every
+``probe_every`` steps (and before the first and after the last) it samples ``max(probe_ks)`` completions for
+each of a fixed set of held-out probe problems and logs pass@k, so the run shows what RL does to diversity
+(To Backtrack or Not: GRPO lifted pass@1 while pass@32 fell). Everything TRL logs (reward, its std,
+completion length, entropy, KL) goes to ``metrics.jsonl`` with the probe rows; ``report.md`` has the
+before/after table and ``grpo.png`` the curves.
+
+Warm start: ``model`` is an SFT run's ``final`` folder (its tokenizer beside it). Cold start: ``model`` is a
+size name (``tiny``, ``3M``, ...) and the task tokenizer is built. ``resume: auto`` continues from the last
+checkpoint (TRL restores optimizer, scheduler, RNG and step); the prompt order is TRL's seeded sampler.
+
+What it does not do: no reference-model KL unless ``beta > 0`` (the paper's runs used 0); no reward
+normalisation beyond GRPO's group baseline; the probe's pass@k uses the unbiased estimator over
+``max(probe_ks)`` samples.
+
+Example::
+
+    python -m jobs.rl --config configs/grpo-cpu.yaml   # after make demo (warm-starts its direct model)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from reasonpipe.errors import InputError
+from reasonpipe.jsonl import atomic_write
+from reasonpipe.rewards import BOS, make_reward
+
+
+@dataclass
+class GRPORunConfig:
+    """One GRPO run (YAML keys; ``--key value`` overrides)."""
+
+    model: str = "tiny"                 # an SFT checkpoint folder (warm start) or a size name (cold start)
+    out: str = "runs/grpo"
+    task: str = "countdown"
+    task_options: dict[str, Any] = field(default_factory=dict)        # training problems
+    probe_task_options: dict[str, Any] = field(default_factory=dict)  # probe problems (default: task_options)
+    reward: str = "correctness"         # correctness | shaped | step_score
+    problems: int = 512                 # training problems (prompts)
+    probe_problems: int = 32
+    probe_ks: list[int] = field(default_factory=lambda: [1, 2, 4, 8])
+    probe_every: int = 10               # steps; 0: only before and after
+    probe_temperature: float = 1.0
+    num_generations: int = 8            # completions per prompt (the GRPO group)
+    prompts_per_step: int = 4
+    max_steps: int = 50
+    lr: float = 1e-4
+    beta: float = 0.0                   # KL coefficient (0: no reference model)
+    temperature: float = 1.0
+    max_completion_length: int = 128
+    save_every: int = 10
+    keep_checkpoints: int = 2
+    log_every: int = 1
+    seed: int = 0
+    resume: str = "auto"                # auto | never | a checkpoint folder
+    device: str = "auto"                # auto | cpu | cuda
+    bf16: bool = True                   # on CUDA
+    use_vllm: bool = False              # rollouts through TRL's vLLM integration
+    vllm_mode: str = "colocate"         # colocate | server
+    quiet: bool = False
+
+    def validate(self) -> None:
+        if self.num_generations < 2:
+            raise InputError("GRPO needs at least 2 generations per prompt", field="num_generations")
+        if self.prompts_per_step < 1 or self.max_steps < 1 or self.problems < 1:
+            raise InputError("prompts_per_step, max_steps and problems must be >= 1", field="max_steps")
+        if not self.probe_ks or min(self.probe_ks) < 1:
+            raise InputError("probe_ks must be positive integers", field="probe_ks")
+        if self.resume not in ("auto", "never") and not os.path.isdir(self.resume):
+            raise InputError("resume must be auto, never or a checkpoint folder", field="resume")
+        if self.vllm_mode not in ("colocate", "server"):
+            raise InputError(f"unknown vllm_mode {self.vllm_mode!r} (colocate | server)", field="vllm_mode")
+
+
+def _device(name: str) -> str:
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise InputError("no CUDA device here", field="device")
+    return name
+
+
+def make_problems(cfg: GRPORunConfig) -> tuple[Any, list[Any], list[Any]]:
+    """The task, the training problems and the probe problems (disjoint seed streams)."""
+    from reasonpipe.tasks import make_task
+    from reasonpipe.tracegen import problem_rng
+
+    task = make_task(cfg.task, **cfg.task_options)
+    probe_task = make_task(cfg.task, **(cfg.probe_task_options or cfg.task_options))
+    train = [task.generate(problem_rng(cfg.seed, i)) for i in range(cfg.problems)]
+    probe = [probe_task.generate(problem_rng(cfg.seed + 1_000_003, i)) for i in range(cfg.probe_problems)]
+    return task, train, probe
+
+
+def load_policy(cfg: GRPORunConfig) -> tuple[Any, Any]:
+    """(model, tokenizer): an SFT checkpoint folder, or a fresh model of a named size with the task tokenizer."""
+    from reasonpipe.models import build_model, load_tokenizer
+    from reasonpipe.tokenizer import TaskTokenizer
+
+    if os.path.isdir(cfg.model):
+        from transformers import AutoModelForCausalLM
+
+        hf = load_tokenizer(cfg.model)
+        return AutoModelForCausalLM.from_pretrained(cfg.model), hf
+    hf = TaskTokenizer.for_task(cfg.task).hf()
+    return build_model(cfg.model, hf, max_positions=max(512, 2 * cfg.max_completion_length), seed=cfg.seed), hf
+
+
+def probe_pass_at_k(model: Any, hf: Any, task: Any, problems: list[Any], cfg: GRPORunConfig, seed: int) -> dict[str, float]:
+    """pass@k for every k in ``probe_ks`` on the probe problems, from ``max(probe_ks)`` samples each."""
+    from reasonpipe.sampling import HFSampler
+    from searchers.strategies import judge, pass_at_k
+
+    n = max(cfg.probe_ks)
+    prompts = [task.prompt(p) for p in problems]
+    was_training = model.training
+    model.eval()
+    try:
+        samples = HFSampler.from_model(model, hf, batch_size=256).sample(prompts, n, cfg.max_completion_length,
+                                                                        cfg.probe_temperature, seed)
+    finally:
+        model.train(was_training)
+    correct = [sum(judge(task, p, q, c).correct for c in cs) for p, q, cs in zip(problems, prompts, samples)]
+    out = {f"probe/pass@{k}": sum(pass_at_k(n, c, k) for c in correct) / len(problems) for k in sorted(cfg.probe_ks)}
+    out["probe/mean_tokens"] = sum(c.tokens for cs in samples for c in cs) / (n * len(problems))
+    return out
+
+
+def _callbacks(cfg: GRPORunConfig, task: Any, probe: list[Any], hf: Any, metrics_path: str, started: float,
+               probes: list[dict]):
+    from transformers import TrainerCallback
+
+    def write(row: dict) -> None:
+        with open(metrics_path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(row) + "\n")
+
+    class Metrics(TrainerCallback):
+        """Every TRL log row to metrics.jsonl."""
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if logs:
+                write({"step": state.global_step, "time": round(time.time() - started, 3), **logs})
+
+    class Probe(TrainerCallback):
+        """pass@k on the fixed probe set: before the first step, every ``probe_every`` steps, after the last."""
+
+        def _probe(self, state, model) -> None:
+            if any(p["step"] == state.global_step for p in probes):
+                return
+            row = {"step": state.global_step, "time": round(time.time() - started, 3),
+                   **probe_pass_at_k(model, hf, task, probe, cfg, seed=cfg.seed)}
+            probes.append(row)
+            write(row)
+
+        def on_train_begin(self, args, state, control, model=None, **kwargs):
+            if state.global_step == 0:
+                self._probe(state, model)
+
+        def on_step_end(self, args, state, control, model=None, **kwargs):
+            if cfg.probe_every and state.global_step % cfg.probe_every == 0:
+                self._probe(state, model)
+
+        def on_train_end(self, args, state, control, model=None, **kwargs):
+            self._probe(state, model)
+
+    return [Metrics(), Probe()]
+
+
+def make_trainer(cfg: GRPORunConfig, model: Any, hf: Any, dataset: Any, reward: Any, callbacks: list):
+    from trl import GRPOConfig, GRPOTrainer
+
+    cuda = _device(cfg.device) == "cuda"
+    args = GRPOConfig(
+        output_dir=os.path.join(cfg.out, "checkpoints"),
+        per_device_train_batch_size=cfg.prompts_per_step * cfg.num_generations,
+        num_generations=cfg.num_generations,
+        max_completion_length=cfg.max_completion_length,
+        temperature=cfg.temperature,
+        beta=cfg.beta,
+        learning_rate=cfg.lr,
+        max_steps=cfg.max_steps,
+        logging_steps=cfg.log_every,
+        save_steps=cfg.save_every,
+        save_total_limit=cfg.keep_checkpoints,
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        bf16=cuda and cfg.bf16,
+        use_cpu=not cuda,
+        report_to="none",
+        disable_tqdm=cfg.quiet,
+        remove_unused_columns=False,  # the rewards read the `problem` column
+        use_vllm=cfg.use_vllm,
+        vllm_mode=cfg.vllm_mode,
+        save_only_model=False,
+    )
+    trainer = GRPOTrainer(model=model, reward_funcs=[reward], args=args, train_dataset=dataset,
+                          processing_class=hf, callbacks=callbacks)
+    if cfg.quiet:
+        from transformers.trainer_callback import PrinterCallback
+
+        trainer.remove_callback(PrinterCallback)
+    return trainer
+
+
+def write_report(cfg: GRPORunConfig, rows: list[dict], probes: list[dict], summary: dict) -> None:
+    """report.md (before/after pass@k, reward over the run) and grpo.png (reward and pass@k curves)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from reasonpipe.report import markdown_table
+
+    ks = sorted(cfg.probe_ks)
+    first, last = (probes[0], probes[-1]) if probes else ({}, {})
+    table = [[f"pass@{k}", f"{first.get(f'probe/pass@{k}', float('nan')):.3f}",
+              f"{last.get(f'probe/pass@{k}', float('nan')):.3f}"] for k in ks]
+    lines = [f"# GRPO: {cfg.task}, {cfg.reward} reward, from {cfg.model}", "",
+             f"{summary['steps']} steps, {cfg.prompts_per_step} prompts x {cfg.num_generations} generations each, "
+             f"beta {cfg.beta}, temperature {cfg.temperature}, {summary['train_seconds']} s on {summary['device']}.", "",
+             f"Mean reward: first {summary['first_steps']} steps {summary['reward_first']:.3f}, "
+             f"last {summary['first_steps']} steps {summary['reward_last']:.3f}.", "",
+             f"## pass@k on {cfg.probe_problems} probe problems (step {first.get('step', '-')} -> "
+             f"step {last.get('step', '-')})", "",
+             markdown_table(["", "before RL", "after RL"], table), "", "![curves](grpo.png)", ""]
+    with atomic_write(os.path.join(cfg.out, "report.md")) as f:
+        f.write("\n".join(lines))
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
+    rewarded = [r for r in rows if "reward" in r]
+    a.plot([r["step"] for r in rewarded], [r["reward"] for r in rewarded], label="mean reward")
+    for k in ks:
+        a.plot([p["step"] for p in probes], [p[f"probe/pass@{k}"] for p in probes], marker="o", label=f"probe pass@{k}")
+    a.set_xlabel("GRPO step")
+    a.legend()
+    a.set_title("reward and probe pass@k")
+    b.plot(ks, [first.get(f"probe/pass@{k}") for k in ks], marker="o", label="before RL")
+    b.plot(ks, [last.get(f"probe/pass@{k}") for k in ks], marker="o", label="after RL")
+    b.set_xscale("log", base=2)
+    b.set_xlabel("k")
+    b.set_ylabel("pass@k")
+    b.legend()
+    b.set_title("diversity: pass@k before and after")
+    fig.tight_layout()
+    tmp = os.path.join(cfg.out, ".grpo.png.tmp.png")
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    os.replace(tmp, os.path.join(cfg.out, "grpo.png"))
+
+
+def train(cfg: GRPORunConfig, callbacks: list | tuple = ()) -> dict[str, Any]:
+    """Run (or resume) one GRPO run; returns its summary (also ``out/summary.json``)."""
+    import torch
+    from datasets import Dataset
+    from transformers.trainer_utils import get_last_checkpoint
+
+    from reasonpipe.manifest import write_manifest
+    from reasonpipe.tasks import get_task_class
+
+    cfg.validate()
+    os.makedirs(cfg.out, exist_ok=True)
+    torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
+    started = time.time()
+    task, problems, probe = make_problems(cfg)
+    model, hf = load_policy(cfg)
+    cls = get_task_class(cfg.task)
+    dataset = Dataset.from_dict({"prompt": [BOS + task.prompt(p) for p in problems],
+                                 "problem": [json.dumps(cls.problem_to_json(p)) for p in problems]})
+    reward = make_reward(cfg.reward, cfg.task, cfg.task_options)
+    metrics_path = os.path.join(cfg.out, "metrics.jsonl")
+    checkpoint = None
+    if cfg.resume == "auto" and os.path.isdir(os.path.join(cfg.out, "checkpoints")):
+        checkpoint = get_last_checkpoint(os.path.join(cfg.out, "checkpoints"))
+    elif cfg.resume not in ("auto", "never"):
+        checkpoint = cfg.resume
+    probes: list[dict] = []
+    if checkpoint is None and os.path.exists(metrics_path):
+        os.unlink(metrics_path)  # a fresh run: its metrics start empty
+    elif checkpoint is not None and os.path.exists(metrics_path):
+        with open(metrics_path, encoding="utf-8") as f:
+            probes = [r for r in map(json.loads, f) if any(k.startswith("probe/") for k in r)]
+    trainer = make_trainer(cfg, model, hf, dataset, reward,
+                           _callbacks(cfg, task, probe, hf, metrics_path, started, probes) + list(callbacks))
+    t0 = time.time()
+    trainer.train(resume_from_checkpoint=checkpoint)
+    seconds = time.time() - t0
+    final = os.path.join(cfg.out, "final")
+    trainer.save_model(final)
+    hf.save_pretrained(final)
+    with open(metrics_path, encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f]
+    rewards = [r["reward"] for r in rows if "reward" in r]
+    span = max(1, min(5, len(rewards) // 2))
+    summary = {
+        "steps": trainer.state.global_step, "resumed_from": checkpoint, "train_seconds": round(seconds, 2),
+        "device": _device(cfg.device), "first_steps": span,
+        "reward_first": sum(rewards[:span]) / span if rewards else float("nan"),
+        "reward_last": sum(rewards[-span:]) / span if rewards else float("nan"),
+        "probe_before": probes[0] if probes else None, "probe_after": probes[-1] if probes else None,
+        "parameters": sum(p.numel() for p in model.parameters()),
+    }
+    with atomic_write(os.path.join(cfg.out, "summary.json")) as f:
+        json.dump(summary, f, indent=2)
+    write_report(cfg, rows, sorted(probes, key=lambda p: p["step"]), summary)
+    write_manifest(cfg.out, asdict(cfg), cfg.seed, {}, extra={"summary": summary})
+    return summary
