@@ -177,6 +177,58 @@ def _callbacks(cfg: GRPORunConfig, task: Any, probe: list[Any], hf: Any, metrics
     return [Metrics(), Probe()]
 
 
+def vllm_logprob_gap(llm: Any, model: Any, ids: list[int]) -> float:
+    """Largest |vLLM - transformers| log-probability of the tokens of ``ids`` (each given the ones before)."""
+    import torch
+    from vllm import SamplingParams
+
+    out = llm.generate([{"prompt_token_ids": ids}], SamplingParams(max_tokens=1, prompt_logprobs=0), use_tqdm=False)
+    theirs = [d[t].logprob for d, t in zip(out[0].prompt_logprobs[1:], ids[1:])]
+    with torch.no_grad():
+        logits = model(input_ids=torch.tensor([ids], device=model.device)).logits[0, :-1].float()
+    ours = torch.log_softmax(logits, -1).gather(-1, torch.tensor(ids[1:], device=model.device)[:, None])[:, 0]
+    return float((ours.cpu() - torch.tensor(theirs)).abs().max())
+
+
+def use_cpu_weight_sync(trainer: Any, probe_ids: list[int], tolerance: float = 1e-3) -> None:
+    """Make TRL 1.16's colocated vLLM usable on vLLM's CPU backend, for this trainer only:
+
+    - TRL builds its ``LLM`` without a dtype, and vLLM then runs a float32 checkpoint in bf16 on CPU, whose
+      log-probabilities differed from the trained model's by up to 0.16 nats on the tiny model (0.27 against
+      the same model in bf16: different kernels); rebuilt in float32 they agree to 3e-5. So the ``LLM`` is
+      rebuilt in float32 (one more start-up, about 10 s for a tiny model);
+    - TRL's ``sync_weights`` fails there ('Parameter' object has no attribute 'weight_loader'): it is replaced
+      by vLLM's checkpoint-format reload, and after every update vLLM's log-probabilities on a probe sequence
+      must match the trained weights within ``tolerance`` (RuntimeError otherwise).
+    """
+    import gc
+
+    from vllm import LLM
+
+    gen = trainer.vllm_generation
+    old = gen.llm.llm_engine.model_config
+    gen.llm = None
+    gc.collect()
+    gen.llm = LLM(model=old.model, tokenizer=old.tokenizer, dtype="float32", enforce_eager=True,
+                  max_model_len=old.max_model_len, seed=0, distributed_executor_backend="external_launcher",
+                  max_num_batched_tokens=4096, logprobs_mode="processed_logprobs")
+
+    def sync_weights() -> None:
+        model = trainer.accelerator.unwrap_model(trainer.model)
+        weights = ((name, p.detach().to("cpu")) for name, p in model.state_dict().items())
+        gen.llm.llm_engine.model_executor.driver_worker.reload_weights(weights_iterator=weights,
+                                                                       is_checkpoint_format=True)
+        gen.llm.reset_prefix_cache()
+        gap = vllm_logprob_gap(gen.llm, model, probe_ids)
+        trainer.vllm_sync_gaps.append(gap)
+        if gap > tolerance:
+            raise RuntimeError(f"vLLM does not follow the trained weights after a sync: log-probabilities differ "
+                               f"by up to {gap:.3g} (tolerance {tolerance})")
+
+    trainer.vllm_sync_gaps = []
+    gen.sync_weights = sync_weights
+
+
 def make_trainer(cfg: GRPORunConfig, model: Any, hf: Any, dataset: Any, reward: Any, callbacks: list):
     from trl import GRPOConfig, GRPOTrainer
 
@@ -204,8 +256,17 @@ def make_trainer(cfg: GRPORunConfig, model: Any, hf: Any, dataset: Any, reward: 
         vllm_mode=cfg.vllm_mode,
         save_only_model=False,
     )
+    if cfg.use_vllm:
+        if not os.path.isdir(cfg.model):
+            raise InputError("use_vllm needs a checkpoint folder as model (vLLM loads it from disk)", field="model")
+        for key, value in (("VLLM_CPU_KVCACHE_SPACE", "1"), ("VLLM_ENABLE_V1_MULTIPROCESSING", "0"),
+                           ("HF_HUB_OFFLINE", "1")):
+            os.environ.setdefault(key, value)
     trainer = GRPOTrainer(model=model, reward_funcs=[reward], args=args, train_dataset=dataset,
                           processing_class=hf, callbacks=callbacks)
+    if cfg.use_vllm and cfg.vllm_mode == "colocate" and not cuda:
+        probe = [hf.bos_token_id] + hf(str(dataset[0]["prompt"])[len(BOS):], add_special_tokens=False)["input_ids"]
+        use_cpu_weight_sync(trainer, probe)
     if cfg.quiet:
         from transformers.trainer_callback import PrinterCallback
 
@@ -300,7 +361,7 @@ def train(cfg: GRPORunConfig, callbacks: list | tuple = ()) -> dict[str, Any]:
     with open(metrics_path, encoding="utf-8") as f:
         rows = [json.loads(line) for line in f]
     rewards = [r["reward"] for r in rows if "reward" in r]
-    span = max(1, min(5, len(rewards) // 2))
+    span = max(1, min(10, len(rewards) // 2))  # mean reward over the first and the last 10 steps
     summary = {
         "steps": trainer.state.global_step, "resumed_from": checkpoint, "train_seconds": round(seconds, 2),
         "device": _device(cfg.device), "first_steps": span,
@@ -309,6 +370,10 @@ def train(cfg: GRPORunConfig, callbacks: list | tuple = ()) -> dict[str, Any]:
         "probe_before": probes[0] if probes else None, "probe_after": probes[-1] if probes else None,
         "parameters": sum(p.numel() for p in model.parameters()),
     }
+    gaps = getattr(trainer, "vllm_sync_gaps", None)
+    if gaps is not None:  # CPU colocate: every weight sync was checked against the trained weights
+        summary["vllm_sync_checks"] = len(gaps)
+        summary["vllm_sync_max_logprob_gap"] = max(gaps, default=None)
     with atomic_write(os.path.join(cfg.out, "summary.json")) as f:
         json.dump(summary, f, indent=2)
     write_report(cfg, rows, sorted(probes, key=lambda p: p["step"]), summary)

