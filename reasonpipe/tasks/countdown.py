@@ -191,6 +191,50 @@ def solve(nums: tuple[int, ...], target: int) -> list[Op] | None:
     return ops
 
 
+def expression_to_ops(expr: str) -> list[Op] | None:
+    """An arithmetic expression (reasoning-gym's CountDown answers, ``94*4 - 61 - 6``) as our operations,
+    innermost first, each written larger-operand-first where the order does not matter; None when it is not
+    a plain integer expression over + - * / or breaks our rules (a negative or fractional intermediate)."""
+    import ast
+
+    ops: list[Op] = []
+    symbols = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}
+
+    def walk(node: ast.AST) -> int | None:
+        if isinstance(node, ast.Constant) and type(node.value) is int and node.value >= 0:
+            return node.value
+        if isinstance(node, ast.BinOp) and type(node.op) in symbols:
+            a, b = walk(node.left), walk(node.right)
+            if a is None or b is None:
+                return None
+            sym = symbols[type(node.op)]
+            value = apply(a, sym, b)
+            if value is None:
+                return None
+            if sym in "+*" and a < b:
+                a, b = b, a
+            ops.append(Op(a, sym, b, value))
+            return value
+        return None
+
+    try:
+        tree = ast.parse(expr.strip(), mode="eval")
+    except (SyntaxError, ValueError):
+        return None
+    return ops if walk(tree.body) is not None else None
+
+
+def ops_to_expression(ops: list[Op]) -> str:
+    """Our operations as one arithmetic expression (each intermediate result replaced by its expression)."""
+    exprs: dict[int, list[str]] = {}
+    for op in ops:
+        a = exprs[op.a].pop() if exprs.get(op.a) else str(op.a)
+        b = exprs[op.b].pop() if exprs.get(op.b) else str(op.b)
+        exprs.setdefault(op.result, []).append(f"({a} {op.sym} {b})")
+    last = ops[-1].result
+    return exprs[last][-1][1:-1] if exprs.get(last) else str(last)
+
+
 def max_tree_nodes(n: int) -> int:
     """Stream of Search's naive node count for ``n`` numbers (1152 for 4), used for its rating."""
     total = 1
