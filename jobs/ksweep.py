@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jobs import run_job
+from reasonpipe.config import build
 from reasonpipe.console import print_table
 from reasonpipe.jsonl import atomic_write
 from reasonpipe.report import markdown_table
@@ -94,18 +95,18 @@ def run_k(cfg: KSweepConfig, k: int, root: str) -> dict[str, Any]:
     sft_dir = os.path.join(folder, "sft")
     sft = _done(os.path.join(sft_dir, "summary.json")) if os.path.exists(os.path.join(sft_dir, "final")) else None
     if sft is None:
-        sft = sft_train(SFTConfig(**{**cfg.sft, "data": [data], "out": sft_dir, "task": cfg.task, "seed": cfg.seed,
-                                    "quiet": cfg.quiet}))
+        sft = sft_train(build(SFTConfig, {**cfg.sft, "data": [data], "out": sft_dir, "task": cfg.task,
+                                          "seed": cfg.seed, "quiet": cfg.quiet}, "sft"))
     after_sft = _done(os.path.join(folder, "accuracy_sft.json"))
     if after_sft is None:
         after_sft = accuracy(os.path.join(sft_dir, "final"), cfg)
         _save(os.path.join(folder, "accuracy_sft.json"), after_sft)
     rl_dir = os.path.join(folder, "rl")
     if not os.path.exists(os.path.join(rl_dir, "final")):
-        grpo_train(GRPORunConfig(**{**cfg.rl, "model": os.path.join(sft_dir, "final"), "out": rl_dir,
-                                    "task": cfg.task, "task_options": cfg.task_options,
-                                    "probe_task_options": cfg.eval_task_options, "seed": cfg.seed,
-                                    "quiet": cfg.quiet}))
+        grpo_train(build(GRPORunConfig, {**cfg.rl, "model": os.path.join(sft_dir, "final"), "out": rl_dir,
+                                         "task": cfg.task, "task_options": cfg.task_options,
+                                         "probe_task_options": cfg.eval_task_options, "seed": cfg.seed,
+                                         "quiet": cfg.quiet}, "rl"))
     after_rl = _done(os.path.join(folder, "accuracy_rl.json"))
     if after_rl is None:
         after_rl = accuracy(os.path.join(rl_dir, "final"), cfg)

@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from reasonpipe.errors import InputError
-from reasonpipe.jsonl import atomic_write
+from reasonpipe.jsonl import atomic_write, drop_rows_after
 from reasonpipe.rewards import BOS, make_reward
 
 
@@ -348,6 +348,7 @@ def train(cfg: GRPORunConfig, callbacks: list | tuple = ()) -> dict[str, Any]:
     if checkpoint is None and os.path.exists(metrics_path):
         os.unlink(metrics_path)  # a fresh run: its metrics start empty
     elif checkpoint is not None and os.path.exists(metrics_path):
+        drop_rows_after(metrics_path, int(os.path.basename(checkpoint).split("-")[-1]))  # logged again
         with open(metrics_path, encoding="utf-8") as f:
             probes = [r for r in map(json.loads, f) if any(k.startswith("probe/") for k in r)]
     trainer = make_trainer(cfg, model, hf, dataset, reward,

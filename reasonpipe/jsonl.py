@@ -227,3 +227,17 @@ def atomic_write(path: str, mode: str = "w") -> Iterator[IO]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def drop_rows_after(path: str, step: int) -> int:
+    """Remove the rows of a ``metrics.jsonl`` whose ``step`` is past ``step`` (a run resumed from that
+    checkpoint logs them again); atomic. Returns how many were dropped."""
+    if not os.path.exists(path):
+        return 0
+    with open(path, encoding="utf-8") as f:
+        rows = [line for line in f if line.strip()]
+    keep = [line for line in rows if json.loads(line).get("step", 0) <= step]
+    if len(keep) != len(rows):
+        with atomic_write(path) as f:
+            f.writelines(keep)
+    return len(rows) - len(keep)

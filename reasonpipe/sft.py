@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from reasonpipe.errors import InputError
-from reasonpipe.jsonl import RecordReader, atomic_write
+from reasonpipe.jsonl import RecordReader, atomic_write, drop_rows_after
 from reasonpipe.tasks import get_task_class
 from reasonpipe.tokenizer import TaskTokenizer, count_tokens
 
@@ -340,6 +340,8 @@ def train(cfg: SFTConfig, callbacks: list | tuple = ()) -> dict[str, Any]:
         checkpoint = cfg.resume
     if checkpoint is None and os.path.exists(metrics_path):
         os.unlink(metrics_path)  # a fresh run: its metrics start empty
+    elif checkpoint is not None:
+        drop_rows_after(metrics_path, int(os.path.basename(checkpoint).split("-")[-1]))  # logged again
     trainer = make_trainer(cfg, model, hf, dataset, _callbacks(cfg, metrics_path, started) + list(callbacks), cum_tokens)
     t0 = time.time()
     result = trainer.train(resume_from_checkpoint=checkpoint)
