@@ -38,7 +38,7 @@ MAX_REDRAWS = 1000
 
 @dataclass
 class GenRequest:
-    """Everything that decides the output file's bytes (``workers`` and ``chunk`` do not)."""
+    """Everything that decides the output file's bytes (``workers``, ``chunk`` and ``backend`` do not)."""
 
     task: str
     searcher: str
@@ -52,6 +52,7 @@ class GenRequest:
     skip_bad: bool = False
     steps: bool = False  # also write each trace's typed steps (see reasonpipe.traces)
     chunk: int = 256
+    backend: str = "process"  # process: a local process pool; ray: Ray actors (joins a running Ray, or starts one)
 
 
 @dataclass
@@ -229,8 +230,56 @@ def _chunks(request: GenRequest, counter: GenSummary, start: int) -> Iterator[tu
         yield "given", batch, len(batch)
 
 
+def _ordered(submit: Any, fetch: Any, request: GenRequest, counter: GenSummary,
+             start: int) -> Iterator[tuple[list[str], GenSummary, int]]:
+    """Chunks submitted in input order and yielded in that order, at most 4 per worker in flight."""
+    pending: collections.deque = collections.deque()
+    for i, (kind, arg, size) in enumerate(_chunks(request, counter, start)):
+        pending.append((submit(i, kind, arg), size))
+        if len(pending) >= 4 * request.workers:
+            handle, size = pending.popleft()
+            yield *fetch(handle), size
+    while pending:
+        handle, size = pending.popleft()
+        yield *fetch(handle), size
+
+
+class _RayMaker:
+    """A Ray actor holding one :class:`_Maker` (task, searcher and tokenizer built once per worker)."""
+
+    def __init__(self, request: GenRequest) -> None:
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
+        self.maker = _Maker(request)
+
+    def run(self, kind: str, arg: Any) -> tuple[list[str], GenSummary]:
+        return self.maker.generated(*arg) if kind == "generated" else self.maker.given(arg)
+
+
+def _ray_results(request: GenRequest, counter: GenSummary, start: int) -> Iterator[tuple[list[str], GenSummary, int]]:
+    """Chunks as Ray actor calls, round-robin over ``workers`` actors. Output bytes do not depend on the
+    number of workers: every problem's generator is seeded by (seed, index) alone. Joins a running Ray (e.g.
+    inside a submitted job, or a cluster named by RAY_ADDRESS); otherwise starts a local one for the call."""
+    import ray
+
+    started_here = not ray.is_initialized()
+    if started_here:
+        ray.init(num_cpus=max(request.workers, 1), include_dashboard=False, log_to_driver=False,
+                 configure_logging=False, runtime_env={"env_vars": {"OMP_NUM_THREADS": "1"}})
+    try:
+        actor = ray.remote(num_cpus=1)(_RayMaker)
+        actors = [actor.remote(request) for _ in range(request.workers)]
+        yield from _ordered(lambda i, kind, arg: actors[i % len(actors)].run.remote(kind, arg), ray.get,
+                            request, counter, start)
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
 def _results(request: GenRequest, counter: GenSummary, start: int) -> Iterator[tuple[list[str], GenSummary, int]]:
     """Chunks of finished lines, in input order; at most a few chunks per worker in flight."""
+    if request.backend == "ray":
+        yield from _ray_results(request, counter, start)
+        return
     if request.workers <= 1:
         maker = _Maker(request)
         for kind, arg, size in _chunks(request, counter, start):
@@ -239,16 +288,10 @@ def _results(request: GenRequest, counter: GenSummary, start: int) -> Iterator[t
         return
     ctx = mp.get_context("fork")
     with ctx.Pool(request.workers, initializer=_init_worker, initargs=(request,)) as pool:
-        pending: collections.deque = collections.deque()
-        for kind, arg, size in _chunks(request, counter, start):
-            fn = _run_generated if kind == "generated" else _run_given
-            pending.append((pool.apply_async(fn, (arg,)), size))
-            if len(pending) >= 4 * request.workers:
-                result, size = pending.popleft()
-                yield *result.get(), size
-        while pending:
-            result, size = pending.popleft()
-            yield *result.get(), size
+        def submit(i: int, kind: str, arg: Any):
+            return pool.apply_async(_run_generated if kind == "generated" else _run_given, (arg,))
+
+        yield from _ordered(submit, lambda result: result.get(), request, counter, start)
 
 
 def validate(request: GenRequest) -> None:
@@ -260,12 +303,14 @@ def validate(request: GenRequest) -> None:
         raise InputError("--n is required (>= 0) when problems are generated", field="n")
     if request.workers < 1:
         raise InputError(f"must be >= 1, got {request.workers}", field="workers")
+    if request.backend not in ("process", "ray"):
+        raise InputError(f"unknown backend {request.backend!r} (process | ray)", field="backend")
 
 
 def fingerprint(request: GenRequest) -> dict[str, Any]:
-    """What decides the output's bytes: the request without ``out``, ``workers`` and ``chunk``."""
+    """What decides the output's bytes: the request without ``out``, ``workers``, ``chunk`` and ``backend``."""
     d = dataclasses.asdict(request)
-    for name in ("out", "workers", "chunk"):
+    for name in ("out", "workers", "chunk", "backend"):
         d.pop(name)
     return d
 
