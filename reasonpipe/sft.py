@@ -19,6 +19,9 @@ backtracking and a direct model can be compared at the same steps or the same to
 known before training, so the token budget becomes an exact step count up front, and the tokens seen at
 every step are known on the host (no device sync to count them).
 
+Data-parallel: ``num_workers > 1`` trains on Ray Train workers with DDP (:mod:`reasonpipe.distributed`), the
+global batch being ``batch_size x num_workers``, with the same data order, checkpoints and ``resume``.
+
 Example::
 
     reasonpipe sft --config configs/sft-demo.yaml   # after make demo: retrain its backtrack model
@@ -68,6 +71,10 @@ class SFTConfig:
     bf16: bool = True                               # on CUDA
     compile: bool = False                           # torch.compile the model (CUDA; pays off on long runs)
     workers: int = 0                                # dataloader workers
+    num_workers: int = 1                            # data-parallel training processes; > 1: Ray Train DDP
+                                                    # (reasonpipe.distributed), global batch = batch_size x num_workers
+    max_failures: int = 2                           # num_workers > 1: restarts from the last checkpoint after a
+                                                    # worker dies (-1: no limit)
     quiet: bool = False
 
 
@@ -233,6 +240,10 @@ def make_trainer(cfg: SFTConfig, model: Any, hf: Any, dataset: Any, callbacks: l
             counted = mask.sum()
             denom = num_items_in_batch if num_items_in_batch is not None else counted
             loss = loss_sum / torch.as_tensor(denom, device=loss_sum.device).clamp(min=1)
+            if num_items_in_batch is not None and self.args.average_tokens_across_devices and self.args.world_size > 1:
+                # DDP (reasonpipe.distributed): the count is over all ranks and DDP averages the gradients, so
+                # scale back up, as the Trainer's own compute_loss does (the logged loss is the ranks' mean)
+                loss = loss * self.accelerator.num_processes
             if model.training:
                 with torch.no_grad():
                     correct = ((logits.argmax(-1) == target) & mask).sum()
@@ -242,6 +253,8 @@ def make_trainer(cfg: SFTConfig, model: Any, hf: Any, dataset: Any, callbacks: l
 
         def log(self, logs: dict[str, float], *args: Any, **kwargs: Any) -> None:
             if self._acc is not None and "loss" in logs:
+                if torch.distributed.is_available() and torch.distributed.is_initialized():
+                    torch.distributed.all_reduce(self._acc)  # DDP: every rank logs, so every rank joins
                 correct, counted = self._acc.tolist()  # the one sync, at logging steps
                 logs["token_accuracy"] = correct / max(counted, 1)
                 self._acc = None
@@ -307,7 +320,14 @@ def train(cfg: SFTConfig, callbacks: list | tuple = ()) -> dict[str, Any]:
     """Run (or resume) one SFT run; returns a summary (also written to ``out/summary.json``).
 
     ``callbacks``: extra ``transformers.TrainerCallback`` objects (e.g. to stop early).
+    ``num_workers > 1`` runs data-parallel on Ray Train instead (:func:`reasonpipe.distributed.train_ddp`).
     """
+    if cfg.num_workers < 1:
+        raise InputError(f"num_workers must be at least 1, not {cfg.num_workers}", field="num_workers")
+    if cfg.num_workers > 1:
+        from reasonpipe.distributed import train_ddp
+
+        return train_ddp(cfg, callbacks)
     import torch
     from transformers.trainer_utils import get_last_checkpoint
 
