@@ -24,7 +24,7 @@ setup: $(VENV)/.installed
 
 # The main job on this CPU machine: trace datasets -> exact step verification -> report (runs/demo-cpu/).
 demo: $(VENV)/.installed
-	$(PY) -m jobs.pipeline --config configs/demo-cpu.yaml
+	$(VENV)/bin/reasonpipe submit pipeline --config configs/demo-cpu.yaml
 
 # The tests (exit status 5, "no tests collected", fails the target like any other failure).
 test: $(VENV)/.installed

@@ -117,6 +117,9 @@ def make_parser() -> argparse.ArgumentParser:
     cache_sub = cache.add_subparsers(dest="action", required=True)
     for action, text in (("stats", "entries, evaluations and hit statistics"), ("clear", "remove every entry")):
         cache_sub.add_parser(action, help=text).add_argument("path")
+    from jobs.submit import add_parsers  # submit, jobs: Ray jobs
+
+    add_parsers(sub)
     return parser
 
 
@@ -249,9 +252,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from jobs import evaluate, sft
 
         return (sft if args.command == "sft" else evaluate).cli((["--config", args.config] if args.config else []) + extra)
+    if args.command == "submit":  # the rest of the line is the job's --key value overrides
+        args.overrides, extra = extra, []
     if extra:
         make_parser().error(f"unrecognized arguments: {' '.join(extra)}")
-    command = {"gen": cmd_gen, "verify": cmd_verify, "search": cmd_search, "cache": cmd_cache}[args.command]
+    from jobs.submit import cmd_jobs, cmd_submit
+
+    command = {"gen": cmd_gen, "verify": cmd_verify, "search": cmd_search, "cache": cmd_cache,
+               "submit": cmd_submit, "jobs": cmd_jobs}[args.command]
     interrupted = ("interrupted: the traces so far are kept; run the same command with --resume to continue"
                    if args.command == "gen" else "interrupted")
     return run_command(f"reasonpipe {args.command}", lambda: command(args), interrupted)

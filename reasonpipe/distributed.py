@@ -73,6 +73,7 @@ import numpy as np
 
 from reasonpipe.errors import InputError
 from reasonpipe.jsonl import atomic_write, drop_rows_after
+from reasonpipe.localray import init_local_ray
 from reasonpipe.sft import SFTConfig
 
 RUN_NAME = "checkpoints"  # Ray Train's run folder under ``out``: where the single-process path keeps checkpoints
@@ -122,8 +123,8 @@ def train_ddp(cfg: SFTConfig, callbacks: list | tuple = ()) -> dict[str, Any]:
     elif started_ray:
         init_local_ray()
     try:
-        if ray.get_runtime_context().gcs_address != _local_ray_gcs:
-            _check_state_api()  # a Ray that init_local_ray did not start
+        if not started_ray:
+            _check_state_api()  # a Ray started elsewhere: can Ray Train's cleaner reach the right State API?
         gpus = ray.cluster_resources().get("GPU", 0)
         if cfg.device == "cuda" and gpus < cfg.num_workers:
             raise InputError(f"{cfg.num_workers} workers need {cfg.num_workers} GPUs; the cluster has {gpus:g}",
@@ -152,47 +153,6 @@ def train_ddp(cfg: SFTConfig, callbacks: list | tuple = ()) -> dict[str, Any]:
     return summary
 
 
-def init_local_ray(**kwargs: Any) -> None:
-    """``ray.init(**kwargs)`` for a local Ray that Ray Train can rely on: with its dashboard (which serves the
-    State API) on a free port, and ``RAY_API_SERVER_ADDRESS`` pointing every Ray process at it.
-
-    Why: Ray Train 2.60 runs a ``PlacementGroupCleaner`` actor that asks the State API whether the run's
-    controller is alive and removes the workers' placement group, killing them, when the answer is "not
-    found". With no ``RAY_API_SERVER_ADDRESS``/``RAY_ADDRESS`` the State API client looks for *a* Ray on
-    this machine (the latest ``ray start``, or ``127.0.0.1:8265``); on a machine shared with other Ray
-    instances that is another cluster, which does not know our controller: the workers were killed mid-run
-    (seen here, with ``include_dashboard=False``, as a spurious restart from the last checkpoint).
-
-    The variables (and ``OMP_NUM_THREADS=1`` unless set) are put in this process's environment only while
-    Ray starts: its raylet inherits them and hands them to every worker. A job-level ``runtime_env`` would
-    do the same but keeps Ray from using its prestarted workers (each actor then took 3-4 s instead of 1 s).
-    """
-    import socket
-
-    import ray
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {"RAY_API_SERVER_ADDRESS": f"http://127.0.0.1:{port}",
-           "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        ray.init(include_dashboard=True, dashboard_port=port, **kwargs)
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-    global _local_ray_gcs
-    _local_ray_gcs = ray.get_runtime_context().gcs_address
-
-
-_local_ray_gcs: str | None = None  # the Ray that init_local_ray started (no need to check its State API)
-
-
 def _state_api_answer() -> str:
     """``"ok"`` if the State API this process reaches knows this process's node, ``"other"`` if it answers
     without knowing it (another cluster's), else why it does not answer."""
@@ -217,7 +177,7 @@ def _check_state_api() -> None:
 
     probe = ray.remote(num_cpus=0, resources={HEAD_NODE_RESOURCE_NAME: 0.001})(_state_api_answer)
     answer = ray.get(probe.remote())
-    fix = ("start Ray with reasonpipe.distributed.init_local_ray(), or set RAY_API_SERVER_ADDRESS="
+    fix = ("start Ray with reasonpipe.localray.init_local_ray(), or set RAY_API_SERVER_ADDRESS="
            "http://<head>:<dashboard port> in the environment Ray was started with")
     if answer == "other":
         raise InputError("the Ray State API that Ray Train's placement-group cleaner reaches belongs to another "

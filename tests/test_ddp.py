@@ -50,7 +50,7 @@ def ray_cluster():
     cleaner needs this cluster's State API, which the dashboard serves (see init_local_ray)."""
     import ray
 
-    from reasonpipe.distributed import init_local_ray
+    from reasonpipe.localray import init_local_ray
 
     if ray.is_initialized():  # another module's Ray: train_ddp checks that Ray Train can run on it
         yield
