@@ -64,7 +64,9 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import tempfile
+import threading
 import time
 from dataclasses import asdict
 from typing import Any
@@ -142,7 +144,14 @@ def train_ddp(cfg: SFTConfig, callbacks: list | tuple = ()) -> dict[str, Any]:
                 checkpoint_config=CheckpointConfig(num_to_keep=max(1, cfg.keep_checkpoints)),
             ),
         )
-        trainer.fit()  # raises once the failures exceed max_failures
+        sigint = signal.getsignal(signal.SIGINT)
+        try:
+            trainer.fit()  # raises once the failures exceed max_failures
+        finally:
+            # Ray Train 2.60 installs a SIGINT handler that aborts its controller actor and leaves it behind: a
+            # later Ctrl-C in this process then failed on the dead actor instead of interrupting
+            if threading.current_thread() is threading.main_thread():
+                signal.signal(signal.SIGINT, sigint)
     finally:
         if started_ray:
             ray.shutdown()
