@@ -24,6 +24,7 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -319,6 +320,22 @@ def write_report(cfg: GRPORunConfig, rows: list[dict], probes: list[dict], summa
     os.replace(tmp, os.path.join(cfg.out, "grpo.png"))
 
 
+@contextlib.contextmanager
+def _process_env_restored(names: tuple[str, ...] = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")):
+    """TRL's colocated vLLM sets torch.distributed's variables in ``os.environ`` and leaves them: a later
+    subprocess (e.g. a job submitted to a Ray started by this process) then tried to join a process group
+    that no longer exists. Put them back as they were."""
+    saved = {k: os.environ.get(k) for k in names}
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def train(cfg: GRPORunConfig, callbacks: list | tuple = ()) -> dict[str, Any]:
     """Run (or resume) one GRPO run; returns its summary (also ``out/summary.json``)."""
     import torch
@@ -351,11 +368,12 @@ def train(cfg: GRPORunConfig, callbacks: list | tuple = ()) -> dict[str, Any]:
         drop_rows_after(metrics_path, int(os.path.basename(checkpoint).split("-")[-1]))  # logged again
         with open(metrics_path, encoding="utf-8") as f:
             probes = [r for r in map(json.loads, f) if any(k.startswith("probe/") for k in r)]
-    trainer = make_trainer(cfg, model, hf, dataset, reward,
-                           _callbacks(cfg, task, probe, hf, metrics_path, started, probes) + list(callbacks))
-    t0 = time.time()
-    trainer.train(resume_from_checkpoint=checkpoint)
-    seconds = time.time() - t0
+    with _process_env_restored():
+        trainer = make_trainer(cfg, model, hf, dataset, reward,
+                               _callbacks(cfg, task, probe, hf, metrics_path, started, probes) + list(callbacks))
+        t0 = time.time()
+        trainer.train(resume_from_checkpoint=checkpoint)
+        seconds = time.time() - t0
     final = os.path.join(cfg.out, "final")
     trainer.save_model(final)
     hf.save_pretrained(final)

@@ -111,6 +111,10 @@ def test_grpo_with_colocated_vllm_on_cpu(tmp_path):
                         problems=8, probe_problems=2, probe_ks=[1, 2], probe_every=0, num_generations=4,
                         prompts_per_step=2, max_steps=2, max_completion_length=16, save_every=2, lr=1e-2,
                         use_vllm=True, quiet=True)
+    import os
+
+    before = {k: os.environ.get(k) for k in ("RANK", "WORLD_SIZE", "MASTER_ADDR")}
     summary = train(cfg)
+    assert {k: os.environ.get(k) for k in before} == before  # TRL's colocate variables do not leak
     assert summary["steps"] == 2
     assert summary["vllm_sync_checks"] >= 1 and summary["vllm_sync_max_logprob_gap"] < 1e-3
