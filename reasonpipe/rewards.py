@@ -25,6 +25,7 @@ Example::
 
 from __future__ import annotations
 
+import abc
 import json
 import logging
 from typing import Any
@@ -35,7 +36,7 @@ log = logging.getLogger(__name__)
 BOS = "<bos>"
 
 
-class _TraceReward:
+class _TraceReward(abc.ABC):
     """Shared: rebuild each problem from its JSON column and each trace from prompt + completion."""
 
     __name__ = "reward"
@@ -71,8 +72,9 @@ class _TraceReward:
             raise ValueError(f"{self.__name__}: the dataset needs a 'problem' column (the problem as JSON)")
         return [self.one(self.problem(p), self.text(q, c)) for q, c, p in zip(prompts, completions, problem)]
 
+    @abc.abstractmethod
     def one(self, problem: Any, text: str) -> float | None:
-        raise NotImplementedError  # each reward below defines it
+        """The reward of one whole trace ``text`` for ``problem``."""
 
 
 class Correctness(_TraceReward):
