@@ -1,4 +1,4 @@
-"""Terminal output: a progress bar on stderr for long work, and tables on stdout (rich).
+"""Terminal output: a progress bar on stderr for long work (progress lines in a log), and tables on stdout (rich).
 
 Example::
 
@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 from reasonpipe.errors import InputError
 
@@ -32,8 +34,9 @@ def run_command(label: str, fn: Callable[[], int], interrupted: str = "interrupt
 
 
 @contextmanager
-def progress(label: str, total: int | None, quiet: bool) -> Iterator[Callable[[int], None]]:
-    """Yield ``advance(k)``; shows a bar with rate and ETA unless ``quiet`` (transient when not a terminal)."""
+def progress(label: str, total: int | None, quiet: bool, every_s: float = 15.0) -> Iterator[Callable[[int], None]]:
+    """Yield ``advance(k)``; shows a bar with rate and ETA on a terminal unless ``quiet``. Elsewhere (a log
+    file, a Ray job's logs) it prints a line at most every ``every_s`` seconds and one at the end."""
     if quiet:
         yield lambda k: None
         return
@@ -41,12 +44,73 @@ def progress(label: str, total: int | None, quiet: bool) -> Iterator[Callable[[i
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     console = Console(stderr=True)
+    if not console.is_terminal:
+        lines = LineProgress(label, total, every_s)
+        yield lines.advance
+        lines.report(final=True)
+        return
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
     if total:
         columns.append(TimeRemainingColumn())
-    with Progress(*columns, console=console, transient=not console.is_terminal) as bar:
+    with Progress(*columns, console=console) as bar:
         task = bar.add_task(label, total=total)
         yield lambda k: bar.advance(task, k)
+
+
+class LineProgress:
+    """Progress as plain lines on stderr, ``label: done/total (pct) in s, rate/s, ETA s[, detail]``, at most one
+    every ``every_s`` seconds (the first after ``every_s``): what a log file or a Ray job's logs can show.
+    ``done`` counts work finished before (a resumed run): shown, but not in the rate."""
+
+    def __init__(self, label: str, total: int | None, every_s: float = 15.0, done: int = 0, out: Any = None) -> None:
+        self.label, self.total, self.every_s, self.out = label, total, every_s, out
+        self.done = self.initial = done
+        self.detail = ""  # appended to each line (e.g. the last loss)
+        self.started = self.last = time.monotonic()
+
+    def advance(self, k: int) -> None:
+        self.done += k
+        if time.monotonic() - self.last >= self.every_s:
+            self.report()
+
+    def report(self, final: bool = False) -> None:
+        now = time.monotonic()
+        self.last = now
+        seconds = now - self.started
+        rate = (self.done - self.initial) / seconds if seconds > 0 else 0.0
+        count = f"{self.done:,}" + (f"/{self.total:,} ({self.done / self.total:.0%})" if self.total else "")
+        line = f"{self.label}: {count} in {seconds:.0f} s, {rate:,.1f}/s"
+        if self.total and not final and rate > 0:
+            line += f", ETA {(self.total - self.done) / rate:.0f} s"
+        line += (f", {self.detail}" if self.detail else "") + (" (done)" if final else "")
+        print(line, file=self.out or sys.stderr, flush=True)
+
+
+def step_lines(label: str, every_s: float = 15.0):
+    """A callback printing a progress line at most every ``every_s`` seconds (steps, rate, ETA, last loss):
+    what a log file or a Ray job's logs show instead of a progress bar. Rank 0 only."""
+    from transformers import TrainerCallback
+
+    class StepLines(TrainerCallback):
+        lines: LineProgress | None = None
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            if state.is_world_process_zero:
+                self.lines = LineProgress(label, state.max_steps, every_s, done=state.global_step)
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if self.lines is not None and logs and "loss" in logs:
+                self.lines.detail = f"loss {float(logs['loss']):.4f}"
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if self.lines is not None:
+                self.lines.advance(state.global_step - self.lines.done)
+
+        def on_train_end(self, args, state, control, **kwargs):
+            if self.lines is not None:
+                self.lines.report(final=True)
+
+    return StepLines()
 
 
 def print_table(title: str, rows: Sequence[tuple[str, ...]], headers: Sequence[str]) -> None:

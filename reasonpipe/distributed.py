@@ -203,8 +203,8 @@ def _train_loop_per_worker(config: dict[str, Any]) -> None:
     import ray.train
     import torch
     import torch.distributed as dist
-    from transformers.trainer_utils import get_last_checkpoint
 
+    from reasonpipe.checkpoints import checkpoint_step, last_complete_checkpoint
     from reasonpipe.models import build_model
     from reasonpipe.sft import _callbacks, build_dataset, bucketed_order, make_trainer
     from reasonpipe.tokenizer import TaskTokenizer
@@ -233,13 +233,13 @@ def _train_loop_per_worker(config: dict[str, Any]) -> None:
         if ray_dir:
             resume_dir, resumed_from = ray_dir, checkpoint.path
         elif cfg.resume == "auto":
-            resume_dir = get_last_checkpoint(local_checkpoints) if os.path.isdir(local_checkpoints) else None
+            resume_dir = last_complete_checkpoint(local_checkpoints) if os.path.isdir(local_checkpoints) else None
             resumed_from = resume_dir
         elif cfg.resume != "never":
             resume_dir = resumed_from = cfg.resume
         else:
             resume_dir = resumed_from = None
-        start_step = _step_of(resume_dir) if resume_dir else 0
+        start_step = checkpoint_step(resume_dir) if resume_dir else 0
 
         metrics_path = os.path.join(cfg.out, "metrics.jsonl")
         callbacks = [_report_to_ray()]
@@ -313,12 +313,3 @@ def param_checksum(model: Any) -> str:
         h.update(name.encode())
         h.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
     return h.hexdigest()
-
-
-def _step_of(checkpoint_dir: str) -> int:
-    """The global step of an HF Trainer checkpoint folder (from its trainer_state.json, else its name)."""
-    state = os.path.join(checkpoint_dir, "trainer_state.json")
-    if os.path.exists(state):
-        with open(state, encoding="utf-8") as f:
-            return int(json.load(f)["global_step"])
-    return int(os.path.basename(os.path.normpath(checkpoint_dir)).split("-")[-1])

@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -251,7 +252,7 @@ def make_trainer(cfg: GRPORunConfig, model: Any, hf: Any, dataset: Any, reward: 
         bf16=cuda and cfg.bf16,
         use_cpu=not cuda,
         report_to="none",
-        disable_tqdm=cfg.quiet,
+        disable_tqdm=cfg.quiet or not sys.stderr.isatty(),  # in a log: progress lines instead
         remove_unused_columns=False,  # the rewards read the `problem` column
         use_vllm=cfg.use_vllm,
         vllm_mode=cfg.vllm_mode,
@@ -268,10 +269,14 @@ def make_trainer(cfg: GRPORunConfig, model: Any, hf: Any, dataset: Any, reward: 
     if cfg.use_vllm and cfg.vllm_mode == "colocate" and not cuda:
         probe = [hf.bos_token_id] + hf(str(dataset[0]["prompt"])[len(BOS):], add_special_tokens=False)["input_ids"]
         use_cpu_weight_sync(trainer, probe)
-    if cfg.quiet:
+    if cfg.quiet or not sys.stderr.isatty():
         from transformers.trainer_callback import PrinterCallback
 
+        from reasonpipe.console import step_lines
+
         trainer.remove_callback(PrinterCallback)
+        if not cfg.quiet:
+            trainer.add_callback(step_lines(f"grpo {cfg.out}"))
     return trainer
 
 
@@ -340,8 +345,8 @@ def train(cfg: GRPORunConfig, callbacks: list | tuple = ()) -> dict[str, Any]:
     """Run (or resume) one GRPO run; returns its summary (also ``out/summary.json``)."""
     import torch
     from datasets import Dataset
-    from transformers.trainer_utils import get_last_checkpoint
 
+    from reasonpipe.checkpoints import checkpoint_step, last_complete_checkpoint
     from reasonpipe.manifest import write_manifest
     from reasonpipe.tasks import get_task_class
 
@@ -358,14 +363,14 @@ def train(cfg: GRPORunConfig, callbacks: list | tuple = ()) -> dict[str, Any]:
     metrics_path = os.path.join(cfg.out, "metrics.jsonl")
     checkpoint = None
     if cfg.resume == "auto" and os.path.isdir(os.path.join(cfg.out, "checkpoints")):
-        checkpoint = get_last_checkpoint(os.path.join(cfg.out, "checkpoints"))
+        checkpoint = last_complete_checkpoint(os.path.join(cfg.out, "checkpoints"))
     elif cfg.resume not in ("auto", "never"):
         checkpoint = cfg.resume
     probes: list[dict] = []
     if checkpoint is None and os.path.exists(metrics_path):
         os.unlink(metrics_path)  # a fresh run: its metrics start empty
     elif checkpoint is not None and os.path.exists(metrics_path):
-        drop_rows_after(metrics_path, int(os.path.basename(checkpoint).split("-")[-1]))  # logged again
+        drop_rows_after(metrics_path, checkpoint_step(checkpoint))  # logged again
         with open(metrics_path, encoding="utf-8") as f:
             probes = [r for r in map(json.loads, f) if any(k.startswith("probe/") for k in r)]
     with _process_env_restored():

@@ -33,6 +33,7 @@ import dataclasses
 import json
 import os
 import random
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -285,7 +286,7 @@ def make_trainer(cfg: SFTConfig, model: Any, hf: Any, dataset: Any, callbacks: l
         dataloader_num_workers=cfg.workers,
         dataloader_pin_memory=cuda,
         report_to="none",
-        disable_tqdm=cfg.quiet,
+        disable_tqdm=cfg.quiet or not sys.stderr.isatty(),  # in a log: StepLines instead
         dataset_kwargs={"skip_prepare_dataset": True},
         max_length=None,
         packing=False,
@@ -294,10 +295,14 @@ def make_trainer(cfg: SFTConfig, model: Any, hf: Any, dataset: Any, callbacks: l
         save_only_model=False,
     )
     trainer = TraceSFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=hf, callbacks=callbacks)
-    if cfg.quiet:
+    if cfg.quiet or not sys.stderr.isatty():
         from transformers.trainer_callback import PrinterCallback
 
         trainer.remove_callback(PrinterCallback)  # quiet: logs go to metrics.jsonl only
+        if not cfg.quiet:
+            from reasonpipe.console import step_lines
+
+            trainer.add_callback(step_lines(f"sft {cfg.out}"))
     return trainer
 
 
@@ -329,8 +334,8 @@ def train(cfg: SFTConfig, callbacks: list | tuple = ()) -> dict[str, Any]:
 
         return train_ddp(cfg, callbacks)
     import torch
-    from transformers.trainer_utils import get_last_checkpoint
 
+    from reasonpipe.checkpoints import checkpoint_step, last_complete_checkpoint
     from reasonpipe.manifest import write_manifest
     from reasonpipe.models import build_model
 
@@ -355,13 +360,13 @@ def train(cfg: SFTConfig, callbacks: list | tuple = ()) -> dict[str, Any]:
     metrics_path = os.path.join(cfg.out, "metrics.jsonl")
     checkpoint = None
     if cfg.resume == "auto" and os.path.isdir(os.path.join(cfg.out, "checkpoints")):
-        checkpoint = get_last_checkpoint(os.path.join(cfg.out, "checkpoints"))
+        checkpoint = last_complete_checkpoint(os.path.join(cfg.out, "checkpoints"))
     elif cfg.resume not in ("auto", "never"):
         checkpoint = cfg.resume
     if checkpoint is None and os.path.exists(metrics_path):
         os.unlink(metrics_path)  # a fresh run: its metrics start empty
     elif checkpoint is not None:
-        drop_rows_after(metrics_path, int(os.path.basename(checkpoint).split("-")[-1]))  # logged again
+        drop_rows_after(metrics_path, checkpoint_step(checkpoint))  # logged again
     trainer = make_trainer(cfg, model, hf, dataset, _callbacks(cfg, metrics_path, started) + list(callbacks), cum_tokens)
     t0 = time.time()
     result = trainer.train(resume_from_checkpoint=checkpoint)
@@ -370,7 +375,7 @@ def train(cfg: SFTConfig, callbacks: list | tuple = ()) -> dict[str, Any]:
     trainer.save_model(final)
     hf.save_pretrained(final)
     history = [r for r in trainer.state.log_history if "loss" in r]
-    start_step = int(os.path.basename(checkpoint).split("-")[-1]) if checkpoint else 0
+    start_step = checkpoint_step(checkpoint) if checkpoint else 0
     tokens_seen = cum_tokens[trainer.state.global_step - 1] - (cum_tokens[start_step - 1] if start_step else 0)
     summary = {
         "steps": trainer.state.global_step, "resumed_from": checkpoint, "train_seconds": round(seconds, 2),
