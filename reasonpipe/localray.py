@@ -131,3 +131,30 @@ def init_local_ray(**kwargs: Any):
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+@contextmanager
+def ray_session(num_cpus: int | None = None) -> Iterator[bool]:
+    """Ray for the duration of the block, for work spread over Ray tasks and actors (no Jobs API, no Ray Train).
+
+    The Ray this process is already connected to (left as it is), else the cluster ``RAY_ADDRESS`` names (as
+    inside a submitted job), else a local Ray without a dashboard with ``num_cpus`` CPUs. Yields whether it
+    connected or started one; disconnects from, or stops, what it connected to or started.
+    """
+    import logging
+
+    import ray
+
+    if ray.is_initialized():
+        yield False
+        return
+    options: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False, "configure_logging": False}
+    if os.environ.get("RAY_ADDRESS", LOCAL) == LOCAL:
+        options.update(address=LOCAL, num_cpus=num_cpus, include_dashboard=False,
+                       runtime_env={"env_vars": {"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}})
+    with quiet("ray._private.authentication.authentication_token_setup", "ERROR"):
+        ray.init(**options)
+    try:
+        yield True
+    finally:
+        ray.shutdown()

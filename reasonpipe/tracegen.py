@@ -38,7 +38,8 @@ MAX_REDRAWS = 1000
 
 @dataclass
 class GenRequest:
-    """Everything that decides the output file's bytes (``workers``, ``chunk`` and ``backend`` do not)."""
+    """Everything that decides the output file's bytes (``workers``, ``chunk``, ``backend`` and ``max_restarts``
+    do not)."""
 
     task: str
     searcher: str
@@ -53,6 +54,7 @@ class GenRequest:
     steps: bool = False  # also write each trace's typed steps (see reasonpipe.traces)
     chunk: int = 256
     backend: str = "process"  # process: a local process pool; ray: Ray actors (joins a running Ray, or starts one)
+    max_restarts: int = 3  # ray: times a dead worker is restarted (its unfinished chunks rerun) before the run fails
 
 
 @dataclass
@@ -261,18 +263,16 @@ def _ray_results(request: GenRequest, counter: GenSummary, start: int) -> Iterat
     inside a submitted job, or a cluster named by RAY_ADDRESS); otherwise starts a local one for the call."""
     import ray
 
-    started_here = not ray.is_initialized()
-    if started_here:
-        ray.init(num_cpus=max(request.workers, 1), include_dashboard=False, log_to_driver=False,
-                 configure_logging=False, runtime_env={"env_vars": {"OMP_NUM_THREADS": "1"}})
-    try:
-        actor = ray.remote(num_cpus=1)(_RayMaker)
+    from reasonpipe.localray import ray_session
+
+    with ray_session(num_cpus=max(request.workers, 1)):
+        # A dead actor (SIGKILL, OOM, a lost node) is restarted and its unfinished calls run again: a chunk is a
+        # pure function of (request, indices) and chunks are written in order, so none is lost or written twice.
+        actor = ray.remote(num_cpus=1, max_restarts=request.max_restarts,
+                           max_task_retries=request.max_restarts)(_RayMaker)
         actors = [actor.remote(request) for _ in range(request.workers)]
         yield from _ordered(lambda i, kind, arg: actors[i % len(actors)].run.remote(kind, arg), ray.get,
                             request, counter, start)
-    finally:
-        if started_here:
-            ray.shutdown()
 
 
 def _results(request: GenRequest, counter: GenSummary, start: int) -> Iterator[tuple[list[str], GenSummary, int]]:
@@ -303,14 +303,17 @@ def validate(request: GenRequest) -> None:
         raise InputError("--n is required (>= 0) when problems are generated", field="n")
     if request.workers < 1:
         raise InputError(f"must be >= 1, got {request.workers}", field="workers")
+    if request.max_restarts < -1:
+        raise InputError(f"must be -1 (no limit) or >= 0, got {request.max_restarts}", field="max_restarts")
     if request.backend not in ("process", "ray"):
         raise InputError(f"unknown backend {request.backend!r} (process | ray)", field="backend")
 
 
 def fingerprint(request: GenRequest) -> dict[str, Any]:
-    """What decides the output's bytes: the request without ``out``, ``workers``, ``chunk`` and ``backend``."""
+    """What decides the output's bytes: the request without ``out``, ``workers``, ``chunk``, ``backend`` and
+    ``max_restarts``."""
     d = dataclasses.asdict(request)
-    for name in ("out", "workers", "chunk", "backend"):
+    for name in ("out", "workers", "chunk", "backend", "max_restarts"):
         d.pop(name)
     return d
 
@@ -367,7 +370,7 @@ def generate(request: GenRequest, progress: Any = None, resume: bool = False) ->
 
     The output grows in ``<out>.partial`` and is renamed to ``out`` when complete. Interrupted (Ctrl-C,
     SIGKILL, a crash), the partial file and its state stay; ``resume=True`` continues where they end and
-    the result is byte-identical to an uninterrupted run. Bad input removes them.
+    the result is byte-identical to an uninterrupted run. Bad input (:class:`InputError`) removes them.
     """
     validate(request)
     checkpoint = _Checkpoint(request)
@@ -396,9 +399,13 @@ def generate(request: GenRequest, progress: Any = None, resume: bool = False) ->
         checkpoint.save(f, done, size, summary, force=True)
         f.close()
         raise
-    except BaseException:
+    except InputError:  # bad input: nothing worth resuming
         f.close()
         checkpoint.discard()
+        raise
+    except BaseException:  # a crash (a worker lost for good, a bug): what was written stays resumable
+        checkpoint.save(f, done, size, summary, force=True)
+        f.close()
         raise
     checkpoint.finish(f, request.out)
     summary.skipped += reading.skipped
