@@ -16,10 +16,12 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -49,6 +51,7 @@ class EvalConfig:
     data_searcher: str = "dfs"         # the searcher that wrote the backtracking model's traces (data bound)
     sampler: str = "hf"                # hf | vllm
     batch_size: int = 64
+    workers: int = 1                   # > 1: sampling spread over Ray actors (reasonpipe.ray_sampling), same samples
     static_cache: bool = False         # hf on CUDA
     device: str = "auto"
     seed: int = 0
@@ -78,9 +81,23 @@ def data_bound(cfg: EvalConfig, problems: list[Any]) -> list[Point]:
     return points
 
 
-def run_eval(cfg: EvalConfig, log: Any = print) -> list[Point]:
+@contextlib.contextmanager
+def _sampler(cfg: EvalConfig, path: str, options: dict[str, Any]) -> Iterator[Any]:
+    """The sampler for one model: in this process, or over ``cfg.workers`` Ray actors; released after."""
     from reasonpipe.sampling import make_sampler
 
+    if cfg.workers > 1:
+        from reasonpipe.ray_sampling import RaySampler
+
+        with RaySampler(cfg.sampler, path, cfg.workers, **options) as sampler:
+            yield sampler
+    else:
+        yield make_sampler(cfg.sampler, path, **options)
+
+
+def run_eval(cfg: EvalConfig, log: Any = print) -> list[Point]:
+    if cfg.workers < 1:
+        raise InputError(f"workers must be at least 1, not {cfg.workers}", field="workers")
     if not cfg.backtrack_model and not cfg.direct_model:
         raise InputError("set backtrack_model and/or direct_model (checkpoint folders)", field="backtrack_model")
     os.makedirs(cfg.out, exist_ok=True)
@@ -92,21 +109,24 @@ def run_eval(cfg: EvalConfig, log: Any = print) -> list[Point]:
     points: list[Point] = []
     timings = {}
     if cfg.backtrack_model:
-        sampler = make_sampler(cfg.sampler, cfg.backtrack_model, **options)
-        t0 = time.time()
-        samples = [row[0] for row in sampler.sample(prompts, 1, max(cfg.lengths), cfg.sequential_temperature, cfg.seed)]
-        timings["sequential_seconds"] = round(time.time() - t0, 2)
-        points += sequential_points(task, problems, prompts, samples, cfg.lengths, sampler.config, sampler.tokenizer)
+        with _sampler(cfg, cfg.backtrack_model, options) as sampler:
+            t0 = time.time()
+            samples = [row[0] for row in sampler.sample(prompts, 1, max(cfg.lengths), cfg.sequential_temperature,
+                                                        cfg.seed)]
+            timings["sequential_seconds"] = round(time.time() - t0, 2)
+            points += sequential_points(task, problems, prompts, samples, cfg.lengths, sampler.config,
+                                        sampler.tokenizer)
+        del sampler  # before the next model is loaded
         log(f"sequential: {timings['sequential_seconds']} s, {sum(s.tokens for s in samples):,} tokens")
-        del sampler
     if cfg.direct_model:
-        sampler = make_sampler(cfg.sampler, cfg.direct_model, **options)
-        t0 = time.time()
-        samples = sampler.sample(prompts, max(cfg.ns), cfg.direct_max_new_tokens, cfg.parallel_temperature, cfg.seed)
-        timings["parallel_seconds"] = round(time.time() - t0, 2)
-        points += parallel_points(task, problems, prompts, samples, cfg.ns, sampler.config)
-        log(f"parallel: {timings['parallel_seconds']} s, {sum(c.tokens for row in samples for c in row):,} tokens")
+        with _sampler(cfg, cfg.direct_model, options) as sampler:
+            t0 = time.time()
+            samples = sampler.sample(prompts, max(cfg.ns), cfg.direct_max_new_tokens, cfg.parallel_temperature,
+                                     cfg.seed)
+            timings["parallel_seconds"] = round(time.time() - t0, 2)
+            points += parallel_points(task, problems, prompts, samples, cfg.ns, sampler.config)
         del sampler
+        log(f"parallel: {timings['parallel_seconds']} s, {sum(c.tokens for row in samples for c in row):,} tokens")
     points += data_bound(cfg, problems)
     write_results(cfg, points, timings)
     return points

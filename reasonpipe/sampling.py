@@ -81,44 +81,57 @@ class HFSampler:
 
     def sample(self, prompts: list[str], n: int, max_new_tokens: int, temperature: float,
                seed: int) -> list[list[Completion]]:
+        jobs = sample_jobs([self.encode(p) for p in prompts], n)
+        results: list[list[Completion]] = [[] for _ in prompts]
+        for b, start in enumerate(range(0, len(jobs), self.batch_size)):
+            batch = jobs[start:start + self.batch_size]
+            for (i, _), completion in zip(batch, self.generate_batch([ids for _, ids in batch], max_new_tokens,
+                                                                     temperature, seed, b)):
+                results[i].append(completion)
+        return results
+
+    def generate_batch(self, batch: list[list[int]], max_new_tokens: int, temperature: float, seed: int,
+                       index: int) -> list[Completion]:
+        """One completion per encoded prompt of ``batch``, the ``index``-th batch of a :meth:`sample` call
+        (its random stream is seeded by ``seed`` and ``index`` alone, so batches may run anywhere)."""
         import torch
 
         tok = self.tokenizer
-        encoded = [self.encode(p) for p in prompts]
-        jobs = [(i, ids) for i, ids in enumerate(encoded) for _ in range(n)]
-        results: list[list[Completion]] = [[] for _ in prompts]
         eos, pad = tok.eos_token_id, tok.pad_token_id
-        for b, start in enumerate(range(0, len(jobs), self.batch_size)):
-            batch = jobs[start:start + self.batch_size]
-            width = max(len(ids) for _, ids in batch)
-            input_ids = torch.full((len(batch), width), pad, dtype=torch.long)
-            attention = torch.zeros((len(batch), width), dtype=torch.long)
-            for row, (_, ids) in enumerate(batch):
-                input_ids[row, width - len(ids):] = torch.tensor(ids)
-                attention[row, width - len(ids):] = 1
-            kwargs: dict[str, Any] = {"max_new_tokens": max_new_tokens, "pad_token_id": pad, "eos_token_id": eos}
-            if temperature > 0:
-                kwargs.update(do_sample=True, temperature=temperature, top_k=0, top_p=1.0)
+        width = max(len(ids) for ids in batch)
+        input_ids = torch.full((len(batch), width), pad, dtype=torch.long)
+        attention = torch.zeros((len(batch), width), dtype=torch.long)
+        for row, ids in enumerate(batch):
+            input_ids[row, width - len(ids):] = torch.tensor(ids)
+            attention[row, width - len(ids):] = 1
+        kwargs: dict[str, Any] = {"max_new_tokens": max_new_tokens, "pad_token_id": pad, "eos_token_id": eos}
+        if temperature > 0:
+            kwargs.update(do_sample=True, temperature=temperature, top_k=0, top_p=1.0)
+        else:
+            kwargs.update(do_sample=False)
+        if self.static_cache:
+            kwargs["cache_implementation"] = "static"
+        torch.manual_seed(seed * 1_000_003 + index)
+        with torch.inference_mode():
+            out = self.model.generate(input_ids=input_ids.to(self.device), attention_mask=attention.to(self.device),
+                                      **kwargs)
+        completions = []
+        for ids, gen in zip(batch, out[:, width:].tolist()):
+            finished = eos in gen
+            if finished:
+                gen = gen[: gen.index(eos) + 1]
             else:
-                kwargs.update(do_sample=False)
-            if self.static_cache:
-                kwargs["cache_implementation"] = "static"
-            torch.manual_seed(seed * 1_000_003 + b)
-            with torch.inference_mode():
-                out = self.model.generate(input_ids=input_ids.to(self.device), attention_mask=attention.to(self.device),
-                                          **kwargs)
-            new = out[:, width:].tolist()
-            for row, (i, ids) in enumerate(batch):
-                gen = new[row]
-                finished = eos in gen
-                if finished:
-                    gen = gen[: gen.index(eos) + 1]
-                else:
-                    while gen and gen[-1] == pad:
-                        gen.pop()
-                text = tok.decode(gen[:-1] if finished else gen)
-                results[i].append(Completion(text, len(gen), len(ids), finished, tuple(gen)))
-        return results
+                while gen and gen[-1] == pad:
+                    gen.pop()
+            text = tok.decode(gen[:-1] if finished else gen)
+            completions.append(Completion(text, len(gen), len(ids), finished, tuple(gen)))
+        return completions
+
+
+def sample_jobs(encoded: list[list[int]], n: int) -> list[tuple[int, list[int]]]:
+    """(prompt index, token ids) for every sequence to generate: ``n`` copies of each prompt, kept together.
+    :class:`HFSampler` cuts this list into batches of ``batch_size``."""
+    return [(i, ids) for i, ids in enumerate(encoded) for _ in range(n)]
 
 
 class VLLMSampler:

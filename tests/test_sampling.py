@@ -53,3 +53,32 @@ def test_vllm_sampler_matches_hf_greedy_and_is_seeded(checkpoint):
     a = vl.sample(PROMPTS, 4, 24, 1.0, seed=3)
     assert a == vl.sample(PROMPTS, 4, 24, 1.0, seed=3) and [len(r) for r in a] == [4, 4]
     assert all(c.tokens == len(c.ids) and c.prompt_tokens == greedy_hf[0][0].prompt_tokens for c in a[0])
+
+
+def test_sampling_spread_over_ray_workers_gives_the_same_samples(checkpoint):
+    pytest.importorskip("ray")
+    import ray
+
+    from reasonpipe.ray_sampling import RaySampler
+
+    prompts = PROMPTS + ["Current State: 12:[3, 4, 1], Operations: []\n", "Current State: 30:[5, 6, 2], Operations: []\n",
+                         "Current State: 19:[9, 8, 2], Operations: []\n"]
+    one = make_sampler("hf", checkpoint, batch_size=4).sample(prompts, 3, 24, 1.0, seed=11)  # 15 sequences, 4 batches
+    with RaySampler("hf", checkpoint, 2, batch_size=4, device="cpu") as two:
+        assert ray.is_initialized()
+        assert two.sample(prompts, 3, 24, 1.0, seed=11) == one
+        assert two.sample(prompts[:2], 1, 16, 0.0, seed=0) == make_sampler("hf", checkpoint).sample(prompts[:2], 1, 16,
+                                                                                                   0.0, seed=0)
+    assert not ray.is_initialized()  # the Ray it started is gone
+
+
+def test_ray_sampler_refuses_what_cannot_work(checkpoint, tmp_path):
+    from reasonpipe.errors import InputError
+    from reasonpipe.ray_sampling import RaySampler
+
+    with pytest.raises(InputError, match="workers must be at least 1"):
+        RaySampler("hf", checkpoint, 0)
+    with pytest.raises(InputError, match="unknown sampler"):
+        RaySampler("tgi", checkpoint, 2)
+    with pytest.raises(InputError, match="no such checkpoint folder"):
+        RaySampler("hf", str(tmp_path / "none"), 2)
