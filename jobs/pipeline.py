@@ -1,9 +1,20 @@
-"""The main job: generate trace datasets, verify every step, and write a report (later: train, evaluate).
+"""The main job: trace datasets -> SFT of the models -> the parallel-versus-sequential evaluation -> a report,
+in one run folder.
 
-For each dataset in the config: ``reasonpipe gen`` (resumable: a finished dataset whose file still has
-the recorded hash is reused, an interrupted one continues where it stopped), then ``reasonpipe verify``. The run folder ``runs/<name>/`` gets
-``data/*.jsonl``, ``verdicts/*.jsonl``, ``metrics.jsonl`` (one row per dataset), ``report.md`` (a table),
-``trace_lengths.png`` and ``backtracks.png``, and ``manifest.json``. Exit 0 when every step of every
+1. For each dataset in the config: generate it (resumable: a finished dataset whose file still has the recorded
+   hash is reused, an interrupted one continues where it stopped), then verify every step exactly.
+   ``trace_backend: auto`` generates on Ray actors inside a Ray job (``reasonpipe submit``) and in a local process
+   pool otherwise; the bytes are the same either way.
+2. For each model: SFT on its datasets (``reasonpipe.sft``; ``num_workers > 1`` in its settings trains with Ray
+   Train DDP); a finished run of the same settings and data is reused, an interrupted one resumes from its last
+   complete checkpoint.
+3. The evaluation grid (``reasonpipe.evaluation``; ``workers > 1`` in its settings samples on Ray actors): the
+   backtracking model with one sample at budget L against the direct model's best-of-n, with FLOPs, every
+   answer checked by the exact verifier.
+
+The run folder ``runs/<name>/`` gets ``data/*.jsonl``, ``verdicts/*.jsonl``, ``models/<name>/``, ``eval/``,
+``metrics.jsonl`` (one row per dataset), ``report.md`` (the tables), ``trace_lengths.png``, ``backtracks.png``
+and ``manifest.json``; every file is written to a temporary name and renamed. Exit 0 when every step of every
 trace holds, 1 otherwise, 2 on a bad config.
 
 Example::
@@ -70,6 +81,7 @@ class PipelineConfig:
     name: str = "demo-cpu"
     seed: int = 1
     workers: int = 2
+    trace_backend: str = "auto"   # auto: ray inside a Ray job, else process | ray | process
     runs_dir: str = "runs"
     quiet: bool = False
     datasets: list[DatasetConfig] = field(default_factory=list)
@@ -77,9 +89,21 @@ class PipelineConfig:
     evaluate: EvaluateConfig | None = None
 
 
+def trace_backend(choice: str) -> str:
+    """``auto``: Ray actors when this process runs inside a Ray job (or is connected to a Ray), else a process
+    pool (starting a Ray per dataset would cost more than it saves)."""
+    if choice not in ("auto", "ray", "process"):
+        raise InputError(f"unknown trace_backend {choice!r} (auto | ray | process)", field="trace_backend")
+    if choice != "auto":
+        return choice
+    import ray
+
+    return "ray" if ray.is_initialized() or os.environ.get("RAY_ADDRESS", "local") != "local" else "process"
+
+
 def _gen_request(config: PipelineConfig, ds: DatasetConfig, out: str) -> GenRequest:
     return GenRequest(task=ds.task, searcher=ds.searcher, out=out, n=ds.n, seed=config.seed, workers=config.workers,
-                      task_options=dict(ds.options),
+                      task_options=dict(ds.options), backend=trace_backend(config.trace_backend),
                       search=SearchOptions(k=ds.k, beam=ds.beam, heuristic=ds.heuristic, max_nodes=ds.max_nodes))
 
 
@@ -137,7 +161,7 @@ def build_datasets(config: PipelineConfig, run_dir: str):
         lengths[ds.name] = [t[0] for t in ver.per_trace]
         backtracks[ds.name] = [t[4] for t in ver.per_trace]
         n = max(gen.traces, 1)
-        row = {"dataset": ds.name, "task": ds.task, "searcher": ds.searcher + (f" k={ds.k}" if ds.searcher == "kbacktrack" else ""),
+        row = {"dataset": ds.name, "task": ds.task, "backend": request.backend, "searcher": ds.searcher + (f" k={ds.k}" if ds.searcher == "kbacktrack" else ""),
                "traces": gen.traces, "solved": gen.solved / n, "mean_chars": gen.chars / n, "mean_tokens": gen.tokens / n,
                "mean_backtracks": gen.backtracks / n, "mean_nodes": gen.nodes_expanded / n, "steps": ver.steps,
                **ver.counts, "valid": ver.valid / max(ver.traces, 1),

@@ -28,8 +28,14 @@ Ctrl-C while following a job asks ``stop the job? [y/N]`` on a terminal (otherwi
 cluster, which dies with this command anyway, it stops the job). ``reasonpipe jobs list|status|logs|stop``
 needs an address: an embedded cluster lives only as long as its ``submit`` command.
 
+``--retries N`` submits a job that FAILED again (as ``<id>-retry<k>``), up to N times: the driver process
+killed, its node lost, a crash. Every job resumes from its run folder by default (finished stages reused, SFT
+and RL from their last checkpoint, trace files from their last chunk), so a retry continues where the failed
+attempt stopped. A stopped job is not retried. Inside a job, Ray Train restarts lost SFT workers by itself
+(``max_failures``) and trace generation reruns a lost worker's chunks.
+
 Not done here: building environments on the cluster (``pip``/``conda`` in the runtime_env), moving data,
-rerunning failed jobs, or choosing a node. Job fields named like ``submit``'s own flags (``--name``, ``--address``) go
+or choosing a node. Job fields named like ``submit``'s own flags (``--name``, ``--address``) go
 after ``--``: ``reasonpipe submit pipeline --config F -- --name other``.
 
 Example::
@@ -41,6 +47,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import dataclasses
 import hashlib
 import json
 import os
@@ -463,6 +470,11 @@ def _submit_command(args: argparse.Namespace) -> int:
     address = resolve_address(args.address, os.environ)
     if args.num_gpus is not None and args.num_gpus < 0:
         raise SubmitError("--num-gpus must be 0 or more")
+    retries = getattr(args, "retries", 0) or 0
+    if retries < 0:
+        raise SubmitError("--retries must be 0 or more")
+    if retries and args.no_wait:
+        raise SubmitError("--retries needs the command to follow the job: leave out --no-wait")
     if address is None and args.no_wait:
         raise SubmitError("--no-wait needs --address (or RAY_ADDRESS): an embedded Ray ends with this command, "
                           "and its job with it")
@@ -473,21 +485,34 @@ def _submit_command(args: argparse.Namespace) -> int:
     if address is None:
         with embedded_ray() as url:
             _check_local_gpus(sub.num_gpus)
-            client = connect(url)
-            sid = _submit(client, sub)
-            _say(f"{sid} submitted: {sub.entrypoint}")
-            return _follow_or_fail(client, sid, None, url)
+            return _run_with_retries(connect(url), sub, None, url, retries)
     client = connect(address)
     for rel in sub.large_files:
         _say(f"not uploading {rel} (over {LARGE_FILE_BYTES // 2**20} MiB)")
     _say(f"uploading {sub.runtime_env['working_dir']} as the job's working_dir")
-    sid = _submit(client, sub)
-    _say(f"{sid} submitted to {address}: {sub.entrypoint}")
     if args.no_wait:
+        sid = _submit(client, sub)
+        _say(f"{sid} submitted to {address}: {sub.entrypoint}")
         print(sid)
         _say(f"follow it with: reasonpipe jobs logs {sid} --follow --address {address}")
         return 0
-    return _follow_or_fail(client, sid, address, address)
+    return _run_with_retries(client, sub, address, address, retries)
+
+
+def _run_with_retries(client: Any, sub: Submission, address: str | None, url: str, retries: int) -> int:
+    """Submit and follow; a job that FAILED is submitted again (``<id>-retry<k>``) up to ``retries`` times. The
+    jobs resume from what an earlier attempt wrote (``resume: auto``, finished stages reused), so a retry
+    continues rather than restarts. A stopped job or a Ctrl-C is not retried."""
+    for attempt in range(retries + 1):
+        this = sub if attempt == 0 else dataclasses.replace(sub, submission_id=f"{sub.submission_id}-retry{attempt}")
+        sid = _submit(client, this)
+        _say(f"{sid} submitted{f' to {address}' if address else ''}: {sub.entrypoint}")
+        code = _follow_or_fail(client, sid, address, url)
+        if code != EXIT_CODES["FAILED"]:
+            return code
+        if attempt < retries:
+            _say(f"{sid} failed; submitting it again (retry {attempt + 1} of {retries}), resuming from its run folder")
+    return code
 
 
 def _follow_or_fail(client: Any, sid: str, address: str | None, url: str) -> int:
@@ -563,6 +588,8 @@ def add_parsers(sub: Any) -> None:
     submit.add_argument("--num-gpus", type=float, help="GPUs reserved for the job's entry point")
     submit.add_argument("--name", help="a name for the job (in its id and the dashboard; default: config stem)")
     submit.add_argument("--no-wait", action="store_true", help="print the job id and return (needs an address)")
+    submit.add_argument("--retries", type=int, default=0, help="submit a FAILED job again up to N times; it resumes "
+                        "from its run folder (jobs default to resume: auto)")
 
     jobs = sub.add_parser("jobs", help="list, inspect, follow or stop submitted Ray jobs")
     actions = jobs.add_subparsers(dest="jobs_action", required=True)

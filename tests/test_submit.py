@@ -8,11 +8,14 @@ subprocesses of Ray's job supervisor, so every path in their configs is absolute
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
+import json
 import os
 import re
 import signal
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -171,6 +174,94 @@ def test_a_failing_job_exits_1_with_its_log_tail(cli, cluster, tmp_path):
     assert "failed: Job entrypoint command failed with exit code 2" in r.err
     tail = r.err.split("last log lines:", 1)[1]
     assert "no-such-traces.jsonl" in tail and "sft: error" in tail  # the job's own one-line error
+
+
+def test_the_pipeline_job_runs_through_ray_with_its_stages_spread_over_ray_workers(cli, cluster, tmp_path):
+    opts = "{numbers: 3, max_number: 9, target_min: 10, target_max: 49}"
+    recipe = tmp_path / "toy.yaml"
+    recipe.write_text(f"""name: toy
+seed: 3
+workers: 2
+quiet: true
+runs_dir: {tmp_path / 'runs'}
+datasets:
+  - {{name: dfs, task: countdown, searcher: dfs, n: 200, options: {opts}}}
+  - {{name: direct, task: countdown, searcher: direct, n: 200, options: {opts}}}
+models:
+  - {{name: backtrack, data: [dfs], settings: {{model: tiny, max_len: 512, batch_size: 8, max_steps: 20, save_every: 10}}}}
+  - {{name: direct, data: [direct], settings: {{model: tiny, max_len: 512, batch_size: 8, max_steps: 20, save_every: 10}}}}
+evaluate:
+  backtrack: backtrack
+  direct: direct
+  settings: {{task: countdown, task_options: {opts}, problems: 4, lengths: [32, 64], ns: [1, 2], direct_max_new_tokens: 32, workers: 2, batch_size: 2}}
+""")
+
+    r = cli("submit", "pipeline", "--config", recipe, "--address", cluster)
+
+    assert r.code == 0, r.err + r.out[-3000:]
+    run = tmp_path / "runs" / "toy"
+    report = (run / "report.md").read_text()
+    assert "## Trace datasets" in report and "## Models (SFT)" in report and "| sequential | L=32 |" in report
+    assert "SUCCEEDED" in r.err
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [row["backend"] for row in rows] == ["ray", "ray"]  # trace generation joined the job's Ray
+    assert json.loads((run / "eval" / "manifest.json").read_text())["config"]["workers"] == 2
+    from reasonpipe.tracegen import GenRequest, generate
+
+    generate(GenRequest(task="countdown", searcher="dfs", out=str(tmp_path / "here.jsonl"), n=200, seed=3,
+                        task_options={"numbers": 3, "max_number": 9, "target_min": 10, "target_max": 49}))
+    assert (run / "data" / "dfs.jsonl").read_bytes() == (tmp_path / "here.jsonl").read_bytes()  # Ray actors, same bytes
+
+
+def kill_when(path: Path, needle: str, killed: list, timeout_s: float = 120.0) -> None:
+    """SIGKILL every process whose command line has ``needle`` once ``path`` exists (in a thread)."""
+    deadline = time.monotonic() + timeout_s
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    for p in psutil.process_iter(["cmdline"]):
+        if needle in " ".join(p.info["cmdline"] or []) and p.pid != os.getpid():
+            with contextlib.suppress(psutil.NoSuchProcess):
+                p.send_signal(signal.SIGKILL)
+                killed.append(p.pid)
+
+
+def test_a_job_killed_mid_run_is_resubmitted_and_resumes_to_the_uninterrupted_model(cli, cluster, traces, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    from reasonpipe.config import load_config
+    from reasonpipe.sft import SFTConfig, train
+
+    settings = {"max_steps": 12, "save_every": 4, "keep_checkpoints": 5}
+    reference = load_config(SFTConfig, sft_config(tmp_path / "ref.yaml", traces, tmp_path / "ref", **settings), [])
+    train(reference)
+    config = sft_config(tmp_path / "killed.yaml", traces, tmp_path / "killed", **settings)
+    killed: list = []
+    killer = threading.Thread(target=kill_when, args=(tmp_path / "killed" / "checkpoints" / "checkpoint-4" /
+                                                      "trainer_state.json", f"jobs.sft --config {config}", killed))
+    killer.start()
+
+    r = cli("submit", "sft", "--config", config, "--address", cluster, "--retries", "1")
+
+    killer.join()
+    assert killed, "the job's process was not found"
+    assert r.code == 0, r.err + r.out[-2000:]
+    assert "failed; submitting it again (retry 1 of 1)" in r.err and "-retry1 SUCCEEDED" in r.err
+    summary = json.loads((tmp_path / "killed" / "summary.json").read_text())
+    assert summary["steps"] == 12 and summary["resumed_from"].endswith(("checkpoint-4", "checkpoint-8"))
+    ours = AutoModelForCausalLM.from_pretrained(tmp_path / "killed" / "final").state_dict()
+    ref = AutoModelForCausalLM.from_pretrained(tmp_path / "ref" / "final").state_dict()
+    assert max((ours[k] - ref[k]).abs().max().item() for k in ref) < 1e-5
+    rows = [json.loads(line) for line in (tmp_path / "killed" / "metrics.jsonl").read_text().splitlines()]
+    steps = [row["step"] for row in rows if "loss" in row]
+    assert steps == sorted(set(steps))  # rows past the checkpoint were logged once
+
+
+def test_retries_are_refused_without_following_or_below_zero(cli, tmp_path, traces):
+    config = sft_config(tmp_path / "c.yaml", traces, tmp_path / "sft")
+    r = cli("submit", "sft", "--config", config, "--address", "http://127.0.0.1:9", "--retries", "2", "--no-wait")
+    assert r.code == 2 and "--retries needs" in r.err
+    r = cli("submit", "sft", "--config", config, "--retries", "-1")
+    assert r.code == 2 and "--retries must be 0 or more" in r.err
 
 
 # -- bad input ------------------------------------------------------------------------------------------
@@ -346,3 +437,42 @@ def test_ctrl_c_stops_the_job_unless_a_person_says_no(stdin, stops, capsys):
     assert "step 1" in captured.out
     assert ("stop the job? [y/N]" in captured.err) is isinstance(stdin, Terminal)
     assert ("keeps running" in captured.err) is not stops
+
+
+class EndsClient:
+    """Each submission ends with the next status of ``statuses`` (no logs)."""
+
+    def __init__(self, statuses: list[str]) -> None:
+        self.statuses, self.ids, self.current = list(statuses), [], {}
+
+    def submit_job(self, *, submission_id, **kwargs):
+        self.ids.append(submission_id)
+        self.current[submission_id] = self.statuses.pop(0)
+        return submission_id
+
+    async def tail_job_logs(self, sid):
+        yield f"{sid} ran\n"
+
+    def get_job_status(self, sid):
+        return SimpleNamespace(value=self.current[sid])
+
+    def get_job_info(self, sid):
+        return SimpleNamespace(message="Job entrypoint command failed with exit code -9")
+
+    def get_job_logs(self, sid):
+        return f"{sid} ran\n"
+
+
+@pytest.mark.parametrize("statuses, retries, code, submitted", [
+    (["FAILED", "FAILED", "SUCCEEDED"], 2, 0, 3),
+    (["FAILED", "FAILED", "SUCCEEDED"], 1, 1, 2),   # out of retries: the last failure's exit code
+    (["STOPPED", "SUCCEEDED"], 3, 130, 1),          # a stopped job is not retried
+    (["SUCCEEDED"], 2, 0, 1),
+])
+def test_a_failed_job_is_resubmitted_up_to_retries_times(statuses, retries, code, submitted, capsys):
+    sub = S.Submission(job="sft", entrypoint="python -m jobs.sft --config c.yaml", submission_id="reasonpipe-sft-c-1",
+                       runtime_env={}, metadata={})
+    client = EndsClient(statuses)
+    assert S._run_with_retries(client, sub, "http://h:8265", "http://h:8265", retries) == code
+    assert client.ids == ["reasonpipe-sft-c-1"] + [f"reasonpipe-sft-c-1-retry{k}" for k in range(1, submitted)]
+    assert capsys.readouterr().err.count("submitting it again") == submitted - 1
