@@ -18,7 +18,10 @@ from reasonpipe.errors import InputError
 
 
 def run_command(label: str, fn: Callable[[], int], interrupted: str = "interrupted") -> int:
-    """Run a command's body: bad input or an OS error prints one line and gives 2, Ctrl-C gives 130."""
+    """Run a command's body: bad input or an OS error prints one line and gives 2, Ctrl-C gives 130.
+    Without a terminal (a log, a Ray job) the libraries' tqdm bars are off: ours print lines instead."""
+    if not sys.stderr.isatty():
+        os.environ.setdefault("TQDM_DISABLE", "1")  # tqdm reads TQDM_<param> overrides when a bar is made
     try:
         return fn()
     except InputError as e:

@@ -16,12 +16,10 @@ Example::
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import random
 import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -81,18 +79,30 @@ def data_bound(cfg: EvalConfig, problems: list[Any]) -> list[Point]:
     return points
 
 
-@contextlib.contextmanager
-def _sampler(cfg: EvalConfig, path: str, options: dict[str, Any]) -> Iterator[Any]:
-    """The sampler for one model: in this process, or over ``cfg.workers`` Ray actors; released after."""
-    from reasonpipe.sampling import make_sampler
+class _Samplers:
+    """One sampler per model, in this process or on ``cfg.workers`` Ray actors that stay up from one model to
+    the next (a worker's start costs seconds; loading a small model into it, milliseconds)."""
 
-    if cfg.workers > 1:
-        from reasonpipe.ray_sampling import RaySampler
+    def __init__(self, cfg: EvalConfig, options: dict[str, Any]) -> None:
+        self.cfg, self.options, self.pool = cfg, options, None
 
-        with RaySampler(cfg.sampler, path, cfg.workers, **options) as sampler:
-            yield sampler
-    else:
-        yield make_sampler(cfg.sampler, path, **options)
+    def get(self, path: str) -> Any:
+        from reasonpipe.sampling import make_sampler
+
+        if self.cfg.workers == 1:
+            return make_sampler(self.cfg.sampler, path, **self.options)
+        if self.pool is None:
+            from reasonpipe.ray_sampling import RaySampler
+
+            self.pool = RaySampler(self.cfg.sampler, path, self.cfg.workers, **self.options)
+        else:
+            self.pool.load(path)
+        self.pool.ready()  # the timings below are sampling, not starting workers
+        return self.pool
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.close()
 
 
 def run_eval(cfg: EvalConfig, log: Any = print) -> list[Point]:
@@ -108,25 +118,29 @@ def run_eval(cfg: EvalConfig, log: Any = print) -> list[Point]:
         if cfg.sampler == "hf" else {"max_model_len": max(cfg.lengths + [cfg.direct_max_new_tokens]) + 512}
     points: list[Point] = []
     timings = {}
-    if cfg.backtrack_model:
-        with _sampler(cfg, cfg.backtrack_model, options) as sampler:
+    samplers = _Samplers(cfg, options)
+    try:
+        if cfg.backtrack_model:
+            sampler = samplers.get(cfg.backtrack_model)
             t0 = time.time()
             samples = [row[0] for row in sampler.sample(prompts, 1, max(cfg.lengths), cfg.sequential_temperature,
                                                         cfg.seed)]
             timings["sequential_seconds"] = round(time.time() - t0, 2)
             points += sequential_points(task, problems, prompts, samples, cfg.lengths, sampler.config,
                                         sampler.tokenizer)
-        del sampler  # before the next model is loaded
-        log(f"sequential: {timings['sequential_seconds']} s, {sum(s.tokens for s in samples):,} tokens")
-    if cfg.direct_model:
-        with _sampler(cfg, cfg.direct_model, options) as sampler:
+            del sampler  # before the next model is loaded
+            log(f"sequential: {timings['sequential_seconds']} s, {sum(s.tokens for s in samples):,} tokens")
+        if cfg.direct_model:
+            sampler = samplers.get(cfg.direct_model)
             t0 = time.time()
             samples = sampler.sample(prompts, max(cfg.ns), cfg.direct_max_new_tokens, cfg.parallel_temperature,
                                      cfg.seed)
             timings["parallel_seconds"] = round(time.time() - t0, 2)
             points += parallel_points(task, problems, prompts, samples, cfg.ns, sampler.config)
-        del sampler
-        log(f"parallel: {timings['parallel_seconds']} s, {sum(c.tokens for row in samples for c in row):,} tokens")
+            del sampler
+            log(f"parallel: {timings['parallel_seconds']} s, {sum(c.tokens for row in samples for c in row):,} tokens")
+    finally:
+        samplers.close()
     points += data_bound(cfg, problems)
     write_results(cfg, points, timings)
     return points

@@ -36,7 +36,13 @@ class _SamplerActor:
 
         os.environ.setdefault("OMP_NUM_THREADS", "1")
         torch.set_num_threads(max(1, int(os.environ["OMP_NUM_THREADS"])))
+        self.kind, self.options = kind, options
         self.sampler = make_sampler(kind, path, **options)
+
+    def load(self, path: str) -> None:
+        """Another checkpoint in the same worker (the process and its imports are reused)."""
+        self.sampler = None
+        self.sampler = make_sampler(self.kind, path, **self.options)
 
     def batch(self, batch: list[list[int]], max_new_tokens: int, temperature: float, seed: int,
               index: int) -> list[Completion]:
@@ -53,20 +59,15 @@ class RaySampler:
 
     def __init__(self, kind: str, path: str, workers: int, *, max_restarts: int = 2, **options: Any) -> None:
         import ray
-        from transformers import AutoConfig
 
         from reasonpipe.localray import ray_session
-        from reasonpipe.models import load_tokenizer
 
         if kind not in ("hf", "vllm"):
             raise InputError(f"unknown sampler {kind!r} (known: hf, vllm)", field="sampler")
         if workers < 1:
             raise InputError(f"workers must be at least 1, not {workers}", field="workers")
-        if not os.path.isdir(path):
-            raise InputError("no such checkpoint folder", path=path)
         self.kind, self.workers = kind, workers
-        self.tokenizer = load_tokenizer(path)
-        self.config = AutoConfig.from_pretrained(path)
+        self._describe(path)
         self.batch_size = int(options.get("batch_size", 64))
         self._session = contextlib.ExitStack()
         self._session.enter_context(ray_session(num_cpus=workers))
@@ -83,6 +84,30 @@ class RaySampler:
         except BaseException:
             self._session.close()
             raise
+
+    def _describe(self, path: str) -> None:
+        from transformers import AutoConfig
+
+        from reasonpipe.models import load_tokenizer
+
+        if not os.path.isdir(path):
+            raise InputError("no such checkpoint folder", path=path)
+        self.tokenizer = load_tokenizer(path)
+        self.config = AutoConfig.from_pretrained(path)
+
+    def load(self, path: str) -> None:
+        """Sample from another checkpoint with the same workers (starting a worker costs seconds: its
+        imports; loading a small model, milliseconds)."""
+        import ray
+
+        self._describe(path)
+        ray.get([actor.load.remote(os.path.abspath(path)) for actor in self.actors])
+
+    def ready(self) -> None:
+        """Wait until every worker has loaded its model (e.g. to time sampling alone)."""
+        import ray
+
+        ray.get([actor.__ray_ready__.remote() for actor in self.actors])
 
     def encode(self, prompt: str) -> list[int]:
         return [self.tokenizer.bos_token_id] + self.tokenizer(prompt, add_special_tokens=False)["input_ids"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import re
 
 from reasonpipe.console import LineProgress, progress
@@ -37,3 +38,12 @@ def test_progress_without_a_terminal_writes_lines_not_a_bar(capsys):
     with progress("quiet", 5, quiet=True) as advance:
         advance(5)
     assert capsys.readouterr().err == ""
+
+
+def test_commands_without_a_terminal_turn_library_progress_bars_off(monkeypatch):
+    from reasonpipe.console import run_command
+
+    environ = {k: v for k, v in os.environ.items() if k != "TQDM_DISABLE"}
+    monkeypatch.setattr(os, "environ", environ)  # this process's real environment stays as it is
+    assert run_command("x", lambda: 0) == 0  # pytest's stderr is not a terminal
+    assert environ["TQDM_DISABLE"] == "1"
