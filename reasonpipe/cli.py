@@ -26,11 +26,17 @@ TASK_FLAGS: dict[str, tuple[str, Callable[[str], Any], str]] = {
     "--target-min": ("target_min", int, "countdown: smallest target (default 10)"),
     "--target-max": ("target_max", int, "countdown: largest target (default 100)"),
     "--max-number": ("max_number", int, "countdown: largest input number (default target-max - 1)"),
-    "--split": ("split", str, "countdown: train | test_target (held-out targets) | test_solution (held-out solutions)"),
+    "--split": ("split", str, "countdown: train | test_target (held-out targets) | test_solution (held-out solutions); "
+                "reachability: train | test"),
     "--split-seed": ("split_seed", int, "countdown: seed of the held-out target and solution choice (default 0)"),
     "--givens": ("givens", int, "sudoku: number of givens of the own generator"),
     "--source": ("source", str, "sudoku: own | dokusan (To Backtrack or Not's generator, slow)"),
     "--avg-rank": ("avg_rank", int, "sudoku: dokusan's avg_rank (default 150)"),
+    "--nodes": ("nodes", int, "reachability: nodes per graph (default 20, at most 128)"),
+    "--depth": ("depth", int, "reachability: path steps from the root to the reachable candidate (default 4)"),
+    "--min-depth": ("min_depth", int, "reachability: draw the depth in [min-depth, depth] (default: depth)"),
+    "--branching": ("branching", int, "reachability: out-degree on the explored side (default 2)"),
+    "--edge-density": ("edge_density", float, "reachability: extra edges, a fraction of the tree edges (default 0.1)"),
 }
 
 

@@ -1,7 +1,9 @@
 """Symbolic searchers that write traces, by task and name.
 
 ``countdown``: ``dfs``, ``bfs``, ``beam``, ``direct``, ``kbacktrack``; ``sudoku``: ``dfs``, ``direct``,
-``kbacktrack``; the reasoning-gym tasks (:mod:`reasonpipe.tasks.gym`): ``direct``, ``kbacktrack``. Each is ``(task, problem, options, rng) -> Trace`` (see :mod:`searchers.base`).
+``kbacktrack``; ``reachability``: ``path``, ``bfs``, ``direct``; the reasoning-gym tasks
+(:mod:`reasonpipe.tasks.gym`): ``direct``, ``kbacktrack``. Each is ``(task, problem, options, rng) -> Trace``
+(see :mod:`searchers.base`).
 
 Example::
 
@@ -14,13 +16,14 @@ from collections.abc import Callable
 
 from reasonpipe.errors import InputError
 from reasonpipe.tasks import GYM_TASKS
-from searchers import countdown, sudoku
+from searchers import countdown, reachability, sudoku
 from searchers.base import SearchFailed, SearchOptions
 
 SEARCHERS: dict[str, dict[str, Callable]] = {
     "countdown": {"dfs": countdown.dfs, "bfs": countdown.bfs, "beam": countdown.beam,
                   "direct": countdown.direct, "kbacktrack": countdown.kbacktrack},
     "sudoku": {"dfs": sudoku.dfs, "direct": sudoku.direct, "kbacktrack": sudoku.kbacktrack},
+    "reachability": {"path": reachability.path, "bfs": reachability.bfs, "direct": reachability.direct},
 }
 
 

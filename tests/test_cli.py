@@ -134,7 +134,7 @@ def test_steps_are_opt_in_and_checked_against_text(cli, tmp_path):
 
 @pytest.mark.parametrize("mutate,expect", [
     (lambda r: "{not json", ":2: invalid JSON"),
-    (lambda r: json.dumps({**r, "task": "chess"}), ":2: field 'task': unknown task 'chess' (known: countdown, sudoku, arc_1d, list_functions, color_cube_rotation, zebra_puzzles, self_reference, advanced_geometry)"),
+    (lambda r: json.dumps({**r, "task": "chess"}), ":2: field 'task': unknown task 'chess' (known: countdown, sudoku, reachability, arc_1d, list_functions, color_cube_rotation, zebra_puzzles, self_reference, advanced_geometry)"),
     (lambda r: json.dumps({k: v for k, v in r.items() if k != "text"}), ":2: field 'text': missing"),
     (lambda r: json.dumps({**r, "text": 7}), ":2: field 'text': expected str, got int"),
     (lambda r: json.dumps({**r, "problem": {"nums": [1, "2"], "target": 3}}), ":2: field 'problem.nums[1]': expected an integer"),

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from reasonpipe.errors import InputError
 from verifiers.countdown import CountdownVerifier
+from verifiers.reachability import ReachabilityVerifier
 from verifiers.sudoku import SudokuVerifier
 from verifiers.verdicts import StepVerdict, TraceReport, Verdict
 
-VERIFIERS = {"countdown": CountdownVerifier, "sudoku": SudokuVerifier}
+VERIFIERS = {"countdown": CountdownVerifier, "sudoku": SudokuVerifier, "reachability": ReachabilityVerifier}
 
 
 def get_verifier(task: str):

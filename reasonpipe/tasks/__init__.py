@@ -17,11 +17,13 @@ from typing import Any
 
 from reasonpipe.errors import InputError
 from reasonpipe.tasks.countdown import CountdownConfig, CountdownTask
+from reasonpipe.tasks.reachability import ReachabilityConfig, ReachabilityTask
 from reasonpipe.tasks.sudoku import SudokuConfig, SudokuTask
 
 TASKS: dict[str, tuple[type, type]] = {
     "countdown": (CountdownTask, CountdownConfig),
     "sudoku": (SudokuTask, SudokuConfig),
+    "reachability": (ReachabilityTask, ReachabilityConfig),
 }
 # reasoning-gym tasks (How Much Backtracking's other tasks): module:class, imported when first used
 GYM_TASKS: dict[str, str] = {
