@@ -21,7 +21,11 @@ def run_command(label: str, fn: Callable[[], int], interrupted: str = "interrupt
     """Run a command's body: bad input or an OS error prints one line and gives 2, Ctrl-C gives 130.
     Without a terminal (a log, a Ray job) the libraries' tqdm bars are off: ours print lines instead."""
     if not sys.stderr.isatty():
-        os.environ.setdefault("TQDM_DISABLE", "1")  # tqdm reads TQDM_<param> overrides when a bar is made
+        os.environ.setdefault("TQDM_DISABLE", "1")  # tqdm reads its TQDM_<param> overrides when imported
+        if "transformers" in sys.modules:  # imported already: its own switch
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()
     try:
         return fn()
     except InputError as e:
