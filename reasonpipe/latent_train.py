@@ -1,0 +1,326 @@
+"""Continuous-thought training on graph reachability: Coconut's curriculum and three compute-matched controls.
+
+Four methods, one schedule (:mod:`reasonpipe.latent_data` for the sequences): stage 0 trains on the full CoT
+(the path after the root) for ``stage0_epochs`` epochs, then stages ``k = 1..max_stage`` for
+``epochs_per_stage`` epochs each, the optimizer reset at every stage (Coconut's ProsQA recipe). At stage ``k``
+``coconut`` replaces the first ``k`` CoT steps by ``k * per_step`` continuous thoughts and ``pause`` by as many
+learned pause embeddings; ``cot`` keeps the whole CoT and ``nocot`` none, trained on the same schedule (same
+epochs, same optimizer resets), so every method sees the same number of examples. ``mix``: the probability
+that an example of stage ``k`` is drawn at an earlier stage instead, so earlier stages are not forgotten.
+``frontier_weight > 0`` adds the superposition paper's supervision of the thoughts: thought ``j``, read out
+through the LM head, should put its mass on the nodes reachable within ``j + 1`` edges.
+
+Models: Qwen2 architecture from scratch, ``layers`` (2 in the paper) x ``hidden`` with ``heads`` heads, the
+task tokenizer (every node one token). All methods run through :class:`reasonpipe.latent.LatentLM` (with no
+latent positions it is a plain forward).
+
+Resumable: each stage's weights go to ``models/<method>/stage-<k>/`` (written to a temporary folder, then
+renamed) and a rerun starts after the last finished stage; a finished method (``done.json`` with the same
+settings) is reused.
+
+Example::
+
+    python -m jobs.latent --config configs/latent-cpu.yaml
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import random
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from reasonpipe.errors import InputError
+from reasonpipe.jsonl import atomic_write, drop_rows_after
+from reasonpipe.latent_data import METHODS, collate
+
+TASK = "reachability"
+
+
+@dataclass
+class LatentConfig:
+    out: str = "runs/latent-cpu"
+    seed: int = 0
+    task_options: dict[str, Any] = field(default_factory=lambda: {"nodes": 12, "depth": 3})
+    # held-out evaluation sets: overrides of task_options (split test: graphs never trained on)
+    eval_sets: dict[str, dict[str, Any]] = field(default_factory=lambda: {
+        "test": {"split": "test"}, "larger": {"split": "test", "nodes": 18, "depth": 4}})
+    train_problems: int = 4000
+    eval_problems: int = 300
+    methods: list[str] = field(default_factory=lambda: list(METHODS))
+    layers: int = 2
+    hidden: int = 128
+    heads: int = 4
+    per_step: int = 1            # thoughts per replaced CoT step (Coconut's c)
+    max_stage: int = 0           # CoT steps replaced at the last stage; 0: the training depth
+    stage0_epochs: int = 3
+    epochs_per_stage: int = 3
+    mix: float = 0.1
+    frontier_weight: float = 0.0
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    budgets: list[int] = field(default_factory=list)  # thought counts at evaluation; default 0..max_stage*per_step
+    probe_problems: int = 200
+    device: str = "auto"
+    quiet: bool = False
+
+    def validate(self) -> None:
+        unknown = [m for m in self.methods if m not in METHODS]
+        if unknown or not self.methods:
+            raise InputError(f"unknown or no methods {unknown} (known: {', '.join(METHODS)})", field="methods")
+        for name in ("layers", "hidden", "heads", "per_step", "batch_size", "train_problems", "eval_problems"):
+            if getattr(self, name) < 1:
+                raise InputError(f"must be at least 1, not {getattr(self, name)}", field=name)
+        if self.hidden % self.heads:
+            raise InputError(f"hidden {self.hidden} is not a multiple of heads {self.heads}", field="heads")
+        if not 0 <= self.mix < 1:
+            raise InputError(f"must be in [0, 1), not {self.mix}", field="mix")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise InputError(f"device must be auto, cpu or cuda, not {self.device!r}", field="device")
+
+    @property
+    def stages(self) -> int:
+        return self.max_stage or int(self.task_options.get("depth", 4))
+
+    @property
+    def total_epochs(self) -> int:
+        return self.stage0_epochs + self.stages * self.epochs_per_stage
+
+
+def device_of(cfg: LatentConfig) -> str:
+    import torch
+
+    return ("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device
+
+
+def tokenizer():
+    from reasonpipe.tokenizer import TaskTokenizer
+
+    return TaskTokenizer.for_task(TASK).hf()
+
+
+def node_token_ids(tok: Any, nodes: int) -> list[int]:
+    """Token id of node 0..nodes-1."""
+    from reasonpipe.tasks.reachability import node_name
+
+    return [tok.convert_tokens_to_ids(node_name(i)) for i in range(nodes)]
+
+
+def build_model(cfg: LatentConfig, tok: Any, seed: int):
+    """A fresh Qwen2 of ``layers`` x ``hidden`` (MLP 4x) with ``heads`` heads, tied embeddings, weights from ``seed``."""
+    import torch
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    config = Qwen2Config(vocab_size=len(tok), hidden_size=cfg.hidden, intermediate_size=4 * cfg.hidden,
+                         num_hidden_layers=cfg.layers, num_attention_heads=cfg.heads, num_key_value_heads=cfg.heads,
+                         max_position_embeddings=2048, tie_word_embeddings=True, bos_token_id=tok.bos_token_id,
+                         eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, use_sliding_window=False)
+    torch.manual_seed(seed)
+    return Qwen2ForCausalLM(config)
+
+
+def problems(options: dict[str, Any], n: int, tag: str, seed: int) -> list[Any]:
+    """``n`` problems of the reachability task with ``options``, each from its own seeded generator."""
+    from reasonpipe.tasks import make_task
+
+    task = make_task(TASK, **options)
+    return [task.generate(random.Random(f"{tag}/{seed}/{i}")) for i in range(n)]
+
+
+def stage_batches(n: int, stage: int, cfg: LatentConfig, rng: random.Random) -> list[tuple[int, list[int]]]:
+    """One epoch at ``stage``: (stage, example indices) batches; each example is at ``stage``, or with
+    probability ``mix`` at an earlier one; a batch holds one stage (one thought count)."""
+    assigned: dict[int, list[int]] = {}
+    for i in range(n):
+        s = rng.randrange(stage) if stage and rng.random() < cfg.mix else stage
+        assigned.setdefault(s, []).append(i)
+    batches = []
+    for s, items in sorted(assigned.items()):
+        rng.shuffle(items)
+        batches += [(s, items[a:a + cfg.batch_size]) for a in range(0, len(items), cfg.batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def frontier_loss(model: Any, thoughts: Any, frontier: list[list[set[int]]], node_ids: list[int]) -> Any:
+    """Cross-entropy of each thought, read out by the LM head, against the uniform distribution on its frontier."""
+    import torch
+
+    logp = torch.log_softmax(model.lm_head(thoughts).float(), dim=-1)  # [b, m, vocab]
+    terms = []
+    for row, sets in enumerate(frontier):
+        for j, nodes in enumerate(sets):
+            if nodes:
+                ids = torch.tensor([node_ids[n] for n in sorted(nodes)], device=logp.device)
+                terms.append(-logp[row, j, ids].mean())
+    return torch.stack(terms).mean() if terms else thoughts.sum() * 0
+
+
+def settings_hash(cfg: LatentConfig, method: str) -> str:
+    """What decides a method's trained weights (not the evaluation settings)."""
+    keys = ("seed", "task_options", "train_problems", "layers", "hidden", "heads", "per_step", "max_stage",
+            "stage0_epochs", "epochs_per_stage", "mix", "frontier_weight", "batch_size", "lr", "weight_decay")
+    blob = json.dumps({"method": method, **{k: getattr(cfg, k) for k in keys}}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def train_method(cfg: LatentConfig, method: str, train: Sequence[Any],
+                 progress: Callable[[int], None] | None = None) -> tuple[Any, dict[str, Any]]:
+    """Train (or reuse, or resume) one method; the model (eval mode) and a summary. The mean loss of every
+    20 steps goes to ``models/<method>/metrics.jsonl``."""
+    import torch
+
+    from reasonpipe.latent import LatentLM
+    from reasonpipe.tasks import make_task
+
+    tok = tokenizer()
+    device = device_of(cfg)
+    folder = os.path.join(cfg.out, "models", method)
+    wanted = settings_hash(cfg, method)
+    done_path = os.path.join(folder, "done.json")
+    if os.path.exists(done_path):
+        with open(done_path, encoding="utf-8") as f:
+            done = json.load(f)
+        if done.get("settings") == wanted:
+            from transformers import AutoModelForCausalLM
+
+            if progress:
+                progress(done["summary"]["steps"])
+            return AutoModelForCausalLM.from_pretrained(os.path.join(folder, "final")).to(device).eval(), \
+                {**done["summary"], "reused": True}
+    task = make_task(TASK, **cfg.task_options)
+    model = build_model(cfg, tok, cfg.seed)
+    first_stage, steps, seconds_before = 0, 0, 0.0
+    for stage in range(cfg.stages, -1, -1):  # resume after the last finished stage of these settings
+        marker = os.path.join(folder, f"stage-{stage}", "stage.json")
+        if os.path.exists(marker):
+            with open(marker, encoding="utf-8") as f:
+                saved = json.load(f)
+            if saved.get("settings") == wanted:
+                from transformers import AutoModelForCausalLM
+
+                model = AutoModelForCausalLM.from_pretrained(os.path.dirname(marker))
+                first_stage, steps, seconds_before = stage + 1, saved["steps"], saved["seconds"]
+                if progress:
+                    progress(steps)
+                break
+    model.to(device).train()
+    os.makedirs(folder, exist_ok=True)
+    metrics_path = os.path.join(folder, "metrics.jsonl")
+    if first_stage == 0 and os.path.exists(metrics_path):
+        os.unlink(metrics_path)
+    drop_rows_after(metrics_path, steps)  # rows logged after the stage resumed from
+    lm = LatentLM(model, tok.convert_tokens_to_ids("latent"))
+    node_ids = node_token_ids(tok, 128)
+    started = time.time()
+    losses: list[float] = []
+    for stage in range(first_stage, cfg.stages + 1):
+        optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        epochs = cfg.stage0_epochs if stage == 0 else cfg.epochs_per_stage
+        for epoch in range(epochs):
+            rng = random.Random(f"latent/{cfg.seed}/{stage}/{epoch}")
+            for s, items in stage_batches(len(train), stage, cfg, rng):
+                batch = collate(task, [train[i] for i in items], method, [s] * len(items), cfg.per_step, tok)
+                out = lm(batch.input_ids.to(device), batch.attention_mask.to(device), batch.labels.to(device))
+                loss = out.loss
+                if cfg.frontier_weight and method == "coconut" and batch.thoughts:
+                    loss = loss + cfg.frontier_weight * frontier_loss(model, out.thoughts, batch.frontier, node_ids)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                optimizer.step()
+                steps += 1
+                losses.append(float(out.loss.detach()))
+                if steps % 20 == 0:
+                    with open(metrics_path, "a", encoding="utf-8") as f:
+                        f.write(json.dumps({"method": method, "step": steps, "stage": stage, "epoch": epoch,
+                                            "loss": round(sum(losses[-20:]) / len(losses[-20:]), 5)}) + "\n")
+                if progress:
+                    progress(1)
+        _save(model, tok, os.path.join(folder, f"stage-{stage}"),
+              {"settings": wanted, "steps": steps, "seconds": seconds_before + time.time() - started})
+    _save(model, tok, os.path.join(folder, "final"), None)
+    summary = {"method": method, "steps": steps, "epochs": cfg.total_epochs,
+               "train_seconds": round(seconds_before + time.time() - started, 1),
+               "last_loss": round(sum(losses[-20:]) / max(len(losses[-20:]), 1), 4) if losses else None,
+               "parameters": sum(p.numel() for p in model.parameters()), "device": device, "reused": False}
+    with atomic_write(done_path) as f:
+        json.dump({"settings": wanted, "summary": summary}, f)
+    return model.eval(), summary
+
+
+def planned_steps(cfg: LatentConfig, n: int) -> int:
+    """Optimizer steps of one method: the batches :func:`stage_batches` makes for every stage and epoch."""
+    return sum(len(stage_batches(n, stage, cfg, random.Random(f"latent/{cfg.seed}/{stage}/{epoch}")))
+               for stage in range(cfg.stages + 1)
+               for epoch in range(cfg.stage0_epochs if stage == 0 else cfg.epochs_per_stage))
+
+
+def _save(model: Any, tok: Any, folder: str, marker: dict | None) -> None:
+    """Weights (and the tokenizer) into a temporary folder renamed to ``folder``."""
+    tmp = folder + ".tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    tok.save_pretrained(tmp)
+    if marker is not None:
+        with open(os.path.join(tmp, "stage.json"), "w", encoding="utf-8") as f:
+            json.dump(marker, f)
+    shutil.rmtree(folder, ignore_errors=True)
+    os.replace(tmp, folder)
+
+
+@dataclass
+class EvalPoint:
+    method: str
+    eval_set: str
+    thoughts: int            # latent / pause positions (0 for cot and nocot)
+    accuracy: float
+    mean_generated: float    # generated tokens (CoT + answer + <eos>)
+    extra_positions: float   # positions between the prompt and the answer line: thought block or CoT tokens
+    problems: int
+
+
+def evaluate(cfg: LatentConfig, method: str, model: Any, eval_name: str, options: dict[str, Any],
+             probs: Sequence[Any]) -> list[EvalPoint]:
+    """Greedy accuracy of one model on ``probs``, at every thought budget (coconut, pause) or once."""
+    import torch
+
+    from reasonpipe.latent import LatentLM
+    from reasonpipe.tasks import make_task
+
+    tok = tokenizer()
+    task = make_task(TASK, **options)
+    device = next(model.parameters()).device
+    lm = LatentLM(model, tok.convert_tokens_to_ids("latent"))
+    depth = max(len(p.path) - 1 for p in probs)
+    budgets = [0] if method in ("cot", "nocot") else (cfg.budgets or list(range(cfg.stages * cfg.per_step + 1)))
+    max_new = 4 * depth + 12 if method == "cot" else 8
+    points = []
+    for m in budgets:
+        correct, generated, extra = 0, 0, 0
+        for a in range(0, len(probs), cfg.batch_size):
+            chunk = probs[a:a + cfg.batch_size]
+            batch = collate(task, chunk, method, [cfg.stages] * len(chunk), cfg.per_step, tok, thoughts=m,
+                            with_completion=False)
+            with torch.no_grad():
+                new = lm.generate(batch.input_ids.to(device), batch.attention_mask.to(device), max_new, tok.eos_token_id)
+            for problem, ids in zip(chunk, new.tolist()):
+                if tok.eos_token_id in ids:
+                    ids = ids[:ids.index(tok.eos_token_id) + 1]
+                text = tok.decode([t for t in ids if t != tok.eos_token_id])
+                correct += task.score(problem, text)
+                generated += len(ids)
+                answer_at = text.rfind("A ")
+                cot_tokens = len(tok(text[:max(answer_at, 0)], add_special_tokens=False)["input_ids"])
+                extra += (m + 2 if m else 0) + cot_tokens
+        n = len(probs)
+        points.append(EvalPoint(method, eval_name, m, correct / n, generated / n, extra / n, n))
+    return points
