@@ -11,6 +11,7 @@ Example::
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import re
 import types
@@ -167,6 +168,7 @@ def load_config(cls: type[T], path: str | None, overrides: Sequence[str] | dict[
         data = {} if data is None else data
     items = overrides.items() if isinstance(overrides, dict) else parse_overrides(overrides).items()
     for key, value in items:
+        _seed_default(cls, data, key)
         _set(data, key, value)
         lines.pop(key, None)
     try:
@@ -179,6 +181,20 @@ def load_config(cls: type[T], path: str | None, overrides: Sequence[str] | dict[
                 line = lines.get(".".join(parts))
                 parts.pop()
         raise InputError(e.message, path=path or "<defaults>", line=line, field=e.field) from None
+
+
+def _seed_default(cls: type, data: dict[str, Any], key: str) -> None:
+    """Before ``--a.b value`` changes part of field ``a`` that the file does not set, put ``a``'s default there,
+    so the override edits the default (``--eval_sets.larger.nodes 10`` keeps the other sets) instead of
+    replacing it with the one key."""
+    top = key.split(".")[0]
+    if "." not in key or top in data or not dataclasses.is_dataclass(cls):
+        return
+    for f in dataclasses.fields(cls):
+        if f.name == top and f.default_factory is not dataclasses.MISSING:
+            default = f.default_factory()
+            if isinstance(default, (dict, list)):
+                data[top] = copy.deepcopy(default)
 
 
 def to_dict(config: Any) -> dict[str, Any]:

@@ -102,12 +102,23 @@ def test_config_yaml_and_overrides(tmp_path):
     assert load_config(Outer, None, []) == Outer()
 
 
+@dataclass
+class WithDefaults:
+    sets: dict = field(default_factory=lambda: {"test": {"split": "test"}, "big": {"nodes": 18, "depth": 4}})
+
+
+def test_an_override_inside_a_default_dict_edits_the_default():
+    cfg = load_config(WithDefaults, None, ["--sets.big.nodes", "10"])
+    assert cfg.sets == {"test": {"split": "test"}, "big": {"nodes": 10, "depth": 4}}
+    assert WithDefaults().sets["big"]["nodes"] == 18  # the default itself is not changed
+
+
 @pytest.mark.parametrize("text,overrides,expect", [
     ("seed: 3\nitems:\n  - {n: two}\n", [], r"c.yaml:3: field 'items.0.n': expected int, got str"),
     ("seed: 3\nsede: 4\n", [], r"c.yaml:2: field 'sede': unknown key"),
     ("seed: [1\n", [], r"c.yaml:2: invalid YAML"),
     ("seed: 3\n", ["--flag", "maybe"], r"field 'flag': expected bool"),
-    ("seed: 3\n", ["--items.4.n", "1"], r"field 'items': no such entry"),
+    ("seed: 3\n", ["--items.4.n", "1"], r"field 'items.4': no such entry"),
 ])
 def test_config_errors_name_file_line_field(tmp_path, text, overrides, expect):
     path = tmp_path / "c.yaml"
