@@ -7,7 +7,8 @@ reward (:mod:`reasonpipe.rewards`: correctness, shaped or step score) and takes 
 each of a fixed set of held-out probe problems and logs pass@k, so the run shows what RL does to diversity
 (To Backtrack or Not: GRPO lifted pass@1 while pass@32 fell). Everything TRL logs (reward, its std,
 completion length, entropy, KL) goes to ``metrics.jsonl`` with the probe rows; ``report.md`` has the
-before/after table and ``grpo.png`` the curves.
+before/after table and ``grpo.png`` the curves. ``fused_logprobs: true`` computes the per-token log-probabilities
+and entropies with :mod:`kernels.logprob` (:func:`fused_logprob_trainer_class`) instead of TRL's fused LM head.
 
 Warm start: ``model`` is an SFT run's ``final`` folder (its tokenizer beside it). Cold start: ``model`` is a
 size name (``tiny``, ``3M``, ...) and the task tokenizer is built. ``resume: auto`` continues from the last
@@ -67,6 +68,7 @@ class GRPORunConfig:
     device: str = "auto"                # auto | cpu | cuda
     bf16: bool = True                   # on CUDA
     use_vllm: bool = False              # rollouts through TRL's vLLM integration
+    fused_logprobs: bool = False        # per-token log-probs/entropies by kernels.logprob (fused_logprob_trainer_class)
     vllm_mode: str = "colocate"         # colocate | server
     quiet: bool = False
 
@@ -231,6 +233,59 @@ def use_cpu_weight_sync(trainer: Any, probe_ids: list[int], tolerance: float = 1
     gen.sync_weights = sync_weights
 
 
+def fused_logprob_trainer_class() -> type:
+    """TRL's ``GRPOTrainer`` with its per-token log-probabilities and entropies computed by
+    :func:`kernels.logprob.token_logprobs` (``fused_logprobs: true``).
+
+    TRL 1.16 scores completions through a fused LM head it patches onto the model (``fused_lm_head=True``: the
+    hidden states are projected in tiles and the logits never exist whole). This subclass instead runs the model's
+    ordinary forward for the last ``logits_to_keep + 1`` positions (logits in the model's dtype, under the same
+    autocast) and reads them once with the fused log-prob kernel (Triton on CUDA, the torch reference on CPU;
+    ``logprob_impl`` picks, as ``impl`` does there). Same semantics as TRL's method: logits divided by
+    ``self.temperature``; the completion tokens scored, each from the position before it; positions whose
+    ``attention_mask`` is 0 give 0 log-prob and 0 entropy; float32 results, ``[batch, logits_to_keep]``; chunks of
+    ``batch_size`` rows. The last position's logits (which predict nothing) get ``ignore_index``, so the gradient
+    is written for the whole logits tensor in one pass with no slice copy. Multimodal inputs and the MoE
+    auxiliary loss fall back to TRL's own method. Trade-off: this holds the ``[b, K + 1, V]`` logits and their
+    gradient in the model's dtype, which TRL's tiled head avoids; at our task vocabularies (tens of tokens) that is
+    small, at 150k-token vocabularies it is ~5 GB per 16k tokens in bf16.
+    """
+    import torch
+    from trl import GRPOTrainer
+
+    from kernels.logprob import token_logprobs
+
+    class FusedLogprobGRPOTrainer(GRPOTrainer):
+        logprob_impl = "auto"  # auto | triton | reference (kernels.logprob.token_logprobs' impl)
+
+        def _get_per_token_logps_and_entropies(self, model, input_ids, attention_mask, logits_to_keep,
+                                               batch_size=None, compute_entropy=False, compute_aux_loss=False,
+                                               **extra):
+            if compute_aux_loss or any(v is not None for v in extra.values()):
+                return super()._get_per_token_logps_and_entropies(
+                    model, input_ids, attention_mask, logits_to_keep, batch_size=batch_size,
+                    compute_entropy=compute_entropy, compute_aux_loss=compute_aux_loss, **extra)
+            batch_size = batch_size or input_ids.size(0)
+            all_logps, all_entropies = [], []
+            for start in range(0, input_ids.size(0), batch_size):
+                ids = input_ids[start:start + batch_size]
+                mask = attention_mask[start:start + batch_size]
+                with self.accelerator.autocast():
+                    logits = model(input_ids=ids, attention_mask=mask, logits_to_keep=logits_to_keep + 1,
+                                   use_cache=False).logits  # [b, K + 1, V]: position j predicts token j + 1
+                targets = ids[:, -logits_to_keep:].masked_fill(mask[:, -logits_to_keep:] == 0, -100)
+                targets = torch.nn.functional.pad(targets, (0, 1), value=-100)  # the last position predicts nothing
+                logps, entropies = token_logprobs(logits, targets, temperature=self.temperature, ignore_index=-100,
+                                                  with_entropy=compute_entropy, impl=self.logprob_impl)
+                all_logps.append(logps[:, :-1])
+                if compute_entropy:
+                    all_entropies.append(entropies[:, :-1])
+            logps = torch.cat(all_logps, dim=0)
+            return logps, (torch.cat(all_entropies, dim=0) if compute_entropy else None), None
+
+    return FusedLogprobGRPOTrainer
+
+
 def make_trainer(cfg: GRPORunConfig, model: Any, hf: Any, dataset: Any, reward: Any, callbacks: list):
     from trl import GRPOConfig, GRPOTrainer
 
@@ -264,8 +319,9 @@ def make_trainer(cfg: GRPORunConfig, model: Any, hf: Any, dataset: Any, reward: 
         for key, value in (("VLLM_CPU_KVCACHE_SPACE", "1"), ("VLLM_ENABLE_V1_MULTIPROCESSING", "0"),
                            ("HF_HUB_OFFLINE", "1")):
             os.environ.setdefault(key, value)
-    trainer = GRPOTrainer(model=model, reward_funcs=[reward], args=args, train_dataset=dataset,
-                          processing_class=hf, callbacks=callbacks)
+    trainer_class = fused_logprob_trainer_class() if cfg.fused_logprobs else GRPOTrainer
+    trainer = trainer_class(model=model, reward_funcs=[reward], args=args, train_dataset=dataset,
+                            processing_class=hf, callbacks=callbacks)
     if cfg.use_vllm and cfg.vllm_mode == "colocate" and not cuda:
         probe = [hf.bos_token_id] + hf(str(dataset[0]["prompt"])[len(BOS):], add_special_tokens=False)["input_ids"]
         use_cpu_weight_sync(trainer, probe)
