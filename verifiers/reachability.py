@@ -22,7 +22,7 @@ Example::
 
 from __future__ import annotations
 
-from reasonpipe.tasks.reachability import bfs
+from reasonpipe.tasks.reachability import bfs, node_name
 from reasonpipe.traces import Trace
 from reasonpipe.traces.reachability import Answer, Frontier, Path, Question, Unparsed
 from verifiers.verdicts import ExactVerifier, StepVerdict, Verdict
@@ -37,26 +37,14 @@ _NO_GRAPH = StepVerdict(Verdict.UNFORMALIZABLE, "no graph: the question line is 
 _SECOND = StepVerdict(_R, "a second question line")
 
 
-def _name(i: int) -> str:
-    return "n" + chr(97 + i // 26) + chr(97 + i % 26)
-
-
 def _names(nodes) -> str:
-    return " ".join(_name(i) for i in sorted(nodes))
+    return " ".join(node_name(i) for i in sorted(nodes))
 
 
 class ReachabilityVerifier(ExactVerifier):
     """Verifier contract: ``verify(trace) -> [StepVerdict]``; ``report(trace)`` sums it up."""
 
     task = "reachability"
-
-    def check(self, trace: Trace) -> tuple[list[StepVerdict], bool]:
-        """One verdict per step, and whether the last answer line was proved."""
-        try:
-            return self._check(trace)
-        except Exception as e:  # a checker bug must never read as a refutation
-            n = len(trace.steps)
-            return [StepVerdict(Verdict.ERROR, f"verifier crashed: {type(e).__name__}: {e}")] * n, False
 
     def _check(self, trace: Trace) -> tuple[list[StepVerdict], bool]:
         steps = trace.steps
@@ -114,7 +102,7 @@ class ReachabilityVerifier(ExactVerifier):
     @staticmethod
     def _question(step: Question, problem, edges: set[tuple[int, int]]) -> StepVerdict:
         if step.root != problem.root:
-            return StepVerdict(_R, f"root {_name(step.root)} is not the problem's {_name(problem.root)}")
+            return StepVerdict(_R, f"root {node_name(step.root)} is not the problem's {node_name(problem.root)}")
         if set(step.candidates) != set(problem.candidates):
             return StepVerdict(_R, f"candidates {_names(step.candidates)} are not the problem's "
                                    f"{_names(problem.candidates)}")
@@ -123,9 +111,9 @@ class ReachabilityVerifier(ExactVerifier):
             missing, extra = edges - stated, stated - edges
             parts = []
             if missing:
-                parts.append("missing " + ", ".join(f"{_name(s)}>{_name(t)}" for s, t in sorted(missing)))
+                parts.append("missing " + ", ".join(f"{node_name(s)}>{node_name(t)}" for s, t in sorted(missing)))
             if extra:
-                parts.append("extra " + ", ".join(f"{_name(s)}>{_name(t)}" for s, t in sorted(extra)))
+                parts.append("extra " + ", ".join(f"{node_name(s)}>{node_name(t)}" for s, t in sorted(extra)))
             if not parts:
                 parts.append("an edge is listed twice")
             return StepVerdict(_R, "edges differ from the problem's: " + "; ".join(parts))
@@ -135,14 +123,14 @@ class ReachabilityVerifier(ExactVerifier):
     def _path(step: Path, root: int, edges: set[tuple[int, int]], answer: int | None) -> StepVerdict:
         nodes = step.nodes
         if nodes[0] != root:
-            return StepVerdict(_R, f"starts at {_name(nodes[0])}, not at the root {_name(root)}")
+            return StepVerdict(_R, f"starts at {node_name(nodes[0])}, not at the root {node_name(root)}")
         for a, b in zip(nodes, nodes[1:]):
             if (a, b) not in edges:
-                return StepVerdict(_R, f"no edge {_name(a)}>{_name(b)}")
+                return StepVerdict(_R, f"no edge {node_name(a)}>{node_name(b)}")
         end = nodes[-1]
         if answer is not None and end != answer:
-            return StepVerdict(_R, f"ends at {_name(end)}, but the answer line names {_name(answer)}")
-        return StepVerdict(_P, f"{len(nodes) - 1} edge(s) from the root to {_name(end)}")
+            return StepVerdict(_R, f"ends at {node_name(end)}, but the answer line names {node_name(answer)}")
+        return StepVerdict(_P, f"{len(nodes) - 1} edge(s) from the root to {node_name(end)}")
 
     @staticmethod
     def _frontier(step: Frontier, k: int, layers: tuple[tuple[int, ...], ...]) -> StepVerdict:
@@ -165,8 +153,8 @@ class ReachabilityVerifier(ExactVerifier):
     def _answer(step: Answer, problem, dist: dict[int, int]) -> StepVerdict:
         node = step.node
         if node not in problem.candidates:
-            return StepVerdict(_R, f"{_name(node)} is not a candidate ({_names(problem.candidates)})")
+            return StepVerdict(_R, f"{node_name(node)} is not a candidate ({_names(problem.candidates)})")
         if node in dist:
-            return StepVerdict(_P, f"{_name(node)} is reachable from the root (distance {dist[node]})")
+            return StepVerdict(_P, f"{node_name(node)} is reachable from the root (distance {dist[node]})")
         other = next(c for c in problem.candidates if c != node)
-        return StepVerdict(_R, f"{_name(node)} is not reachable from the root; {_name(other)} is")
+        return StepVerdict(_R, f"{node_name(node)} is not reachable from the root; {node_name(other)} is")

@@ -225,7 +225,7 @@ class SudokuVerifier(ExactVerifier):
 
     task = "sudoku"
 
-    def check(self, trace: Trace) -> tuple[list[StepVerdict], bool]:
+    def _check(self, trace: Trace) -> tuple[list[StepVerdict], bool]:
         """One verdict per step, and whether a ``SOL_E END`` claim was proved."""
         steps = trace.steps
         out: list[StepVerdict] = []

@@ -108,15 +108,24 @@ def summarize(trace_id: str, task: str, verdicts: list[StepVerdict], solved: boo
 
 
 class ExactVerifier(abc.ABC):
-    """The Verifier contract on top of one method, ``check(trace) -> (verdicts, solved)``, that subclasses
-    write: ``verify`` returns the verdicts, ``report`` sums them up. ``check`` must never raise: a
-    checker failure becomes ``error`` verdicts, never ``refuted``."""
+    """The Verifier contract on top of one method, ``_check(trace) -> (verdicts, solved)``, that subclasses
+    write: ``verify`` returns the verdicts, ``report`` sums them up. ``check`` never raises: a checker failure
+    becomes ``error`` verdicts, never ``refuted`` (a subclass that can keep the verdicts before the crash
+    overrides ``check`` itself)."""
 
     task = ""
 
-    @abc.abstractmethod
     def check(self, trace) -> tuple[list[StepVerdict], bool]:
-        """One verdict per step of ``trace``, and whether it reached a verified solution."""
+        """One verdict per step of ``trace``, and whether it reached a verified solution: :meth:`_check`,
+        with a crash of the checker turned into ``error`` verdicts for every step (never ``refuted``)."""
+        try:
+            return self._check(trace)
+        except Exception as e:  # a checker bug must never read as a refutation
+            return [StepVerdict(Verdict.ERROR, f"verifier crashed: {type(e).__name__}: {e}")] * len(trace.steps), False
+
+    @abc.abstractmethod
+    def _check(self, trace) -> tuple[list[StepVerdict], bool]:
+        """What :meth:`check` returns; may raise."""
 
     def verify(self, trace) -> list[StepVerdict]:
         return self.check(trace)[0]

@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import ClassVar, Union
 
+from reasonpipe.traces.lines import Unparsed, to_text
+
 
 # Lines are matched by fast patterns; list fields (numbers, node ids, operations) are then validated
 # strictly by cached parsers. Every number must be canonical (no leading zeros), so each parsed line renders
@@ -193,20 +195,6 @@ class Exhausted:
         return [self.kind]
 
 
-@dataclass(slots=True)
-class Unparsed:
-    """A line outside the grammar, kept verbatim."""
-
-    kind: ClassVar[str] = "unparsed"
-    line: str
-
-    def to_line(self) -> str:
-        return self.line
-
-    def to_json(self) -> list:
-        return [self.kind, self.line]
-
-
 Step = Union[State, Explore, Generate, Move, Goal, DeadEnd, Exhausted, Unparsed]
 
 
@@ -270,11 +258,6 @@ def parse_line(line: str) -> Step:
 def parse(text: str) -> list[Step]:
     """Text -> steps, one per non-empty line."""
     return [parse_line(line) for line in text.split("\n") if line]
-
-
-def to_text(steps: list[Step]) -> str:
-    """Steps -> text, one line each, every line ending in a newline."""
-    return "\n".join([s.to_line() for s in steps]) + "\n" if steps else ""
 
 
 def problem_of(steps: list[Step]):

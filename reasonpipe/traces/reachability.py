@@ -29,6 +29,8 @@ import sys
 from dataclasses import dataclass
 from typing import Any, ClassVar, Union
 
+from reasonpipe.traces.lines import Unparsed, parse_lines, to_text
+
 _NODE = r"n[a-z]{2}"
 _QUESTION = re.compile(rf"((?:{_NODE}>{_NODE})(?:\|{_NODE}>{_NODE})*)? Q ({_NODE}) ({_NODE}) R ({_NODE})", re.ASCII)
 _PATH = re.compile(rf"P ({_NODE}(?:>{_NODE})*)", re.ASCII)
@@ -106,20 +108,6 @@ class Answer:
         return [self.kind, self.node]
 
 
-@dataclass(frozen=True, slots=True)
-class Unparsed:
-    """A line outside the grammar, kept verbatim."""
-
-    kind: ClassVar[str] = "unparsed"
-    line: str
-
-    def to_line(self) -> str:
-        return self.line
-
-    def to_json(self) -> list:
-        return [self.kind, self.line]
-
-
 Step = Union[Question, Path, Frontier, Answer, Unparsed]
 
 
@@ -148,12 +136,7 @@ def parse_line(line: str) -> Step:
 
 def parse(text: str) -> list[Step]:
     """Text -> steps, one per non-empty line."""
-    return [parse_line(line) for line in text.split("\n") if line]
-
-
-def to_text(steps: list[Step]) -> str:
-    """Steps -> text, one line each, every line ending in a newline."""
-    return "\n".join([s.to_line() for s in steps]) + "\n" if steps else ""
+    return parse_lines(text, parse_line)
 
 
 def problem_of(steps: list[Step]):

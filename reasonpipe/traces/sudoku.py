@@ -29,6 +29,8 @@ import sys
 from dataclasses import dataclass
 from typing import ClassVar, Union
 
+from reasonpipe.traces.lines import Unparsed, parse_lines, to_text
+
 _N = r"(?:0|[1-9]\d{0,2})"
 _CELL = rf"\(({_N}), ({_N})\)"
 _LIST = rf"\[((?:{_N}(?:, {_N}){{0,15}})?)\]"
@@ -169,20 +171,6 @@ class GiveUp:
         return [self.kind]
 
 
-@dataclass(frozen=True, slots=True)
-class Unparsed:
-    """A line outside the grammar, kept verbatim."""
-
-    kind: ClassVar[str] = "unparsed"
-    line: str
-
-    def to_line(self) -> str:
-        return self.line
-
-    def to_json(self) -> list:
-        return [self.kind, self.line]
-
-
 Step = Union[Start, Place, Guess, NoCand, Invalid, Revert, End, GiveUp, Unparsed]
 
 
@@ -222,21 +210,7 @@ def parse_line(line: str) -> Step:
 
 def parse(text: str) -> list[Step]:
     """Text -> steps; identical lines (frequent: placements repeated across branches) are parsed once."""
-    cache: dict[str, Step] = {}
-    steps = []
-    for line in text.split("\n"):
-        if not line:
-            continue
-        step = cache.get(line)
-        if step is None:
-            step = cache[line] = parse_line(line)
-        steps.append(step)
-    return steps
-
-
-def to_text(steps: list[Step]) -> str:
-    """Steps -> text, one line each, every line ending in a newline."""
-    return "\n".join([s.to_line() for s in steps]) + "\n" if steps else ""
+    return parse_lines(text, parse_line)
 
 
 def problem_of(steps: list[Step]):

@@ -229,12 +229,6 @@ class GymVerifier(ExactVerifier):
         self.task_obj = task
         self.task = task.name
 
-    def check(self, trace: Trace) -> tuple[list[StepVerdict], bool]:
-        try:
-            return self._check(trace)
-        except Exception as e:  # a checker bug must never read as a refutation
-            return [StepVerdict(Verdict.ERROR, f"verifier crashed: {type(e).__name__}: {e}")] * len(trace.steps), False
-
     def _check(self, trace: Trace) -> tuple[list[StepVerdict], bool]:
         task, out, solved = self.task_obj, [], False
         entry = task.entry(trace.problem) if trace.problem is not None else None

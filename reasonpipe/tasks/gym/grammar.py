@@ -21,6 +21,8 @@ import sys
 from dataclasses import dataclass
 from typing import ClassVar, Union
 
+from reasonpipe.traces.lines import Unparsed, to_text
+
 WORDS = ("Problem", "Try", "Check", "Reject", "Answer")
 
 
@@ -84,18 +86,6 @@ class Answer:
         return [self.kind, self.text]
 
 
-@dataclass(frozen=True, slots=True)
-class Unparsed:
-    kind: ClassVar[str] = "unparsed"
-    line: str
-
-    def to_line(self) -> str:
-        return self.line
-
-    def to_json(self) -> list:
-        return [self.kind, self.line]
-
-
 Step = Union[ProblemLine, Try, Check, Reject, Answer, Unparsed]
 _KINDS = {"Problem: ": ProblemLine, "Try: ": Try, "Check: ": Check, "Reject: ": Reject, "Answer: ": Answer}
 
@@ -109,10 +99,6 @@ def parse_line(line: str) -> Step:
 
 def parse(text: str) -> list[Step]:
     return [parse_line(line) for line in text.splitlines()]
-
-
-def to_text(steps: list[Step]) -> str:
-    return "".join(s.to_line() + "\n" for s in steps)
 
 
 def problem_of(steps: list[Step]):
