@@ -386,15 +386,10 @@ def _process_env_restored(names: tuple[str, ...] = ("RANK", "LOCAL_RANK", "WORLD
     """TRL's colocated vLLM sets torch.distributed's variables in ``os.environ`` and leaves them: a later
     subprocess (e.g. a job submitted to a Ray started by this process) then tried to join a process group
     that no longer exists. Put them back as they were."""
-    saved = {k: os.environ.get(k) for k in names}
-    try:
+    from reasonpipe.environ import environ_restored
+
+    with environ_restored(names):
         yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def train(cfg: GRPORunConfig, callbacks: list | tuple = ()) -> dict[str, Any]:

@@ -54,6 +54,7 @@ def probe(cfg: Any, model: Any, task: Any, problems: Sequence[Any]) -> list[Prob
 
     from reasonpipe.latent import LatentLM
     from reasonpipe.latent_train import node_token_ids, tokenizer
+    from reasonpipe.tasks.reachability import MAX_NODES
 
     tok = tokenizer()
     arrow = tok.convert_tokens_to_ids(">")
@@ -61,7 +62,7 @@ def probe(cfg: Any, model: Any, task: Any, problems: Sequence[Any]) -> list[Prob
     device = next(model.parameters()).device
     lm = LatentLM(model, tok.convert_tokens_to_ids("latent"))
     embed = model.get_input_embeddings().weight.detach()
-    node_ids = node_token_ids(tok, 128)
+    node_ids = node_token_ids(tok, MAX_NODES)
     sums = {"reach": [0.0] * m, "layer": [0.0] * m, "chance": [0.0] * m, "count": [0] * m}
     attention: list[dict[str, dict[str, list[float]]]] = [{} for _ in range(m)]
     for a in range(0, len(problems), cfg.batch_size):

@@ -25,10 +25,8 @@ Example::
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
-import math
 import os
 import random
 import shutil
@@ -88,7 +86,9 @@ class LatentConfig:
 
     @property
     def stages(self) -> int:
-        return self.max_stage or int(self.task_options.get("depth", 4))
+        from reasonpipe.tasks.reachability import ReachabilityConfig
+
+        return self.max_stage or int(self.task_options.get("depth", ReachabilityConfig.depth))
 
     @property
     def total_epochs(self) -> int:
@@ -180,6 +180,7 @@ def train_method(cfg: LatentConfig, method: str, train: Sequence[Any],
 
     from reasonpipe.latent import LatentLM
     from reasonpipe.tasks import make_task
+    from reasonpipe.tasks.reachability import MAX_NODES
 
     tok = tokenizer()
     device = device_of(cfg)
@@ -219,7 +220,7 @@ def train_method(cfg: LatentConfig, method: str, train: Sequence[Any],
         os.unlink(metrics_path)
     drop_rows_after(metrics_path, steps)  # rows logged after the stage resumed from
     lm = LatentLM(model, tok.convert_tokens_to_ids("latent"))
-    node_ids = node_token_ids(tok, 128)
+    node_ids = node_token_ids(tok, MAX_NODES)
     started = time.time()
     losses: list[float] = []
     for stage in range(first_stage, cfg.stages + 1):

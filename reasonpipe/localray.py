@@ -31,6 +31,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from reasonpipe.environ import environ_restored
+
 LOCAL = "local"
 
 
@@ -118,19 +120,12 @@ def init_local_ray(**kwargs: Any):
                "logging_level": logging.WARNING, "log_to_driver": False, **kwargs}
     env = {"RAY_API_SERVER_ADDRESS": f"http://127.0.0.1:{options['dashboard_port']}",
            "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
+    with environ_restored(env):
+        os.environ.update(env)
         # "token authentication is enabled": noise for a cluster on 127.0.0.1
         with quiet("ray._private.authentication.authentication_token_setup", "ERROR"), \
                 _dashboard_agent_port(_free_port()), _sigint_blocked():
             return ray.init(**options)
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 @contextmanager

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import ClassVar, Union
 
-from reasonpipe.traces.lines import Unparsed, to_text
+from reasonpipe.traces.lines import Unparsed, to_text  # noqa: F401 (to_text: this grammar\'s, by name)
 
 
 # Lines are matched by fast patterns; list fields (numbers, node ids, operations) are then validated

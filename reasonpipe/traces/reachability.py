@@ -29,7 +29,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any, ClassVar, Union
 
-from reasonpipe.traces.lines import Unparsed, parse_lines, to_text
+from reasonpipe.traces.lines import Unparsed, parse_lines, to_text  # noqa: F401 (to_text: this grammar\'s, by name)
 
 _NODE = r"n[a-z]{2}"
 _QUESTION = re.compile(rf"((?:{_NODE}>{_NODE})(?:\|{_NODE}>{_NODE})*)? Q ({_NODE}) ({_NODE}) R ({_NODE})", re.ASCII)

@@ -29,7 +29,7 @@ import sys
 from dataclasses import dataclass
 from typing import ClassVar, Union
 
-from reasonpipe.traces.lines import Unparsed, parse_lines, to_text
+from reasonpipe.traces.lines import Unparsed, parse_lines, to_text  # noqa: F401 (to_text: this grammar\'s, by name)
 
 _N = r"(?:0|[1-9]\d{0,2})"
 _CELL = rf"\(({_N}), ({_N})\)"
