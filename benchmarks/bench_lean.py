@@ -4,10 +4,14 @@ Rows (one JSON line each, tagged with host and versions):
 
 - ``lean_dedup_*``: on N generated traces, the steps Lean would be asked about, the distinct statements among
   them, and the fraction never sent to Lean (repeats within the run; a second run with ``--cache`` sends none);
-- ``lean_prepare_statements``: formalization + guard + rendering per distinct statement on this CPU (the
-  Python work before Lean runs; Lean itself takes about 3 ms per small theorem in a batch);
-- ``lean_file_mode`` / ``lean_process_per_step`` / ``lean_repl_mode``: steps/s with a real ``lean`` (and
-  ``repl``) on PATH; without them the row says ``unmeasured`` and why.
+- ``lean_prepare_statements``: our Python work per distinct statement before Lean runs (guard parse, statement
+  policy, proof policy, the words for the keyword probe, rendering the candidate and the ``Stmts`` definition);
+- ``lean_file_mode``: distinct CountDown steps/s through the whole trusted check (``Stmts`` + ``Cand`` +
+  ``Check``, keyword probe included), a real ``lean`` on PATH;
+- ``lean_process_per_step``: the same check with one step per batch (three ``lean`` runs a step);
+- ``lean_raw_process_per_step``: the cheapest one-process-per-step check there is (``lean`` on a file holding one
+  ``theorem ... := by decide``, no trusted check): the baseline the earlier design was measured against;
+- ``lean_repl_mode``: steps/s through a real ``repl`` on PATH; without one the row says ``unmeasured``.
 
 Example::
 
@@ -19,6 +23,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -29,9 +34,10 @@ from bench_traces import emit  # noqa: E402
 from reasonpipe.tracegen import GenRequest, generate  # noqa: E402
 from reasonpipe.traces import read_traces  # noqa: E402
 from verifiers.lean import LeanConfig, LeanVerifier  # noqa: E402
+from verifiers.lean.backends import Goal, candidate_text, statement_text  # noqa: E402
 from verifiers.lean.formalize import formalize  # noqa: E402
 from verifiers.lean.guard import parse_declaration  # noqa: E402
-from verifiers.lean.verifier import LeanVerifier as _V  # noqa: E402
+from verifiers.lean.policy import check_proof, check_statement, proof_words  # noqa: E402
 
 
 def traces_of(task: str, n: int, tmp: str) -> list:
@@ -42,12 +48,12 @@ def traces_of(task: str, n: int, tmp: str) -> list:
 
 def bench_dedup(task: str, traces: list) -> list[str]:
     started = time.perf_counter()
-    sources = [f.source for t in traces for f in formalize(t) if f.checked]
+    statements = [f.statement for t in traces for f in formalize(t) if f.checked]
     formal_s = time.perf_counter() - started
-    distinct = sorted(set(sources))
+    distinct = sorted(set(statements))
     steps = sum(len(t.steps) for t in traces)
-    emit(f"lean_dedup_{task}", 1 - len(distinct) / max(1, len(sources)), "fraction not sent to Lean",
-         traces=len(traces), steps=steps, statements=len(sources), distinct=len(distinct),
+    emit(f"lean_dedup_{task}", 1 - len(distinct) / max(1, len(statements)), "fraction not sent to Lean",
+         traces=len(traces), steps=steps, statements=len(statements), distinct=len(distinct),
          formalize_steps_per_s=round(steps / formal_s))
     return distinct
 
@@ -55,31 +61,61 @@ def bench_dedup(task: str, traces: list) -> list[str]:
 def bench_prepare(distinct: list[str], limit: int = 5000) -> None:
     sample = distinct[:limit]
     started = time.perf_counter()
-    for src in sample:
-        _V._attempt(parse_declaration(src), "by decide")
+    for k, src in enumerate(sample):
+        decl = parse_declaration(src)
+        check_statement(decl)
+        proof = check_proof("by decide")
+        proof_words(src) | proof_words(proof)
+        candidate_text(f"rpP_0123456789ab_{k}", Goal(decl, proof))
+        statement_text(f"rpS_0123456789ab_{k}", decl)
     sec = time.perf_counter() - started
-    emit("lean_prepare_statements", len(sample) / sec, "statements/s", n=len(sample),
-         what="guard parse + render + re-parse of the rendered declaration (per distinct statement)")
+    emit("lean_prepare_statements", len(sample) / sec, "statements/s", n=len(sample), ms_per_statement=round(
+        1000 * sec / len(sample), 3), what="guard parse + statement and proof policy + probe words + candidate "
+        "render (re-guarded) + Stmts definition, per distinct statement")
 
 
-def bench_lean(traces: list) -> None:
+def raw_per_step(lean: str, statements: list[str]) -> float:
+    """Steps/s of one bare `lean` run per statement (no trusted check, no sandbox)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "Step.lean")
+        started = time.perf_counter()
+        for src in statements:
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(parse_declaration(src).render("step", "by decide") + "\n")
+            subprocess.run([lean, path], capture_output=True, check=False)
+        return len(statements) / (time.perf_counter() - started)
+
+
+def bench_lean(distinct: list[str]) -> None:
     lean, repl = shutil.which("lean"), shutil.which("repl")
+    names = ("lean_file_mode", "lean_process_per_step", "lean_raw_process_per_step", "lean_repl_mode")
     if lean is None:
-        for name in ("lean_file_mode", "lean_process_per_step", "lean_repl_mode"):
-            emit(name, None, "steps/s", unmeasured="no `lean` on PATH (none can be installed on this machine; the "
-                 "device machines have none either)")
+        for name in names:
+            emit(name, None, "steps/s", unmeasured="no `lean` on PATH")
         return
-    formals = [f for t in traces for f in formalize(t) if f.checked][:2000]
-    for name, cfg in (("lean_file_mode", LeanConfig(tactics=("decide",))),
-                      ("lean_process_per_step", LeanConfig(tactics=("decide",), batch_size=1))):
+    from verifiers.lean.formalize import Formal
+
+    formals = [Formal(statement=s) for s in distinct[:2000]]
+    version = subprocess.run([lean, "--version"], capture_output=True, text=True).stdout.strip()
+    rates = {}
+    for name, cfg, sample in (("lean_file_mode", LeanConfig(tactics=("decide",)), formals),
+                              ("lean_process_per_step", LeanConfig(tactics=("decide",), batch_size=1),
+                               formals[:100])):
         v = LeanVerifier(cfg)
-        sample = formals if cfg.batch_size > 1 else formals[:100]
         started = time.perf_counter()
         verdicts = v.check_formals(sample)
         sec = time.perf_counter() - started
-        emit(name, v.stats.distinct / sec, "distinct steps/s", steps=len(sample), distinct=v.stats.distinct,
-             proved=sum(x.verdict == "proved" for x in verdicts), lean=v.backend.version())
+        rates[name] = v.stats.distinct / sec
+        emit(name, rates[name], "distinct steps/s", steps=len(sample), distinct=v.stats.distinct,
+             proved=sum(x.verdict == "proved" for x in verdicts), lean_runs=v.backend.runs, lean=version,
+             sandbox="bubblewrap" if shutil.which("bwrap") else "none")
         v.close()
+    rates["raw"] = raw_per_step(lean, distinct[:100])
+    emit("lean_raw_process_per_step", rates["raw"], "distinct steps/s", steps=100, lean=version,
+         file_mode_ratio=round(rates["lean_file_mode"] / rates["raw"], 1),
+         what="one bare `lean` per step: no trusted check, no sandbox (the earlier baseline)")
+    emit("lean_file_mode_ratio", rates["lean_file_mode"] / rates["lean_process_per_step"], "x", lean=version,
+         what="file mode / the same trusted check one step per batch")
     if repl is None:
         emit("lean_repl_mode", None, "steps/s", unmeasured="no `repl` on PATH")
         return
@@ -101,7 +137,7 @@ def main() -> None:
         distinct = bench_dedup("countdown", cd)
         bench_dedup("sudoku", traces_of("sudoku", max(1, args.traces // 10), tmp))
         bench_prepare(distinct)
-        bench_lean(cd)
+        bench_lean(distinct)
 
 
 if __name__ == "__main__":

@@ -34,6 +34,9 @@ class VerifyJobConfig:
     jobs: int = 1
     timeout: float = 20.0
     cache: str = ""
+    trust_tactics: bool = False           # proofs may use any tactic (default: the policy's allow-list)
+    replay: str = "auto"                  # kernel replay with lean4checker: auto | on | off
+    budget: float = 0.0                   # wall-clock seconds of Lean for the whole job; 0: unlimited
     quiet: bool = False
 
 
@@ -46,14 +49,21 @@ def main(config: VerifyJobConfig) -> int:
 
         lean = LeanConfig(mode=config.lean_mode, lean=config.lean, repl=config.repl, header=config.lean_header,
                           project=config.lean_project or None, tactics=tuple(config.tactics), timeout_s=config.timeout,
-                          jobs=config.jobs, cache=config.cache or None)
+                          jobs=config.jobs, cache=config.cache or None, trust_tactics=config.trust_tactics,
+                          replay=config.replay, budget_s=config.budget or None)
         missing = lean_missing_message(lean)
         if missing is not None:
             print(missing, file=sys.stderr)
             return 2
-    with progress(f"verify {config.file}", None, config.quiet) as advance:
-        summary = verify_file(config.file, fmt=config.format, out=config.out or None, skip_bad=config.skip_bad,
-                              keep_failing=config.show, progress=advance, backend=config.backend, lean=lean)
+    from verifiers.lean.sandbox import SandboxError
+
+    try:
+        with progress(f"verify {config.file}", None, config.quiet) as advance:
+            summary = verify_file(config.file, fmt=config.format, out=config.out or None, skip_bad=config.skip_bad,
+                                  keep_failing=config.show, progress=advance, backend=config.backend, lean=lean)
+    except SandboxError as e:  # Lean could not be run at all
+        print(f"verify: error: {' '.join(str(e).split())}", file=sys.stderr)
+        return 2
     print_table(f"{config.file}: step verification", summary.rows(), ("", "value"))
     if summary.failing:
         rows = [(r.id, str(r.first_failure + 1), r.first_failure_verdict, r.first_failure_reason) for r in summary.failing]

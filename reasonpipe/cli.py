@@ -92,6 +92,17 @@ def make_parser() -> argparse.ArgumentParser:
     lean.add_argument("--memory-mb", type=int, default=8192, help="memory limit of each Lean process")
     lean.add_argument("--batch-size", type=int, default=1000, help="declarations per `lean` run (file mode)")
     lean.add_argument("--cache", help="SQLite file of verdicts of earlier runs (reasonpipe.fhash store)")
+    lean.add_argument("--trust-tactics", action="store_true",
+                      help="let proofs use any tactic (default: an allow-list; nothing that prints, sleeps, reads "
+                           "files or runs code). For your own provers on your own machine")
+    lean.add_argument("--replay", default="auto", choices=["auto", "on", "off"],
+                      help="re-check the compiled candidates in Lean's kernel with lean4checker: auto (when "
+                           "installed), on (required), off")
+    lean.add_argument("--lean4checker", default="lean4checker", help="the lean4checker executable for --replay")
+    lean.add_argument("--budget", type=float, help="wall-clock seconds of Lean for the whole call; steps left "
+                                                   "after it are `error`")
+    lean.add_argument("--no-bwrap", action="store_true",
+                      help="run Lean without bubblewrap even where it works (no filesystem isolation)")
     ver.add_argument("--out", help="per-trace verdicts (JSONL, one verdict per step)")
     ver.add_argument("--skip-bad", action="store_true", help="skip bad records (counted) instead of stopping")
     ver.add_argument("--show", type=int, default=20, help="failing traces to list (default 20)")
@@ -165,7 +176,9 @@ def _lean_config(args: argparse.Namespace):
     try:
         return LeanConfig(mode=args.lean_mode, lean=args.lean, repl=args.repl, header=header,
                           project=args.lean_project, tactics=tactics, timeout_s=args.timeout,
-                          memory_mb=args.memory_mb, jobs=args.jobs, batch_size=args.batch_size, cache=args.cache)
+                          memory_mb=args.memory_mb, jobs=args.jobs, batch_size=args.batch_size, cache=args.cache,
+                          trust_tactics=args.trust_tactics, replay=args.replay, lean4checker=args.lean4checker,
+                          budget_s=args.budget, bwrap=False if args.no_bwrap else None)
     except ValueError as e:
         raise InputError(str(e), field="lean options") from None
 
@@ -182,9 +195,15 @@ def cmd_verify(args: argparse.Namespace) -> int:
         if missing is not None:
             print(f"reasonpipe verify --backend {args.backend}: {missing}", file=sys.stderr)
             return 2
-    with progress(f"verify {os.path.basename(args.file)}", None, args.quiet) as advance:
-        summary = verify_file(args.file, fmt=args.format, out=args.out, skip_bad=args.skip_bad,
-                              keep_failing=args.show, progress=advance, backend=args.backend, lean=lean)
+    from verifiers.lean.sandbox import SandboxError
+
+    try:
+        with progress(f"verify {os.path.basename(args.file)}", None, args.quiet) as advance:
+            summary = verify_file(args.file, fmt=args.format, out=args.out, skip_bad=args.skip_bad,
+                                  keep_failing=args.show, progress=advance, backend=args.backend, lean=lean)
+    except SandboxError as e:  # Lean could not be run at all: one line, not a traceback
+        print(f"reasonpipe verify --backend {args.backend}: error: {' '.join(str(e).split())}", file=sys.stderr)
+        return 2
     print_table(f"{args.file}: step verification", summary.rows(), ("", "value"))
     if summary.failing:
         rows = [(r.id, str(r.line or ""), str(r.first_failure + 1), r.first_failure_verdict, r.first_failure_reason,

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from verifiers.lean.guard import (ALLOWED_OPTIONS, FORBIDDEN_IDENTIFIERS, Binder, Declaration, GuardError,
-                                  parse_declaration, parse_header, tokenize, vacuity)
+                                  parse_declaration, parse_header, parse_proof, tokenize, vacuity)
 
 SHARED = Path(__file__).resolve().parent / "data"  # a copy of ../shared/lean (real Lean output)
 CLI_CASES = SHARED / "lean" / "cli-cases.json"
@@ -436,6 +436,17 @@ def test_render_round_trip(text):
     assert "--" not in out and "/-" not in out
 
 
+@pytest.mark.parametrize("text", ACCEPTED)
+def test_head_and_as_pi_round_trip(text):
+    d = parse_declaration(text)
+    head = parse_declaration(d.head("rpS_0123456789ab_0"))
+    assert head == dataclasses.replace(d, keyword="theorem", name="rpS_0123456789ab_0", proof=None)
+    pi = parse_declaration(f"theorem s : {d.as_pi()}")
+    assert pi.binders == () and pi.conclusion == d.as_pi()
+    assert d.as_pi() == (f"∀ {' '.join(b.render() for b in d.binders)}, {d.conclusion}" if d.binders
+                         else d.conclusion)
+
+
 def test_render_with_a_proof():
     d = parse_declaration(SAFE)
     out = d.render("step", "by\n  tac1\n  tac2")
@@ -467,6 +478,104 @@ def test_render_guards_its_output(name, proof, match):
         d.render(name, proof)
 
 
+# -- the statement is what Lean reads, or it is rejected ------------------------------------------------------
+
+@pytest.mark.parametrize("text,match", [
+    # let/have variants the splitter does not know: the `:=` that ends the type could be theirs
+    ("theorem t : let_delayed x := (1 : Nat); x = 2 := by simp", "let_delayed"),
+    ("theorem t : let_tmp x := (1 : Nat); x = 2 := by simp", "let_tmp"),
+    ("theorem t : let_mvar% ?m := (1 : Nat); ?m = 2 := by simp", "let_mvar"),
+    ("theorem t : let_expr x := (1 : Nat); x = 2 := by simp", "let_expr"),
+    ("theorem t : have' h := (1 : Nat); h = 2 := by simp", "have'"),
+    ("theorem t : let' x := (1 : Nat); x = 2 := by simp", "let'"),
+    ("theorem t (h : (let_delayed x := 1; x) = 1) : True := trivial", "let_delayed"),
+    ("theorem t : (let_tmp x := 1; x) = 1 := rfl", "let_tmp"),
+    # blocks whose own `:=` the guard cannot tell from the declaration's
+    ("theorem t : by obtain ⟨x⟩ := h; exact True := trivial", "`by` block"),
+    ("theorem t : calc 1 = 1 := rfl := rfl", "`calc` block"),
+    ("theorem t : do let x := 1; pure x := rfl", "`do` block"),
+    ("theorem t : let f : Nat → Nat | _ => 1; f 0 = 1 := rfl", "alternatives|`|`"),
+    ("theorem t : have h : 1 = 1 from rfl; h = h := rfl", "`from`"),
+    ("theorem t : let x ← pure 1; x = 1 := rfl", "`←`"),
+    ("theorem t : let x : Nat; x = 1", "cannot tell"),
+    # line breaks after a layout-sensitive word: the flattened statement would read differently
+    ("theorem t : let x := 5\n  x = 5 := rfl", "line break after `let`"),
+    ("theorem t (x : Nat) : have h : x = x := rfl\n  h = h := rfl", "line break after `have`"),
+    ("theorem t : ((by\n  exact 1) : Nat) = 1 := rfl", "line break after `by`"),
+    ("theorem t (p : Nat × Nat) (h : p = { fst := 1\n  snd := 2 }) : p.1 = 1 := by simp [h]", "line break after `:=`"),
+    ("theorem t : (calc (1 : Nat) = 1 := rfl\n  _ = 1 := rfl) = rfl := rfl", "line break"),
+])
+def test_statement_forms_the_guard_does_not_parse(text, match):
+    rejected(text, match)
+
+
+@pytest.mark.parametrize("text,conclusion,proof", [
+    ("theorem t : let x := 5; x = 5 := by simp", "let x := 5; x = 5", "by simp"),
+    ("theorem t : let x := 5; let y := x; y = 5", "let x := 5; let y := x; y = 5", None),
+    ("theorem t : have h : 1 = 1 := rfl; h = h := rfl", "have h : 1 = 1 := rfl; h = h", "rfl"),
+    ("theorem t : letI := 1; haveI := 2; True := trivial", "letI := 1; haveI := 2; True", "trivial"),
+    ("theorem t : let f := fun | 0 => 1 | _ => 2; f 0 = 1 := rfl", "let f := fun | 0 => 1 | _ => 2; f 0 = 1", "rfl"),
+    ("theorem t : ((by exact 1) : Nat) = 1 := rfl", "((by exact 1) : Nat) = 1", "rfl"),
+    ("theorem t (letter haven : Nat) : letter = haven := sorry", "letter = haven", None),
+    ("theorem t (p : Nat × Nat) (h : p = { fst := 1, snd := 2 }) :\n  p.1 = 1 := by simp [h]", "p.1 = 1",
+     "by simp [h]"),
+    ("theorem t :\n  ∀ x : Nat,\n  x = x := fun _ => rfl", "∀ x : Nat, x = x", "fun _ => rfl"),
+])
+def test_statement_forms_the_guard_parses(text, conclusion, proof):
+    d = parse_declaration(text)
+    assert (d.conclusion, d.proof) == (conclusion, proof)
+    assert parse_declaration(d.head()).conclusion == conclusion  # also without the proof
+
+
+def test_a_provers_statement_cannot_hide_behind_an_unknown_binder():
+    # Lean reads the type `let_delayed x := 5; x = 5` and the proof `by simp`; a guard that did not know
+    # let_delayed would have read the type `let_delayed x` and the proof `5; x = 5 := by simp`
+    rejected("theorem t : let_delayed x := 5; x = 5 := by simp", "let_delayed")
+
+
+# -- a proof on its own -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text,proof", [
+    ("by decide", "by decide"),
+    ("  rfl  ", "rfl"),
+    ("by\n  intro x -- why\n  simp", "by\n  intro x\n  simp"),
+    ("\n\nby\n    constructor\n    · rfl\n    · rfl\n", "by\n  constructor\n  · rfl\n  · rfl"),
+    ("by constructor\n   <;> rfl", "  by constructor\n     <;> rfl"),
+    ("  by constructor\n     <;> rfl", "  by constructor\n     <;> rfl"),
+    ("⟨hp,\n hq⟩", "  ⟨hp,\n   hq⟩"),
+    ("sorry", None), ("by sorry", None), ("by\n  sorry -- later", None),
+])
+def test_parse_proof(text, proof):
+    assert parse_proof(text) == proof
+    if proof is not None:
+        assert parse_proof(proof) == proof
+
+
+@pytest.mark.parametrize("text,match", [
+    ("by simp\n#eval 1", "#eval"), ("trivial\ntheorem u : True := trivial", "second declaration"),
+    ("by exact sorry", "sorry"), (":= by simp", "starts with `:=`"), ("", "empty proof"), ("-- c", "empty proof"),
+    ("by\n  run_tac pure ()", "run_tac"), ("(trivial", "never closed"), ('by exact "a', "unterminated"),
+    ("by simp /-- doc -/", "doc comment"), ("by exact @[simp] h", "attributes"), ("by\tsimp", "tab"),
+    ("by exact Lean.ofReduceBool", "ofReduceBool"),
+])
+def test_parse_proof_rejects(text, match):
+    with pytest.raises(GuardError, match=match):
+        parse_proof(text)
+
+
+def test_parse_proof_whole_sorry_when_not_allowed():
+    with pytest.raises(GuardError, match="the proof is `sorry`"):
+        parse_proof("by sorry", allow_sorry=False)
+
+
+def test_render_of_a_parsed_proof_keeps_its_meaning():
+    d = parse_declaration("theorem s : 1 = 1 ∧ 2 = 2")
+    proof = parse_proof("by constructor\n   <;> rfl")
+    out = d.render("step", proof)
+    assert out == "theorem step : 1 = 1 ∧ 2 = 2 :=\n  by constructor\n     <;> rfl"
+    assert parse_declaration(out).proof == proof
+
+
 # -- vacuity ----------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("text,reason", [
@@ -487,6 +596,22 @@ def test_render_guards_its_output(name, proof, match):
     ("theorem t (x : ℕ) (h : x < x) : x = 7 := by omega", "hypothesis h is false"),
     ("theorem t (h : False) : (5 : Nat) = 7 := h.elim", "hypothesis h is False"),
     ("theorem t (x : ℕ) (h : x = 1 ∧ False) : x = 7 := h.2.elim", "hypothesis h is false"),
+    # binders over empty types, instances that cannot exist
+    ("theorem t [Inhabited Empty] : (1 : Nat) = 2 := sorry", "instance [Inhabited Empty] cannot exist"),
+    ("theorem t [inst : Nonempty Empty] : (1 : Nat) = 2 := sorry", "Nonempty of an empty type"),
+    ("theorem t [Inhabited PEmpty] : (1 : Nat) = 2 := sorry", "Inhabited of an empty type"),
+    ("theorem t [Nonempty (Fin 0)] : (1 : Nat) = 2 := sorry", "Nonempty of an empty type"),
+    ("theorem t [Unique False] : (1 : Nat) = 2 := sorry", "Unique of an empty type"),
+    ("theorem t [Fact (1 = 2)] : (1 : Nat) = 2 := sorry", "Fact of a false proposition"),
+    ("theorem t [IsEmpty ℕ] : (1 : Nat) = 2 := sorry", "IsEmpty of an inhabited type"),
+    ("theorem t (h : Nonempty Empty) : (1 : Nat) = 2 := sorry", "hypothesis (h : Nonempty Empty) cannot exist"),
+    ("theorem t (x : Empty) : (1 : Nat) = 2 := sorry", "binder (x : Empty) ranges over an empty type"),
+    ("theorem t {x : PEmpty} : (1 : Nat) = 2 := sorry", "binder {x : PEmpty} ranges over an empty type"),
+    ("theorem t (y : ℕ) (x : Fin 0) : y = 2 := sorry", "binder (x : Fin 0) ranges over an empty type"),
+    ("theorem t (x : Fin (0 : ℕ)) : (1 : Nat) = 2 := sorry", "ranges over an empty type"),
+    ("theorem t ⦃x : (Empty)⦄ : (1 : Nat) = 2 := sorry", "ranges over an empty type"),
+    ("theorem t : ∀ x : Empty, (1 : Nat) = 2 := sorry", "quantifies over an empty type"),
+    ("theorem t : ∀ (n : ℕ) (x : Fin 0), n = 2 := sorry", "quantifies over an empty type"),
 ])
 def test_vacuous(text, reason):
     why = vacuity(parse_declaration(text))
@@ -503,6 +628,10 @@ def test_vacuous(text, reason):
     "theorem t (h : (-1 : ℕ) = 0) : (5 : Nat) = 7 := sorry",  # not a literal Lean elaborates: left to Lean
     "theorem t (p q : Prop) (hp : p) (hq : q) : p ∧ q := ⟨hp, hq⟩",
     "theorem t (x : ℝ) (h₀ : x = 3) : x + 0 = 3 := by simp [h₀]",
+    "theorem t {α : Type} [Inhabited α] [Nonempty ℕ] [Fact (1 < 2)] (x : Fin 3) : x = x + 0 := sorry",
+    "theorem t (f : Empty → ℕ) (n : Fin 1) : n = 0 := sorry",
+    "theorem t : ∀ x : Fin 2, x = x + 0 := sorry",
+    "theorem t [IsEmpty α] (x : ℕ) : x = x + 0 := sorry",
 ])
 def test_not_vacuous(text):
     assert vacuity(parse_declaration(text)) is None

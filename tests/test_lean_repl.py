@@ -28,7 +28,8 @@ from verifiers.lean.sandbox import LeanNotFound, Limits
 REPO = Path(__file__).resolve().parents[1]
 GOLDEN = REPO / "tests" / "data" / "lean" / "repl-golden"  # a copy of ../shared/lean/repl-golden
 FAKE = REPO / "tests" / "fakes" / "fake_repl.py"
-LIMITS = Limits(timeout_s=10)
+# These tests are about the protocol client; the sandbox has its own tests (test_lean_sandbox.py).
+LIMITS = Limits(use_bwrap=False, timeout_s=10)
 needs_golden = pytest.mark.skipif(not GOLDEN.is_dir(), reason=f"recorded REPL exchanges not found at {GOLDEN}")
 
 
@@ -249,7 +250,7 @@ def test_process_crash_with_a_signal_status():
 @needs_golden
 def test_reply_larger_than_the_output_limit():
     with ReplProcess(fake("app_type_mismatch2"), cwd=str(REPO),
-                     limits=Limits(timeout_s=10, max_output_bytes=200)) as process:
+                     limits=Limits(use_bwrap=False, timeout_s=10, max_output_bytes=200)) as process:
         request, _ = golden_pairs("app_type_mismatch2")[0]
         with pytest.raises(ReplProtocolError, match="larger than 200 bytes"):
             process.request(request)
@@ -360,7 +361,7 @@ def test_timeout_then_restart(session_dir):
 
 
 def test_out_of_memory(session_dir):
-    with session(session_dir, "--oom-after", "1", limits=Limits(timeout_s=10, memory_mb=2048)) as s:
+    with session(session_dir, "--oom-after", "1", limits=Limits(use_bwrap=False, timeout_s=10, memory_mb=2048)) as s:
         with pytest.raises(ReplCrashed) as crashed:
             s.check(CHECK)
     assert crashed.value.out_of_memory and crashed.value.returncode == 1

@@ -1,6 +1,9 @@
-"""verifiers.lean.sandbox: limits, process-group kills, output caps, scrubbed environment, bubblewrap argv.
+"""verifiers.lean.sandbox: limits, process-group kills, output caps, scrubbed environment, bubblewrap.
 
-The programs run here are small Python scripts (no Lean on this machine); what is tested is the sandbox.
+Most programs run here are small Python scripts. The bubblewrap tests run the real sandbox (they skip, saying
+why, where `bwrap` is missing or cannot create a sandbox: `apt-get install -y bubblewrap`), and the real-Lean
+ones run an early Lean 4 (``~/.cache/early-lean4-7e317d23`` as ../shared/lean/early-lean4/install unpacks it,
+or `lean` on PATH) from toolchain folders the sandbox must bind.
 
 Example::
 
@@ -12,17 +15,25 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
+import uuid
+from pathlib import Path
 
 import pytest
 
+from verifiers.lean import sandbox
 from verifiers.lean.sandbox import (FILE_SIZE_LIMIT_BYTES, LeanNotFound, Limits, RunResult, SandboxError,
-                                    find_executable, is_out_of_memory, kill_group, popen_limited, run_limited,
-                                    sandbox_argv, scrubbed_env)
+                                    bwrap_error, bwrap_works, find_executable, is_out_of_memory, kill_group,
+                                    popen_limited, run_limited, sandbox_argv, sandbox_failure, scrubbed_env,
+                                    toolchain_binds)
 
 PY = sys.executable
+REPO = Path(__file__).resolve().parents[1]
+FAKE_LEAN = REPO / "tests" / "fakes" / "fake_lean.py"
 
 
 def run_py(code: str, tmp_path, **limits) -> RunResult:
@@ -197,44 +208,416 @@ def test_missing_working_directory(tmp_path):
         run_limited([PY, "-c", "pass"], cwd=str(tmp_path / "nope"), limits=Limits())
 
 
-def test_bwrap_argv_when_installed(monkeypatch, tmp_path):
-    monkeypatch.setattr(shutil, "which", lambda name: "/usr/bin/bwrap" if name == "bwrap" else None)
-    work = str(tmp_path)
-    argv = sandbox_argv(["lean", "Step.lean"], work, readonly=["/opt/project"])
-    assert argv == ["/usr/bin/bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
-                    "--ro-bind", "/opt/project", "/opt/project", "--bind", work, work,
-                    "--unshare-net", "--unshare-pid", "--die-with-parent", "--chdir", work, "--",
-                    "lean", "Step.lean"]
-    assert sandbox_argv(["lean"], work, use_bwrap=True)[0] == "/usr/bin/bwrap"
-    assert sandbox_argv(["lean"], work, use_bwrap=False) == ["lean"]
+# --- bubblewrap: what sandbox_argv builds ------------------------------------------------------------------------
+
+def _real_bwrap_problem() -> str | None:
+    """Why the real bubblewrap cannot be tested here (None: it works)."""
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        return "bubblewrap is not installed (apt-get install -y bubblewrap)"
+    try:
+        probe = subprocess.run([bwrap, "--ro-bind", "/", "/", "--unshare-all", "--die-with-parent", "true"],
+                               capture_output=True, timeout=10, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return f"bubblewrap cannot run here: {e}"
+    if probe.returncode != 0:
+        return f"bubblewrap cannot create a sandbox here: {probe.stderr.decode(errors='replace').strip()}"
+    return None
 
 
-def test_bwrap_missing(monkeypatch, tmp_path):
-    monkeypatch.setattr(shutil, "which", lambda name: None)
+BWRAP_PROBLEM = _real_bwrap_problem()
+needs_bwrap = pytest.mark.skipif(BWRAP_PROBLEM is not None, reason=str(BWRAP_PROBLEM))
+
+
+@pytest.fixture(autouse=True)
+def fresh_bwrap_probe():
+    """Each test probes bubblewrap itself (some change PATH), and leaves no probe behind."""
+    sandbox._forget_bwrap()
+    yield
+    sandbox._forget_bwrap()
+
+
+@pytest.fixture
+def fake_bwrap_ok(monkeypatch):
+    """bubblewrap 'works' at /usr/bin/bwrap, without running anything."""
+    monkeypatch.setattr(sandbox, "_bwrap_probe", ("/usr/bin/bwrap", ""))
+
+
+def make_exe(path: Path, text: str) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    path.chmod(0o755)
+    return str(path)
+
+
+def binds_of(argv: list[str], flag: str = "--ro-bind") -> list[str]:
+    return [argv[i + 1] for i, arg in enumerate(argv) if arg == flag]
+
+
+def test_sandbox_argv_binds_system_toolchain_project_and_workdir_only(fake_bwrap_ok, tmp_path):
+    lean = make_exe(tmp_path / "toolchain" / "bin" / "lean", "#!/bin/sh\necho lean\n")
+    project = tmp_path / "project"
+    project.mkdir()
+    work = str(tmp_path / "work")
+    os.mkdir(work)
+    argv = sandbox_argv([lean, "Step.lean"], work, readonly=[str(project), str(tmp_path / "missing")])
+    assert argv[0] == "/usr/bin/bwrap" and argv[-3:] == ["--", lean, "Step.lean"]
+    assert {"--unshare-all", "--die-with-parent", "--new-session"} <= set(argv)
+    assert "--share-net" not in argv and argv[argv.index("--cap-drop") + 1] == "ALL"
+    ro = binds_of(argv)
+    assert "/" not in ro and "/usr" in ro
+    for path in ro:  # no home, no /work, no /etc beyond what the loader reads
+        assert path in (str(tmp_path / "toolchain"), str(project)) or path.startswith(("/usr", "/lib", "/etc/ld.so",
+                                                                                     "/etc/alternatives",
+                                                                                     "/etc/localtime")), path
+    assert str(tmp_path / "missing") not in ro
+    # /bin and friends: recreated as links where they are links into /usr (Debian), bound where they are folders
+    for folder in ("/bin", "/lib"):
+        links = {argv[i + 2]: argv[i + 1] for i, arg in enumerate(argv) if arg == "--symlink"}
+        assert links.get(folder) == os.readlink(folder) if os.path.islink(folder) else folder in ro
+    # the fresh /tmp comes before every bind under /tmp, the writable work folder is the only --bind, and last
+    tmpfs = argv.index("/tmp", argv.index("--tmpfs"))
+    assert all(argv.index(path) > tmpfs for path in (str(tmp_path / "toolchain"), str(project)))
+    assert binds_of(argv, "--bind") == [work] and argv.index("--bind") > argv.index(str(project))
+    assert argv[argv.index("--chdir") + 1] == work
+    assert argv[argv.index("HOME") + 1] == work and argv[argv.index("TMPDIR") + 1] == "/tmp"
+
+
+def test_sandbox_argv_finds_the_program_on_path(fake_bwrap_ok, tmp_path, monkeypatch):
+    lean = make_exe(tmp_path / "tc" / "bin" / "lean", "#!/bin/sh\n")
+    monkeypatch.setenv("PATH", f"{tmp_path / 'tc' / 'bin'}:/usr/bin:/bin")
+    argv = sandbox_argv(["lean", "--version"], str(tmp_path))
+    assert argv[-2:] == [lean, "--version"] and str(tmp_path / "tc") in binds_of(argv)
+    with pytest.raises(LeanNotFound, match="`repl` not found on PATH"):
+        sandbox_argv(["repl"], str(tmp_path))
+    with pytest.raises(SandboxError, match="does not exist"):
+        sandbox_argv(["lean"], str(tmp_path / "nope"))
+    assert sandbox_argv(["lean"], str(tmp_path), use_bwrap=False) == ["lean"]
+
+
+def test_toolchain_binds_prefix_links_and_interpreters(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("ELAN_HOME", raising=False)
+    lean = make_exe(tmp_path / "tc" / "bin" / "lean", "\x7fELF")
+    assert toolchain_binds(lean) == [str(tmp_path / "tc")]
+    # a link on PATH to a toolchain elsewhere: the link's folder (prefix) and the real toolchain
+    link = tmp_path / "links" / "bin" / "lean"
+    link.parent.mkdir(parents=True)
+    link.symlink_to(lean)
+    assert toolchain_binds(str(link)) == [str(tmp_path / "links"), str(tmp_path / "tc")]
+    # a folder not named bin is bound itself; a script's interpreter and its prefix come along
+    interp = make_exe(tmp_path / "opt" / "python" / "bin" / "python3", "\x7fELF")
+    script = make_exe(tmp_path / "fakes" / "fake.py", f"#!{interp} -u\n")
+    assert toolchain_binds(script) == [str(tmp_path / "fakes"), str(tmp_path / "opt" / "python")]
+    # the system folders are never listed; #!/usr/bin/env NAME: the NAME env finds on the program's PATH
+    env_script = make_exe(tmp_path / "fakes2" / "tool", "#!/usr/bin/env python3\nprint(1)\n")
+    venv = tmp_path / "venv" / "bin"
+    venv.mkdir(parents=True)
+    (venv / "python3").symlink_to(PY)
+    expected = [str(tmp_path / "fakes2"), str(tmp_path / "venv")]
+    real_prefix = os.path.dirname(os.path.dirname(os.path.realpath(PY)))
+    if not real_prefix.startswith("/usr"):
+        expected.append(real_prefix)
+    got = toolchain_binds(env_script, env={"PATH": f"{venv}:/usr/bin:/bin"})
+    assert got[:2] == expected[:2] and set(expected) <= set(got) and not any(p.startswith("/usr") for p in got)
+
+
+def test_toolchain_binds_pass_over_shims_and_keep_away_from_home(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("ELAN_HOME", raising=False)
+    # a pyenv-style shim (a script) first on PATH, a real program after it: env in the sandbox, where the
+    # shim's folder is not bound, runs the program, so that is what gets bound
+    shims = tmp_path / "pyenv" / "shims"
+    make_exe(shims / "python3", "#!/bin/sh\nexec pyenv exec python3 \"$@\"\n")
+    make_exe(tmp_path / "py" / "bin" / "python3", "\x7fELF")
+    script = make_exe(tmp_path / "fakes" / "tool", "#!/usr/bin/env python3\n")
+    got = toolchain_binds(script, env={"PATH": f"{shims}:{tmp_path / 'py' / 'bin'}"})
+    assert got == [str(tmp_path / "fakes"), str(tmp_path / "py")]
+    # only scripts on PATH: the first one, with its toolchain (shims' parent)
+    got = toolchain_binds(script, env={"PATH": str(shims)})
+    assert got == [str(tmp_path / "fakes"), str(tmp_path / "pyenv")]
+    # ~/bin/lean: $HOME is never bound whole, only the bin folder
+    assert toolchain_binds(make_exe(home / "bin" / "lean", "\x7fELF")) == [str(home / "bin")]
+    # elan's proxy: elan's whole home (the proxy reads its settings and toolchains there)
+    elan = home / ".elan"
+    make_exe(elan / "toolchains" / "stable" / "bin" / "lean", "\x7fELF")
+    proxy = make_exe(elan / "bin" / "elan", "\x7fELF")
+    (elan / "bin" / "lean").symlink_to("elan")
+    assert toolchain_binds(str(elan / "bin" / "lean")) == [str(elan)]
+    assert toolchain_binds(proxy, env={"ELAN_HOME": str(elan), "HOME": "/nowhere"}) == [str(elan)]
+    with pytest.raises(LeanNotFound):
+        toolchain_binds(str(tmp_path / "nope" / "lean"))
+
+
+def test_sandbox_argv_tells_elan_where_its_home_is(fake_bwrap_ok, tmp_path, monkeypatch):
+    elan = tmp_path / "elan"
+    monkeypatch.setenv("ELAN_HOME", str(elan))
+    make_exe(elan / "bin" / "elan", "\x7fELF")
+    (elan / "bin" / "lean").symlink_to("elan")
+    argv = sandbox_argv([str(elan / "bin" / "lean")], str(tmp_path))
+    assert argv[argv.index("ELAN_HOME") + 1] == str(elan) and str(elan) in binds_of(argv)
+    assert "ELAN_HOME" not in sandbox_argv([PY], str(tmp_path))
+
+
+# --- bubblewrap: probe, warning, errors ---------------------------------------------------------------------
+
+def fake_bwrap_on_path(tmp_path, monkeypatch, script: str) -> Path:
+    """PATH holds only a `bwrap` stand-in (plus what /bin/sh needs)."""
+    bin_dir = tmp_path / "fakebin"
+    make_exe(bin_dir / "bwrap", "#!/bin/sh\n" + script)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    return bin_dir
+
+
+def test_bwrap_not_working_warns_once_and_runs_without(tmp_path, monkeypatch, capsys):
+    calls = tmp_path / "calls"
+    fake_bwrap_on_path(tmp_path, monkeypatch,
+                       f"echo probe >> {calls}\necho 'bwrap: setting up uid map: Permission denied' >&2\nexit 1\n")
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(bwrap_works())) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [False] * 8 and calls.read_text() == "probe\n"  # probed once, for all threads
+    assert sandbox_argv([PY, "-c", "pass"], str(tmp_path)) == [PY, "-c", "pass"]
+    assert sandbox_argv([PY], str(tmp_path), use_bwrap=None) == [PY]
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("reasonpipe: WARNING: bubblewrap ")
+    assert "WITHOUT filesystem isolation" in err and "Permission denied" in err
+    assert "apt-get install -y bubblewrap" in err
+    with pytest.raises(SandboxError) as required:
+        sandbox_argv([PY], str(tmp_path), use_bwrap=True)
+    assert "\n" not in str(required.value) and "Permission denied" in str(required.value)
+    assert "apt-get install -y bubblewrap" in str(required.value)
+    assert calls.read_text() == "probe\n" and capsys.readouterr().err == ""
+
+
+def test_bwrap_missing(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert not bwrap_works()
     assert sandbox_argv(["lean", "x.lean"], str(tmp_path)) == ["lean", "x.lean"]
-    with pytest.raises(SandboxError, match="apt install bubblewrap"):
+    assert "`bwrap` is not on PATH" in capsys.readouterr().err
+    with pytest.raises(SandboxError, match=r"^bubblewrap is required but `bwrap` is not on PATH; install it: "
+                                           r"`apt-get install -y bubblewrap`$"):
         sandbox_argv(["lean"], str(tmp_path), use_bwrap=True)
+    assert sandbox_argv(["lean"], str(tmp_path), use_bwrap=False) == ["lean"]
 
 
-def _bwrap_works() -> bool:
-    if shutil.which("bwrap") is None:
-        return False
-    probe = subprocess.run(["bwrap", "--ro-bind", "/", "/", "--unshare-net", "--unshare-pid", "true"],
-                           capture_output=True)
-    return probe.returncode == 0
+def test_bwrap_probe_that_hangs_counts_as_not_working(tmp_path, monkeypatch):
+    monkeypatch.setattr(sandbox, "_PROBE_TIMEOUT_S", 0.5)
+    fake_bwrap_on_path(tmp_path, monkeypatch, "while :; do sleep 1; done\n")
+    monkeypatch.setenv("PATH", f"{tmp_path / 'fakebin'}:/usr/bin:/bin")  # sleep
+    start = time.monotonic()
+    assert not bwrap_works()
+    assert time.monotonic() - start < 5
 
 
-@pytest.mark.skipif(not _bwrap_works(), reason="bubblewrap not installed or not usable here")
-def test_bwrap_confines_writes_to_the_workdir(tmp_path):
+def test_bwrap_error_recognition():
+    line = "bwrap: execvp /tmp/x/bin/lean: No such file or directory"
+    assert bwrap_error(1, line + "\n", "/tmp/x/bin/lean") == f"the sandbox could not start /tmp/x/bin/lean: {line}"
+    assert bwrap_error(1, "bwrap: Can't find source path /p: No such file or directory\n") is not None
+    assert bwrap_error(2, line) is None and bwrap_error(None, line) is None
+    assert bwrap_error(1, "lean: error\n" + line) is None and bwrap_error(1, "") is None
+    base = dict(returncode=1, stdout="", stderr=line + "\n", seconds=0.01, timed_out=False, out_of_memory=False,
+                truncated=False)
+    assert sandbox_failure(RunResult(**base, sandboxed="/tmp/x/bin/lean")).startswith("the sandbox could not start")
+    assert sandbox_failure(RunResult(**base)) is None  # not a bubblewrap run
+    assert sandbox_failure(RunResult(**{**base, "stdout": "Step.lean:1:0: error"}, sandboxed="lean")) is None
+
+
+# --- bubblewrap for real --------------------------------------------------------------------------------------
+
+def run_boxed(argv, work: Path, *, readonly=(), timeout_s: float = 30, env=None) -> RunResult:
+    return run_limited(sandbox_argv(argv, str(work), use_bwrap=True, readonly=readonly), cwd=str(work),
+                       limits=Limits(timeout_s=timeout_s), env=env)
+
+
+@pytest.fixture
+def work(tmp_path) -> Path:
+    folder = tmp_path / "work"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture
+def secrets(tmp_path):
+    """Secret files outside the sandbox: beside the work folder (under /tmp), in $HOME and in the repository."""
+    name = f".pytest-sandbox-secret-{uuid.uuid4().hex[:8]}"
+    paths = [tmp_path / "secret.txt", Path.home() / name, REPO / name]
+    made = []
+    try:
+        for path in paths:
+            try:
+                path.write_text("s3cr3t")
+                made.append(path)
+            except OSError:
+                pass
+        yield made
+    finally:
+        for path in made:
+            path.unlink(missing_ok=True)
+
+
+@needs_bwrap
+def test_bwrap_hides_files_outside_the_binds(work, secrets):
+    assert len(secrets) >= 2
+    targets = [str(p) for p in secrets] + ["/etc/passwd", "/etc/shadow", "/root/.bashrc",
+                                           os.path.expanduser("~/.ssh/id_rsa")]
+    code = ("import sys\n"
+            "for path in sys.argv[1:]:\n"
+            "    try:\n"
+            "        print(path, open(path).read())\n"
+            "    except OSError as e:\n"
+            "        print(path, type(e).__name__)\n")
+    res = run_boxed([PY, "-c", code, *targets], work)
+    assert res.returncode == 0, res.why()
+    assert "s3cr3t" not in res.stdout
+    for line in res.stdout.splitlines():
+        assert line.endswith(("FileNotFoundError", "PermissionError")), line
+    # what the program sees of / and of the repository: no home, no checkout
+    code = "import os, sys; print(*(os.listdir(sys.argv[1]) if os.path.isdir(sys.argv[1]) else []))"
+    res = run_boxed([PY, "-c", code, str(REPO)], work)
+    assert res.returncode == 0 and set(res.stdout.split()) <= {".venv"}, res.stdout + res.stderr
+
+
+@needs_bwrap
+def test_bwrap_confines_writes_to_the_workdir(tmp_path, work):
     outside = tmp_path / "outside"
-    work = tmp_path / "work"
     outside.mkdir()
-    work.mkdir()
-    code = ("import pathlib\n"
+    in_repo = REPO / f".pytest-sandbox-write-{uuid.uuid4().hex[:8]}"
+    toolchain = Path(os.path.dirname(PY)) / "pytest-sandbox-write"
+    code = ("import pathlib, sys\n"
             "pathlib.Path('inside.txt').write_text('ok')\n"
-            f"pathlib.Path({str(outside / 'escaped.txt')!r}).write_text('no')\n")
-    argv = sandbox_argv([PY, "-c", code], str(work), use_bwrap=True)
-    res = run_limited(argv, cwd=str(work), limits=Limits(timeout_s=20))
-    assert (work / "inside.txt").read_text() == "ok"
-    assert not (outside / "escaped.txt").exists() and res.returncode != 0
+            "for path in sys.argv[1:]:\n"
+            "    try:\n"
+            "        pathlib.Path(path).write_text('no'); print(path, 'written')\n"
+            "    except OSError as e:\n"
+            "        print(path, type(e).__name__)\n")
+    targets = [outside / "escaped.txt", in_repo, toolchain, "/escaped.txt", "/usr/escaped.txt"]
+    try:
+        res = run_boxed([PY, "-c", code, *map(str, targets)], work)
+        assert res.returncode == 0, res.why()
+        assert (work / "inside.txt").read_text() == "ok"
+        assert "written" not in res.stdout, res.stdout
+        for path in targets:
+            assert not os.path.exists(path), path
+    finally:
+        in_repo.unlink(missing_ok=True)
 
+
+@needs_bwrap
+def test_bwrap_has_no_network(work):
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        server.settimeout(0.5)
+        port = server.getsockname()[1]
+        code = ("import socket, sys\n"
+                "try:\n"
+                f"    socket.create_connection(('127.0.0.1', {port}), timeout=3); print('connected')\n"
+                "except OSError as e:\n"
+                "    print(type(e).__name__)\n")
+        res = run_boxed([PY, "-c", code], work)
+        assert res.returncode == 0 and "connected" not in res.stdout, res.stdout + res.stderr
+        with pytest.raises(socket.timeout):
+            server.accept()
+
+
+@needs_bwrap
+def test_bwrap_runs_python_stand_ins(work, tmp_path):
+    # a `#!/usr/bin/env python3` script: the sandbox binds the interpreter env finds on PATH
+    tool = make_exe(tmp_path / "tc" / "bin" / "tool", "#!/usr/bin/env python3\nimport os, sys\n"
+                                                     "print('ran', os.getcwd(), sys.argv[1:])\n")
+    res = run_boxed([tool, "a"], work)
+    assert (res.returncode, res.stdout) == (0, f"ran {work} ['a']\n"), res.stderr
+    res = run_boxed([str(FAKE_LEAN), "--version"], work)
+    assert res.returncode == 0 and "Lean" in res.stdout, res.stderr
+
+
+@needs_bwrap
+def test_bwrap_program_outside_every_bind_is_one_sandbox_error(work, tmp_path, monkeypatch):
+    tool = make_exe(tmp_path / "tc" / "bin" / "tool", "#!/bin/sh\necho hi\n")
+    monkeypatch.setattr(sandbox, "toolchain_binds", lambda executable, env=None: [])  # a gap in the binds
+    with pytest.raises(SandboxError) as e:
+        run_boxed([tool], work)
+    assert str(e.value) == (f"the sandbox could not start {tool}: bwrap: execvp {tool}: "
+                            "No such file or directory")
+    monkeypatch.undo()
+    broken = make_exe(tmp_path / "tc" / "bin" / "broken", "#!/nowhere/python3\n")  # interpreter missing
+    with pytest.raises(SandboxError, match=r"^the sandbox could not start .*broken: bwrap: execvp .*broken: "):
+        run_boxed([broken], work)
+
+
+@needs_bwrap
+def test_bwrap_timeout_kills_the_whole_sandbox(work):
+    marker = f"pytest-sandbox-sleeper-{uuid.uuid4().hex}"
+    code = ("import subprocess, sys, time\n"
+            f"subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)', {marker!r}])\n"
+            "print('started', flush=True)\n"
+            "time.sleep(60)\n")
+    start = time.monotonic()
+    res = run_boxed([PY, "-c", code], work, timeout_s=1.5)
+    assert time.monotonic() - start < 4
+    assert res.timed_out and res.stdout == "started\n"
+
+    def sleepers() -> list[int]:
+        found = []
+        for entry in os.listdir("/proc"):
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    if marker.encode() in f.read() and not gone(int(entry)):
+                        found.append(int(entry))
+            except (OSError, ValueError):
+                pass
+        return found
+
+    deadline = time.monotonic() + 3
+    while sleepers() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not sleepers(), "a process of the sandbox survived the timeout"
+
+
+# --- bubblewrap with a real Lean -------------------------------------------------------------------------------
+
+def _real_lean() -> str | None:
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    unpacked = os.path.join(cache, "early-lean4-7e317d23", "bin", "lean")
+    return unpacked if os.access(unpacked, os.X_OK) else shutil.which("lean")
+
+
+REAL_LEAN = _real_lean()
+
+
+def clone_tree(src: str, dst: Path) -> None:
+    """A copy of a toolchain (hard links where the filesystem allows: fast for a large one)."""
+    def link_or_copy(a, b):
+        try:
+            os.link(a, b)
+        except OSError:
+            shutil.copy2(a, b)
+    shutil.copytree(src, dst, symlinks=True, copy_function=link_or_copy)
+
+
+@pytest.mark.lean
+@needs_bwrap
+@pytest.mark.skipif(REAL_LEAN is None,
+                    reason="no real Lean: run ../shared/lean/early-lean4/install or put `lean` on PATH")
+@pytest.mark.parametrize("where", ["installed", "copy under /tmp", "link under /tmp"])
+def test_bwrap_runs_a_real_lean_from_its_own_toolchain(where, work, tmp_path):
+    prefix = subprocess.run([REAL_LEAN, "--print-prefix"], capture_output=True, text=True, timeout=60,
+                            check=True).stdout.strip()
+    lean = os.path.join(prefix, "bin", "lean")
+    if where != "installed":  # issue 14, item 7: a toolchain under /tmp, hidden by the sandbox's fresh /tmp
+        clone_tree(prefix, tmp_path / "lean4")
+        prefix, lean = str(tmp_path / "lean4"), str(tmp_path / "lean4" / "bin" / "lean")
+        if where == "link under /tmp":
+            (tmp_path / "bin").mkdir()
+            (tmp_path / "bin" / "lean").symlink_to(lean)
+            lean = str(tmp_path / "bin" / "lean")
+    assert run_boxed([lean, "--version"], work).stdout.startswith("Lean (version 4")
+    assert run_boxed([lean, "--print-prefix"], work).stdout.strip() == prefix
+    (work / "Step.lean").write_text("theorem t : 2 + 2 = 4 := rfl\n#print axioms t\n")
+    res = run_boxed([lean, "Step.lean"], work)
+    assert res.returncode == 0 and "'t' does not depend on any axioms" in res.stdout, res.stdout + res.stderr

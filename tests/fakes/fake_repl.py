@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""A stand-in for the leanprover-community/repl executable that replays recorded exchanges (tests only).
+"""A stand-in for the leanprover-community/repl executable (tests only): it replays recorded exchanges
+(``--golden NAME``) or evaluates commands with the fake Lean's judge (``--evaluate``).
 
 ``NAME.in`` holds the requests and ``NAME.expected.out`` the real REPL's replies, as JSON objects separated by
 blank lines (the REPL's own test files). The fake reads requests framed as the real REPL reads them (lines
@@ -16,9 +17,22 @@ Failure modes, each counted in replies served by this process (K = 0: the first 
 - ``--oom-after K``: on the next request, write Lean's ``INTERNAL PANIC: out of memory`` to stderr, exit 1;
 - ``--repeat-last``: once the recording is used up, replay its last exchange for every further request.
 
+``--evaluate`` (instead of ``--golden``) answers the REPL protocol with fakelean_core.py's judge (the same one
+as fake_lean.py, in the current style): ``{"cmd": text}`` runs text (its ``import`` header, if any) in a fresh
+environment, ``{"cmd": text, "env": n}`` extends environment n, ``{"path": file, "env"?: n}`` runs a file;
+every command gets a new environment number, also when it has errors (a declaration with an error is added,
+depending on ``sorryAx``, as the real REPL's error recovery does). Replies are
+``{"sorries": [...], "messages": [{"severity", "pos", "endPos", "data"}], "env": n}`` (empty lists left out),
+messages at their positions in that command (a ``trace`` in command 2 is in command 2's reply). ``{"pickleTo":
+path, "env": n}`` writes environment n as a fake olean (replies ``{"env": n}``; fake_lean4checker.py replays
+it), ``{"unpickleEnvFrom": path}`` reads one back. An unknown environment is ``{"message": "Unknown
+environment."}``; tactic mode is not supported. The failure modes above apply in both modes. Started through a
+link whose name contains ``eval`` (e.g. ``repl-eval``), ``--evaluate`` is the default.
+
 Example::
 
     printf '{"cmd": "def f := 37"}\\n\\n' | python3 tests/fakes/fake_repl.py --golden def_eval
+    printf '{"cmd": "theorem t : 2 + 2 = 4 := by decide"}\\n\\n' | python3 tests/fakes/fake_repl.py --evaluate
 """
 
 from __future__ import annotations
@@ -35,11 +49,11 @@ import time
 _REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
 DEFAULT_DIR = os.path.join(_REPO, "tests", "data", "lean", "repl-golden")
 
-USAGE = ("usage: fake_repl.py --golden NAME [--dir DIR] [--repeat-last] [--crash-after K] [--exit-code N] "
-         "[--hang-after K] [--garbage-after K] [--oom-after K]")
+USAGE = ("usage: fake_repl.py (--golden NAME [--dir DIR] [--repeat-last] | --evaluate) [--crash-after K] "
+         "[--exit-code N] [--hang-after K] [--garbage-after K] [--oom-after K]")
 _VALUED = {"--golden": str, "--dir": str, "--crash-after": int, "--exit-code": int, "--hang-after": int,
            "--garbage-after": int, "--oom-after": int}
-_FLAGS = {"--repeat-last"}
+_FLAGS = {"--repeat-last", "--evaluate"}
 
 
 def parse_args(argv: list[str]) -> dict:
@@ -56,7 +70,9 @@ def parse_args(argv: list[str]) -> dict:
                 die(2, f"fake: {arg} needs an integer, got {value!r}\n{USAGE}")
         else:
             die(2, f"fake: bad argument {arg!r}\n{USAGE}")
-    if "--golden" not in options:
+    if "--golden" not in options and "eval" in os.path.basename(sys.argv[0]):
+        options["--evaluate"] = True  # a link named like `repl-eval`: evaluating is the default (no arguments)
+    if ("--golden" in options) == ("--evaluate" in options):
         die(2, USAGE)
     return options
 
@@ -101,11 +117,47 @@ def reply(text: str) -> None:
     sys.stdout.flush()
 
 
+def failure_mode(options: dict, served: int) -> bool:
+    """Acts out the failure mode due at this request; True when it answered the request (with garbage)."""
+    if served == options.get("--crash-after"):
+        die(options["--exit-code"], f"fake: crashing on request {served + 1}")
+    if served == options.get("--oom-after"):
+        die(1, "INTERNAL PANIC: out of memory")
+    if served == options.get("--hang-after"):
+        time.sleep(1e6)
+    if served == options.get("--garbage-after"):
+        reply("this is not JSON")
+        return True
+    return False
+
+
+def evaluate(options: dict) -> None:
+    """The REPL protocol answered by fakelean_core's judge."""
+    sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
+    from fakelean_core import Repl
+
+    repl = Repl()
+    served = 0
+    while (text := read_request(sys.stdin)) is not None:
+        if text.startswith("#") or text.startswith("--"):
+            continue
+        try:
+            request = json.loads(text)
+        except ValueError as e:
+            die(1, f'uncaught exception: {{"message": "Could not parse JSON:\\n{e}"}}')
+        if not failure_mode(options, served):
+            answer = repl.handle(request) if isinstance(request, dict) else {"message": "fake: not an object"}
+            reply(json.dumps(answer, ensure_ascii=False))
+        served += 1
+
+
 def main(argv: list[str]) -> None:
     options = parse_args(argv)
-    name, directory = options["--golden"], options["--dir"]
     for stream in (sys.stdin, sys.stdout, sys.stderr):
         stream.reconfigure(encoding="utf-8")
+    if "--evaluate" in options:
+        return evaluate(options)
+    name, directory = options["--golden"], options["--dir"]
 
     # strict=False: some .in files hold a raw newline inside a JSON string (the real REPL took them)
     requests = [json.loads(b, strict=False) for b in blocks(os.path.join(directory, f"{name}.in"))]

@@ -1,24 +1,42 @@
-"""Ask Lean whether declarations check: a batch-file backend and a REPL backend, one interface.
+"""Ask Lean whether proofs prove our statements, so that no proof can forge the answer: file and REPL backends.
 
-Both take :class:`Attempt` s (a declaration named ``step``, already through the guard, and where its proof
-starts) and return one :class:`Outcome` each:
+Both take :class:`Goal` s (our statement, parsed by the guard, and a proof that passed the policy) and return
+one :class:`Outcome` each:
 
-- ``ok``: no error, and ``#print axioms`` lists only Lean's standard axioms;
-- ``statement``: Lean rejects the statement itself (the error lies before the proof): not formalizable;
-- ``proof``: the proof fails, or it leans on ``sorryAx`` / ``Lean.ofReduceBool`` / an added axiom;
-- ``error``: Lean itself failed (timeout, crash, out of memory, no report) — never read as a refutation.
+- ``ok``: a trusted check confirmed it (below), with only Lean's standard axioms;
+- ``statement``: Lean rejects our statement itself: not formalizable;
+- ``proof``: the proof fails, or it leans on ``sorryAx`` / ``Lean.ofReduceBool`` / another axiom;
+- ``error``: Lean itself failed (timeout, crash, out of memory, output the check cannot have printed, a kernel
+  replay that disagrees, the time budget spent) — never read as a refutation.
 
-**File mode** writes many declarations into one file, each in its own namespace (``namespace S17 ... end
-S17`` then ``#print axioms S17.step``), runs ``lean`` once, and maps each diagnostic back to its declaration
-by line. About 20x cheaper than a process per declaration (3 ms against 76 ms per small ``decide`` theorem,
-measured by the issue's author with a real Lean). A batch that times out or crashes is split in halves and
-retried, so one pathological step costs only itself.
+**The trusted check.** A proof runs in Lean, and Lean lets a proof print (a logged message, an error that
+echoes a string), so what Lean prints while it elaborates a proof is never read as a verdict. File mode uses
+three modules in a fresh temporary folder, with fresh random names per batch (no step can name another):
 
-**REPL mode** keeps one leanprover-community/repl process per job: the header is elaborated once, and each
-declaration is sent as ``{"cmd": ..., "env": header_env}``, so names never clash.
+1. ``Stmts.lean``: the header, then ``noncomputable def rpS_<nonce>_<k> : Prop := <our statement>`` — only our
+   text, compiled with ``lean -o``;
+2. ``Cand.lean``: the header, then ``theorem rpP_<nonce>_<k> <our statement> := <their proof>`` — compiled with
+   ``lean -o``; Lean writes no ``.olean`` while any declaration has an error, so the declarations whose lines
+   hold an error are dropped and the rest compiled again (the messages only *locate* failures: a forged one can
+   make a step fail, never pass; the dropped ones get one more compile of their own, in a new random order, so a
+   proof that forges errors against its neighbours costs them nothing);
+3. ``Check.lean``: ``import Stmts``, ``import Cand``, then ``example : rpS_k := @rpP_k`` per step and, per group
+   of steps, ``theorem rpG_j : rpS_a ∧ rpS_b ∧ ... := ⟨@rpP_a, @rpP_b, ...⟩`` and ``#print axioms rpG_j``. Its
+   input holds only our names; its output is read strictly (:func:`~verifiers.lean.diagnostics.read_check`), and
+   the statement it checks against was elaborated in ``Stmts``, where no proof could change its meaning (a smuggled
+   notation in ``Cand`` cannot reach it). A group whose axioms are not all standard is printed member by member.
+4. With ``replay`` (``lean4checker`` found, or required with ``replay="on"``), the kernel checks every
+   declaration of ``Cand.olean`` again, in a separate process; a disagreement is ``error``.
 
-Both run Lean through :mod:`verifiers.lean.sandbox` (temporary directory, wall-clock timeout, memory limit,
-scrubbed environment, bubblewrap where installed).
+**REPL mode** does the same in three commands per step (``def`` in the header's environment, the candidate in
+that one, the check in the candidate's), reading the check's reply only at the positions of our commands.
+
+**Cost.** ``Stmts`` and ``Cand`` compile at the same time; a batch that times out or crashes is re-run once per
+step, each step alone (a step that times out alone is ``error``), never bisected; ``deadline`` (a
+``time.monotonic()`` value) bounds the wall-clock time of the whole verify call.
+
+Every process runs through :mod:`verifiers.lean.sandbox` (bubblewrap where it works: the toolchain and the project
+read-only, the batch folder the only writable path, no network).
 
 Example::
 
@@ -27,33 +45,43 @@ Example::
 
 from __future__ import annotations
 
-import bisect
 import math
 import os
+import random
+import re
+import secrets
+import shutil
 import tempfile
+import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from verifiers.lean.diagnostics import Diagnostic, axioms_in, parse_output, unsound_axioms
-from verifiers.lean.sandbox import Limits, find_executable, run_limited, sandbox_argv, scrubbed_env
+from verifiers.lean.diagnostics import (STANDARD_AXIOMS, CheckResult, Diagnostic, UnexpectedOutput, parse_axioms,
+                                        parse_messages, read_check, unsound_axioms)
+from verifiers.lean.guard import Declaration
+from verifiers.lean.sandbox import (LeanNotFound, Limits, RunResult, SandboxError, find_executable, run_limited,
+                                    sandbox_argv, sandbox_failure, scrubbed_env, toolchain_binds)
 
 OK, STATEMENT, PROOF, ERROR = "ok", "statement", "proof", "error"
-FILE_NAME = "Steps.lean"
 MAX_BATCH = 1000
+GROUP = 64            # candidates per `#print axioms` in the check (one traversal of their dependencies)
+MAX_COMPILES = 3      # compiles of one module before the declarations still failing are given up
+REPLAYS = ("auto", "on", "off")
+_NAMES = re.compile(r"rp[SPG]_[0-9a-f]{12}_(\d+)")
+
+
+class BudgetSpent(RuntimeError):
+    """The verify call's wall-clock budget for Lean is used up."""
 
 
 @dataclass(frozen=True)
-class Attempt:
-    """One declaration ``theorem step ... := proof`` (guarded), and the line/column where its proof starts."""
+class Goal:
+    """Prove ``decl``'s statement (its binders and conclusion; its own proof is ignored) with ``proof``."""
 
-    text: str
-    proof_line: int  # 0-based line within ``text``
-    proof_column: int
-
-    @property
-    def lines(self) -> int:
-        return self.text.count("\n") + 1
+    decl: Declaration
+    proof: str
 
 
 @dataclass(frozen=True)
@@ -63,71 +91,200 @@ class Outcome:
     axioms: tuple[str, ...] = ()
 
 
-def classify(attempt: Attempt, diags: list[tuple[int, int, Diagnostic]], axioms: tuple[str, ...] | None) -> Outcome:
-    """``diags``: (line within the attempt, column, diagnostic); ``axioms`` None when Lean printed none."""
-    errors = [(line, col, d) for line, col, d in diags if d.severity == "error"]
-    in_statement = [d for line, col, d in errors if (line, col) < (attempt.proof_line, attempt.proof_column)]
-    if in_statement:
-        return Outcome(STATEMENT, in_statement[0].text)
-    if errors:
-        return Outcome(PROOF, errors[0][2].text)
-    if axioms is None:
-        return Outcome(ERROR, "Lean printed no axioms report for the declaration")
-    bad = unsound_axioms(axioms)
-    if bad:
-        return Outcome(PROOF, f"the proof uses {', '.join(bad)}", axioms)
-    return Outcome(OK, "", axioms)
+def anonymize(message: str) -> str:
+    """A Lean message with our per-batch names replaced by ``step`` (same reasons for the same input)."""
+    return _NAMES.sub("step", message)
 
 
-def assign(diags: Sequence[Diagnostic], spans: Sequence[tuple[int, int]]) -> list[list[tuple[int, int, Diagnostic]]]:
-    """Each diagnostic to the declaration whose (first, last) 1-based line span holds it, as (line within the
-    declaration, 0-based; column; diagnostic). Diagnostics outside every span are dropped."""
-    per: list[list[tuple[int, int, Diagnostic]]] = [[] for _ in spans]
-    starts = [s for s, _ in spans]
+def statement_text(name: str, decl: Declaration) -> str:
+    """``noncomputable def NAME : Prop := ∀ binders, conclusion``, with the statement's ``set_option ... in``."""
+    options = "".join(f"set_option {k} {v} in\n" for k, v in decl.options)
+    return f"{options}noncomputable def {name} : Prop := {decl.as_pi()}"
+
+
+def candidate_text(name: str, goal: Goal) -> str:
+    """``theorem NAME binders : conclusion := proof``, rendered (and guarded again) from the parsed parts."""
+    return goal.decl.render(name, goal.proof)
+
+
+def layout(header: str, blocks: Sequence[str]) -> tuple[str, list[tuple[int, int]]]:
+    """The file text and each block's (first, last) 1-based line."""
+    lines = header.splitlines() if header else []
+    spans = []
+    for block in blocks:
+        first = len(lines) + 1
+        lines.extend(block.split("\n"))
+        spans.append((first, len(lines)))
+    return "\n".join(lines) + "\n", spans
+
+
+def errors_per_block(diags: Sequence[Diagnostic], spans: Sequence[tuple[int, int]]) -> dict[int, str]:
+    """Block index -> its first error message (a hint), for the blocks whose lines hold an error."""
+    out: dict[int, str] = {}
+    firsts = [s for s, _ in spans]
+    import bisect
+
     for d in diags:
-        k = bisect.bisect_right(starts, d.line) - 1
+        if d.severity != "error":
+            continue
+        k = bisect.bisect_right(firsts, d.line) - 1
         if k >= 0 and d.line <= spans[k][1]:
-            per[k].append((d.line - spans[k][0], d.column, d))
-    return per
+            out.setdefault(k, d.text)
+    return out
+
+
+@dataclass
+class _Compiled:
+    """How compiling one module went: which blocks are in the .olean, which failed and why."""
+
+    ok: list[int] = field(default_factory=list)
+    failed: dict[int, str] = field(default_factory=dict)
+    error: dict[int, str] = field(default_factory=dict)   # Lean itself failed for these (not their fault)
+    timed_out: str = ""                                    # the run's description when it timed out/crashed
+
+
+class _Timeout(Exception):
+    pass
 
 
 class FileBackend:
-    """Many declarations per ``lean`` run; ``jobs`` runs in parallel."""
+    """Many steps per ``lean`` run, three modules per batch (see the module docstring); ``jobs`` at once."""
 
     def __init__(self, lean: str = "lean", header: str = "", *, project: str | None = None,
-                 limits: Limits = Limits(), jobs: int = 1, batch_size: int = MAX_BATCH) -> None:
+                 limits: Limits = Limits(), jobs: int = 1, batch_size: int = MAX_BATCH, replay: str = "auto",
+                 lean4checker: str = "lean4checker", deadline: float | None = None) -> None:
         if jobs < 1 or batch_size < 1:
             raise ValueError(f"jobs and batch_size must be >= 1, got {jobs}, {batch_size}")
+        if replay not in REPLAYS:
+            raise ValueError(f"replay must be one of {', '.join(REPLAYS)}, got {replay!r}")
         self.lean = lean
         self.header = header.strip()
         self.project = project
         self.limits = limits
         self.jobs = jobs
         self.batch_size = batch_size
+        self.replay = replay
+        self.lean4checker = lean4checker
+        self.deadline = deadline
         self.runs = 0  # lean processes started (for reports and tests)
+        self._lock = threading.Lock()
+        self._features: dict | None = None
+        self._rng = random.Random(secrets.randbits(64))  # layout order: unpredictable to a proof
 
-    def _argv(self, path: str) -> list[str]:
-        if self.project:  # `lake env` puts the project's packages (e.g. Mathlib) on LEAN_PATH
-            return [find_executable("lake"), "-d", self.project, "env", self.lean, path]
-        return [find_executable(self.lean), path]
+    # -- running Lean -------------------------------------------------------------------------------------
+
+    def _exe(self) -> str:
+        return find_executable(self.lean)
+
+    def _binds(self) -> list[str]:
+        return [self.project] if self.project else []
+
+    def _spawn(self, argv: list[str], tmp: str, timeout: float, lean_path: str | None = None, *,
+               sandboxed: bool = True) -> RunResult:
+        """Run ``argv`` in the sandbox with ``tmp`` as the only writable folder; SandboxError when it cannot.
+        ``sandboxed`` False only for our own set-up commands that need to write (``lake env`` in the project)."""
+        if self.deadline is not None:
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                raise BudgetSpent("the Lean time budget of this verify call is spent")
+            timeout = min(timeout, left)
+        limits = Limits(timeout_s=max(timeout, 0.1), memory_mb=self.limits.memory_mb,
+                        max_output_bytes=self.limits.max_output_bytes, use_bwrap=self.limits.use_bwrap)
+        extra = {"LEAN_PATH": lean_path} if lean_path is not None else {}
+        wrapped = sandbox_argv(argv, tmp, use_bwrap=self.limits.use_bwrap if sandboxed else False,
+                               readonly=self._binds())
+        res = run_limited(wrapped, cwd=tmp, limits=limits, env=scrubbed_env(extra, home=tmp))
+        failure = sandbox_failure(res)
+        if failure is not None:
+            raise SandboxError(failure)
+        with self._lock:
+            self.runs += 1
+        return res
+
+    def features(self) -> dict:
+        """What this ``lean`` can do, asked once: ``json`` (``--json``), ``libdir``, ``path`` (the project's
+        LEAN_PATH), ``checker`` (the lean4checker to replay with, or None)."""
+        with self._lock:
+            if self._features is not None:
+                return self._features
+        with tempfile.TemporaryDirectory(prefix="reasonpipe-lean-") as tmp:
+            exe = self._exe()
+            helped = self._spawn([exe, "--help"], tmp, 30.0)
+            libdir = self._spawn([exe, "--print-libdir"], tmp, 30.0)
+            path = ""
+            if self.project:
+                # our own set-up, on the user's project: lake may need to write its .lake folder
+                res = self._spawn([find_executable("lake"), "-d", self.project, "env", "printenv", "LEAN_PATH"], tmp,
+                                  max(self.limits.timeout_s, 60.0), sandboxed=False)
+                if res.returncode != 0:
+                    raise SandboxError(f"`lake env` in {self.project} failed: {res.why()}")
+                path = res.stdout.strip()
+        checker = None
+        if self.replay != "off":
+            try:
+                checker = find_executable(self.lean4checker)
+            except LeanNotFound:
+                if self.replay == "on":
+                    raise
+        lib = libdir.stdout.strip() if libdir.returncode == 0 and libdir.stdout.strip() else ""
+        found = {"json": "--json" in helped.stdout + helped.stderr, "libdir": lib, "path": path, "checker": checker}
+        with self._lock:
+            self._features = found
+        return found
+
+    def _lean_path(self, tmp: str) -> str:
+        f = self.features()
+        return ":".join(p for p in (tmp, f["path"], f["libdir"]) if p)
 
     def version(self) -> str:
         """``lean --version`` (part of every cache key: another Lean may judge differently)."""
         with tempfile.TemporaryDirectory(prefix="reasonpipe-lean-") as tmp:
-            argv = self._argv("--version")
-            res = run_limited(sandbox_argv(argv, tmp, use_bwrap=self.limits.use_bwrap), cwd=tmp, limits=self.limits,
-                              env=scrubbed_env())
+            res = self._spawn([self._exe(), "--version"], tmp, 30.0)
         if res.returncode != 0:
-            raise RuntimeError(f"`{self.lean} --version` failed: {res.why()}")
+            raise SandboxError(f"`{self.lean} --version` failed: {res.why()}")
         return res.stdout.strip()
 
-    def check(self, attempts: Sequence[Attempt]) -> list[Outcome]:
-        if not attempts:
+    def _timeout(self, n: int) -> float:
+        # a batch of n small steps gets the per-step timeout once per 50 steps (3 ms each with a real Lean)
+        return self.limits.timeout_s * max(1, math.ceil(n / 50))
+
+    def _messages(self, res: RunResult, filename: str) -> list[Diagnostic]:
+        return parse_messages(res.stdout + "\n" + res.stderr, filename, json_lines=self.features()["json"])
+
+    def _flags(self) -> list[str]:
+        return ["--json"] if self.features()["json"] else []
+
+    # -- probes -------------------------------------------------------------------------------------------
+
+    def probe(self, lines: Sequence[str]) -> dict[int, set[int]]:
+        """Run the header then ``lines`` (one command each): {index of a line with an error: its error columns}."""
+        with tempfile.TemporaryDirectory(prefix="reasonpipe-lean-") as tmp:
+            text, spans = layout(self.header, list(lines))
+            with open(os.path.join(tmp, "Probe.lean"), "w", encoding="utf-8") as f:
+                f.write(text)
+            res = self._spawn([self._exe(), *self._flags(), "Probe.lean"], tmp, self._timeout(len(lines)),
+                              self._lean_path(tmp))
+        if res.timed_out or res.crashed:
+            raise RuntimeError(f"the keyword probe failed: lean {res.why()}")
+        diags = self._messages(res, "Probe.lean")
+        header_lines = len(self.header.splitlines()) if self.header else 0
+        if any(d.severity == "error" and d.line <= header_lines for d in diags):
+            raise RuntimeError("the header failed: " + next(str(d) for d in diags if d.line <= header_lines))
+        first = header_lines + 1
+        out: dict[int, set[int]] = {}
+        for d in diags:
+            if d.severity == "error" and first <= d.line < first + len(lines):
+                out.setdefault(d.line - first, set()).add(d.column)
+        return out
+
+    # -- checking -----------------------------------------------------------------------------------------
+
+    def check(self, goals: Sequence[Goal]) -> list[Outcome]:
+        if not goals:
             return []
-        # balanced batches, at most batch_size each, at least one per job
-        n = max(self.jobs, math.ceil(len(attempts) / self.batch_size))
-        size = math.ceil(len(attempts) / n)
-        batches = [list(attempts[i:i + size]) for i in range(0, len(attempts), size)]
+        n = max(self.jobs, math.ceil(len(goals) / self.batch_size))
+        size = math.ceil(len(goals) / n)
+        batches = [list(goals[i:i + size]) for i in range(0, len(goals), size)]
         if self.jobs == 1 or len(batches) == 1:
             results = [self._check_batch(b) for b in batches]
         else:
@@ -135,61 +292,227 @@ class FileBackend:
                 results = list(pool.map(self._check_batch, batches))
         return [o for r in results for o in r]
 
-    def render(self, attempts: Sequence[Attempt]) -> tuple[str, list[tuple[int, int]]]:
-        """The batch file, and each attempt's (first, last) 1-based line of its declaration block."""
-        lines = self.header.splitlines() if self.header else []
-        spans: list[tuple[int, int]] = []
-        for k, a in enumerate(attempts):
-            lines.append(f"namespace S{k}")
-            first = len(lines) + 1
-            lines.extend(a.text.split("\n"))
-            spans.append((first, len(lines) + 2))  # the `end` and `#print axioms` lines belong to it too
-            lines.append(f"end S{k}")
-            lines.append(f"#print axioms S{k}.step")
-        return "\n".join(lines) + "\n", spans
+    def _check_batch(self, goals: list[Goal]) -> list[Outcome]:
+        """Outcomes for one batch; a batch that times out or crashes: each step once alone."""
+        try:
+            return self._attempt(goals, rerun_failures=True)
+        except BudgetSpent as e:
+            return [Outcome(ERROR, str(e))] * len(goals)
+        except _Timeout as e:
+            if len(goals) == 1:
+                return [Outcome(ERROR, f"lean {e}")]
+        out = []
+        for g in goals:
+            try:
+                out.extend(self._attempt([g], rerun_failures=False))
+            except BudgetSpent as e:
+                out.append(Outcome(ERROR, str(e)))
+            except _Timeout as e:
+                out.append(Outcome(ERROR, f"lean {e}"))
+        return out
 
-    def _check_batch(self, attempts: list[Attempt]) -> list[Outcome]:
-        text, spans = self.render(attempts)
-        header_lines = len(self.header.splitlines()) if self.header else 0
-        # a batch of n small steps gets the per-step timeout once per 50 steps (3 ms each with a real Lean)
-        limits = Limits(timeout_s=self.limits.timeout_s * max(1, math.ceil(len(attempts) / 50)),
-                        memory_mb=self.limits.memory_mb, max_output_bytes=self.limits.max_output_bytes,
-                        use_bwrap=self.limits.use_bwrap)
+    def _attempt(self, goals: list[Goal], *, rerun_failures: bool) -> list[Outcome]:
+        """One pass of the three modules over ``goals`` (raises _Timeout, BudgetSpent)."""
+        nonce = secrets.token_hex(6)
+        order = list(range(len(goals)))
+        self._rng.shuffle(order)  # where a step sits in the files is unpredictable to every proof
+        out: list[Outcome | None] = [None] * len(goals)
         with tempfile.TemporaryDirectory(prefix="reasonpipe-lean-") as tmp:
-            path = os.path.join(tmp, FILE_NAME)
-            with open(path, "w", encoding="utf-8") as f:
+            stmts = {k: statement_text(f"rpS_{nonce}_{k}", goals[k].decl) for k in order}
+            cands = {}
+            for k in order:
+                try:
+                    cands[k] = candidate_text(f"rpP_{nonce}_{k}", goals[k])
+                except ValueError as e:  # GuardError: the proof would change how the statement parses
+                    out[k] = Outcome(PROOF, f"the proof does not fit the statement: {e}")
+            with ThreadPoolExecutor(2) as pool:
+                fs = pool.submit(self._compile, tmp, "Stmts", [(k, stmts[k]) for k in order])
+                fc = pool.submit(self._compile, tmp, "Cand", [(k, cands[k]) for k in order if k in cands])
+                s, c = fs.result(), fc.result()
+            if s.timed_out or c.timed_out:
+                raise _Timeout(s.timed_out or c.timed_out)
+            for k, why in {**s.error, **c.error}.items():
+                out[k] = Outcome(ERROR, anonymize(why))
+            for k, why in s.failed.items():
+                out[k] = Outcome(STATEMENT, anonymize(why))
+            failed = [k for k in c.failed if out[k] is None]
+            ready = [k for k in order if k in s.ok and k in c.ok and out[k] is None]
+            # Stmts.olean may hold statements whose candidate failed, Cand.olean candidates whose statement
+            # failed: Check names only the steps in both
+            if ready:
+                for k, o in zip(ready, self._verify(tmp, nonce, ready)):
+                    out[k] = o
+        if failed and rerun_failures and len(failed) > 1:
+            # one more compile of the failures alone, in a new random order, with new names: a proof that forged
+            # an error line against a neighbour in the batch above cannot aim at the same neighbour here
+            for k, o in zip(failed, self._attempt([goals[k] for k in failed], rerun_failures=False)):
+                out[k] = o
+        else:
+            for k in failed:
+                out[k] = Outcome(PROOF, anonymize(c.failed[k]))
+        return out  # type: ignore[return-value]
+
+    def _compile(self, tmp: str, module: str, blocks: list[tuple[int, str]]) -> _Compiled:
+        """``lean -o MODULE.olean MODULE.lean`` over ``blocks``, dropping those with errors until an .olean
+        is written (at most MAX_COMPILES runs)."""
+        result = _Compiled()
+        remaining = list(blocks)
+        olean = os.path.join(tmp, f"{module}.olean")
+        header_lines = len(self.header.splitlines()) if self.header else 0
+        for _ in range(MAX_COMPILES):
+            if not remaining:
+                return result
+            if os.path.exists(olean):
+                os.remove(olean)
+            text, spans = layout(self.header, [b for _, b in remaining])
+            with open(os.path.join(tmp, f"{module}.lean"), "w", encoding="utf-8") as f:
                 f.write(text)
-            argv = sandbox_argv(self._argv(FILE_NAME), tmp, use_bwrap=self.limits.use_bwrap)
-            res = run_limited(argv, cwd=tmp, limits=limits, env=scrubbed_env())
-            self.runs += 1
+            res = self._spawn([self._exe(), *self._flags(), "-o", f"{module}.olean", f"{module}.lean"], tmp,
+                              self._timeout(len(remaining)), self._lean_path(tmp))
+            if res.timed_out or res.crashed:
+                result.timed_out = res.why()
+                return result
+            if res.returncode == 0 and os.path.exists(olean):
+                result.ok = [k for k, _ in remaining]
+                return result
+            diags = self._messages(res, f"{module}.lean")
+            head = [d for d in diags if d.severity == "error" and d.line <= header_lines]
+            if head:
+                for k, _ in remaining:
+                    result.error[k] = f"the header failed: {head[0]}"
+                return result
+            flagged = errors_per_block(diags, spans)
+            if not flagged:
+                for k, _ in remaining:
+                    result.error[k] = f"lean wrote no {module}.olean and located no error: {res.why()}"
+                return result
+            for i, why in flagged.items():
+                result.failed[remaining[i][0]] = why
+            remaining = [b for i, b in enumerate(remaining) if i not in flagged]
+        for k, _ in remaining:
+            result.error[k] = f"{module} still failed after {MAX_COMPILES} compiles"
+        return result
+
+    def _verify(self, tmp: str, nonce: str, ready: list[int]) -> list[Outcome]:
+        """The trusted check (and the replay) of candidates that compiled; one Outcome per ``ready`` entry."""
+        lines = ["import Stmts", "import Cand"]
+        example_line = {}
+        for k in ready:
+            lines.append(f"example : rpS_{nonce}_{k} := @rpP_{nonce}_{k}")
+            example_line[k] = len(lines)
+        groups = [ready[i:i + GROUP] for i in range(0, len(ready), GROUP)]
+        report_line: dict[str, int] = {}
+        for j, members in enumerate(groups):
+            g = f"rpG_{nonce}_{j}"
+            if len(members) == 1:
+                k = members[0]
+                lines.append(f"theorem {g} : rpS_{nonce}_{k} := @rpP_{nonce}_{k}")
+            else:
+                stmt = " ∧ ".join(f"rpS_{nonce}_{k}" for k in members)
+                proof = ", ".join(f"@rpP_{nonce}_{k}" for k in members)
+                lines.append(f"theorem {g} : {stmt} := ⟨{proof}⟩")
+            lines.append(f"#print axioms {g}")
+            report_line[g] = len(lines)
+        try:
+            check = self._run_check(tmp, "Check", lines, report_line)
+        except UnexpectedOutput as e:
+            return [Outcome(ERROR, f"the trusted check printed what it cannot have printed ({e})")] * len(ready)
+        except RuntimeError as e:
+            return [Outcome(ERROR, str(e))] * len(ready)
+        own: dict[int, tuple[str, ...]] = {}
+        passed = [k for k in ready if example_line[k] not in check.errors]
+        doubtful = [k for j, members in enumerate(groups)
+                    if unsound_axioms(check.axioms.get(f"rpG_{nonce}_{j}", ("(no report)",)))
+                    for k in members if k in passed]
+        if doubtful:  # a group with a non-standard axiom (or no report): each member's own axioms
+            ax_lines = ["import Stmts", "import Cand"]
+            ax_report = {}
+            for k in doubtful:
+                ax_lines.append(f"#print axioms rpP_{nonce}_{k}")
+                ax_report[f"rpP_{nonce}_{k}"] = len(ax_lines)
+            try:
+                ax = self._run_check(tmp, "CheckAx", ax_lines, ax_report)
+            except UnexpectedOutput as e:
+                ax = None
+                why = f"the trusted check printed what it cannot have printed ({e})"
+            except RuntimeError as e:
+                ax, why = None, str(e)
+            for k in doubtful:
+                if ax is None:
+                    own[k] = ("(error: " + why + ")",)
+                else:
+                    own[k] = ax.axioms.get(f"rpP_{nonce}_{k}", ("(no report)",))
+        replay_error = self._replay(tmp) if passed else None
+        out = []
+        for k in ready:
+            if k not in passed:
+                out.append(Outcome(PROOF, anonymize("the proof does not prove the statement: "
+                                                    + check.errors[example_line[k]][0])))
+                continue
+            axioms = own.get(k)
+            if axioms is None:  # its group's report lists only standard axioms
+                group = ready.index(k) // GROUP
+                axioms = check.axioms[f"rpG_{nonce}_{group}"]
+            bad = unsound_axioms(axioms)
+            if any(a.startswith("(") for a in bad):
+                out.append(Outcome(ERROR, f"no axioms report for the step {bad[0]}"))
+            elif bad:
+                out.append(Outcome(PROOF, f"the proof uses {', '.join(bad)}", axioms))
+            elif replay_error is not None:
+                out.append(Outcome(ERROR, replay_error))
+            else:
+                out.append(Outcome(OK, "", tuple(a for a in axioms if a in STANDARD_AXIOMS)))
+        return out
+
+    def _run_check(self, tmp: str, module: str, lines: list[str], reports: dict[str, int]) -> CheckResult:
+        with open(os.path.join(tmp, f"{module}.lean"), "w", encoding="utf-8") as f:
+            f.write("\n".join(lines) + "\n")
+        res = self._spawn([self._exe(), *self._flags(), f"{module}.lean"], tmp, self._timeout(len(lines)),
+                          self._lean_path(tmp))
         if res.timed_out or res.crashed:
-            if len(attempts) > 1:  # split and retry: one pathological step must not sink the others
-                half = len(attempts) // 2
-                return self._check_batch(attempts[:half]) + self._check_batch(attempts[half:])
-            return [Outcome(ERROR, f"lean {res.why()}")]
-        diags, axioms = parse_output(res.stdout + "\n" + res.stderr, FILE_NAME)
-        header_errors = [d for d in diags if d.line <= header_lines and d.severity == "error"]
-        if header_errors:
-            return [Outcome(ERROR, f"the header failed: {header_errors[0]}")] * len(attempts)
-        per = assign(diags, spans)
-        if res.returncode not in (0, 1) and not any(per):
-            return [Outcome(ERROR, f"lean {res.why()}")] * len(attempts)
-        return [classify(a, per[k], axioms.get(f"S{k}.step")) for k, a in enumerate(attempts)]
+            raise RuntimeError(f"the trusted check failed: lean {res.why()}")
+        if res.truncated:
+            raise RuntimeError("the trusted check printed more than the output limit")
+        result = read_check(res.stdout + "\n" + res.stderr, f"{module}.lean", reports,
+                            json_lines=self.features()["json"])
+        if 1 in result.errors or 2 in result.errors:
+            raise RuntimeError(f"the trusted check could not import the modules: {result.errors.get(1, result.errors.get(2))[0]}")
+        return result
+
+    def _replay(self, tmp: str) -> str | None:
+        """None when the kernel accepts Cand's declarations again (or no replay), else why not."""
+        checker = self.features()["checker"]
+        if checker is None:
+            return None
+        res = self._spawn([checker, "Cand"], tmp, self._timeout(1) * 5, self._lean_path(tmp))
+        if res.returncode == 0 and not res.timed_out:
+            return None
+        return "the kernel replay (lean4checker) rejects the candidates: " + anonymize(res.why())
+
+    def close(self) -> None:
+        pass
 
 
 class ReplBackend:
-    """One REPL process per job; the header's environment is built once per process."""
+    """One REPL process per job; the header's environment is built once per process; three commands a step."""
 
     def __init__(self, repl: str = "repl", header: str = "", *, project: str | None = None,
-                 limits: Limits = Limits(), jobs: int = 1) -> None:
+                 limits: Limits = Limits(), jobs: int = 1, replay: str = "auto", lean4checker: str = "lean4checker",
+                 deadline: float | None = None) -> None:
         if jobs < 1:
             raise ValueError(f"jobs must be >= 1, got {jobs}")
+        if replay not in REPLAYS:
+            raise ValueError(f"replay must be one of {', '.join(REPLAYS)}, got {replay!r}")
         self.repl = repl
         self.header = header.strip()
         self.project = project
         self.limits = limits
         self.jobs = jobs
+        self.replay = replay
+        self.lean4checker = lean4checker
+        self.deadline = deadline
         self._sessions: list = []
+        self._checker: str | None | bool = False  # False: not looked up yet
 
     def _argv(self) -> list[str]:
         if self.project:  # `lake -d PROJECT env` from the session's own temporary directory
@@ -200,44 +523,125 @@ class ReplBackend:
         from verifiers.lean.repl import ReplSession
 
         while len(self._sessions) <= k:
-            self._sessions.append(ReplSession(self._argv(), self.header, limits=self.limits, env=scrubbed_env()))
+            self._sessions.append(ReplSession(self._argv(), self.header, limits=self.limits,
+                                              env=scrubbed_env(), readonly=self._binds()))
         return self._sessions[k]
+
+    def _binds(self) -> list[str]:
+        """The project, and the `lean` toolchain the REPL asks for its library (`lean --print-prefix`)."""
+        binds = [self.project] if self.project else []
+        try:
+            binds += toolchain_binds(find_executable("lean"))
+        except LeanNotFound:
+            pass
+        return binds
 
     def version(self) -> str:
         return f"repl:{find_executable(self.repl)}"
 
-    def check_one(self, session, attempt: Attempt) -> Outcome:
+    def checker(self) -> str | None:
+        if self._checker is False:
+            self._checker = None
+            if self.replay != "off":
+                try:
+                    self._checker = find_executable(self.lean4checker)
+                except LeanNotFound:
+                    if self.replay == "on":
+                        raise
+        return self._checker  # type: ignore[return-value]
+
+    def probe(self, lines: Sequence[str]) -> dict[int, set[int]]:
         from verifiers.lean.repl import ReplError
 
-        code = attempt.text + "\n#print axioms step"
         try:
-            resp = session.check(code)
+            resp = self._session(0).check("\n".join(lines))
+        except ReplError as e:
+            raise RuntimeError(f"the keyword probe failed: {e}") from e
+        out: dict[int, set[int]] = {}
+        for m in resp.messages:
+            if m.severity == "error" and 0 < m.pos.line <= len(lines):
+                out.setdefault(m.pos.line - 1, set()).add(m.pos.column)
+        return out
+
+    def _left(self) -> float | None:
+        if self.deadline is None:
+            return None
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise BudgetSpent("the Lean time budget of this verify call is spent")
+        return min(left, self.limits.timeout_s)
+
+    def check_one(self, session, goal: Goal) -> Outcome:
+        from verifiers.lean.repl import ReplError
+
+        nonce = secrets.token_hex(6)
+        s, p = f"rpS_{nonce}_0", f"rpP_{nonce}_0"
+        try:
+            r1 = session.check(statement_text(s, goal.decl), timeout=self._left())
+            if r1.errors or r1.env is None:
+                return Outcome(STATEMENT, anonymize(r1.errors[0].data if r1.errors else "no environment"))
+            try:
+                text = candidate_text(p, goal)
+            except ValueError as e:
+                return Outcome(PROOF, f"the proof does not fit the statement: {e}")
+            r2 = session.check(text, env=r1.env, timeout=self._left())
+            if r2.env is None:
+                return Outcome(ERROR, "the REPL gave no environment for the candidate")
+            r3 = session.check(f"example : {s} := @{p}\n#print axioms {p}", env=r2.env, timeout=self._left())
+            replay = self._replay(session, r2.env) if not r3.errors else None
+        except BudgetSpent as e:
+            return Outcome(ERROR, str(e))
         except ReplError as e:
             return Outcome(ERROR, f"repl: {type(e).__name__}: {e}")
-        axioms = None
-        diags = []
-        for m in resp.messages:
-            found = axioms_in(m.data) if m.severity == "info" else None
-            if found is not None and found[0] in ("step", "_root_.step"):
-                axioms = found[1]
-                continue
-            if m.pos.line - 1 < attempt.lines:  # messages on the `#print axioms` line are not the step's
-                diags.append((m.pos.line - 1, m.pos.column, Diagnostic(m.pos.line, m.pos.column, m.severity, m.data)))
-        return classify(attempt, diags, axioms)
+        hint = anonymize(r2.errors[0].data) if r2.errors else ""
+        if any(m.pos.line == 1 for m in r3.errors):
+            return Outcome(PROOF, hint or anonymize(next(m.data for m in r3.errors if m.pos.line == 1)))
+        reports = [m for m in r3.messages if m.severity == "info"]
+        found = parse_axioms(reports[0].data) if len(reports) == 1 and reports[0].pos.line == 2 else None
+        if found is None or found[0] not in (p, f"_root_.{p}") or r3.errors:
+            return Outcome(ERROR, "the trusted check printed what it cannot have printed")
+        bad = unsound_axioms(found[1])
+        if bad:
+            return Outcome(PROOF, (hint + "; " if hint else "") + f"the proof uses {', '.join(bad)}", found[1])
+        if replay is not None:
+            return Outcome(ERROR, replay)
+        return Outcome(OK, "", found[1])
 
-    def check(self, attempts: Sequence[Attempt]) -> list[Outcome]:
-        if not attempts:
+    def _replay(self, session, env: int) -> str | None:
+        checker = self.checker()
+        if checker is None:
+            return None
+        tmp = tempfile.mkdtemp(prefix="reasonpipe-replay-")
+        try:
+            path = os.path.join(session.cwd, "RpCand.olean")
+            session.pickle(env, path)
+            shutil.copy(path, os.path.join(tmp, "RpCand.olean"))
+            limits = Limits(timeout_s=self.limits.timeout_s * 5, memory_mb=self.limits.memory_mb,
+                            use_bwrap=self.limits.use_bwrap)
+            res = run_limited(sandbox_argv([checker, "RpCand"], tmp, use_bwrap=self.limits.use_bwrap), cwd=tmp,
+                              limits=limits, env=scrubbed_env({"LEAN_PATH": tmp}, home=tmp))
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        failure = sandbox_failure(res)
+        if failure is not None:
+            raise SandboxError(failure)
+        if res.returncode == 0 and not res.timed_out:
+            return None
+        return "the kernel replay (lean4checker) rejects the candidate: " + anonymize(res.why())
+
+    def check(self, goals: Sequence[Goal]) -> list[Outcome]:
+        if not goals:
             return []
-        jobs = min(self.jobs, len(attempts))
+        jobs = min(self.jobs, len(goals))
         sessions = [self._session(k) for k in range(jobs)]
         if jobs == 1:
-            return [self.check_one(sessions[0], a) for a in attempts]
-        shards = [list(range(k, len(attempts), jobs)) for k in range(jobs)]
-        out: list[Outcome | None] = [None] * len(attempts)
+            return [self.check_one(sessions[0], g) for g in goals]
+        shards = [list(range(k, len(goals), jobs)) for k in range(jobs)]
+        out: list[Outcome | None] = [None] * len(goals)
 
         def run(k: int) -> None:
             for i in shards[k]:
-                out[i] = self.check_one(sessions[k], attempts[i])
+                out[i] = self.check_one(sessions[k], goals[i])
 
         with ThreadPoolExecutor(jobs) as pool:
             list(pool.map(run, range(jobs)))

@@ -17,9 +17,11 @@ Three sources of statements:
   are bookkeeping.
 - **Pass-through** (Safe's records, ``../shared/formats/safe_formats.txt``): each step carries its own
   statement (``formal_statement``, usually ending ``:= by sorry``) and optionally a proof; a statement that is
-  ``False`` or absent means "no verification required" (``no_check``).
+  ``False`` or absent means "no verification required" (``no_check``). The statement (its proof stripped) is
+  the challenge; of the proof only the proof itself is kept, also when the prover wrote a whole declaration.
 
-Statements without a proof are proved by the closing tactics the verifier is configured with.
+Each :class:`Formal` holds a statement and, separately, a proof (None: the closing tactics the verifier is
+configured with prove it); the verifier builds the declaration Lean checks from both.
 
 Example::
 
@@ -44,15 +46,18 @@ DIGITS_LIST = "[1, 2, 3, 4, 5, 6, 7, 8, 9]"
 class Formal:
     """What Lean is asked about one step.
 
-    ``source`` is one Lean declaration (``theorem step : ... := proof``, the proof optional) when the step
-    is to be checked; otherwise ``verdict`` (``no_check`` / ``unformalizable``) and ``reason`` say why not.
-    ``expect``: when ``source`` is a prover's whole declaration, the statement it must state (the step's own).
+    ``statement``: ``theorem step BINDERS : CONCL`` without a proof, OUR statement (for a Safe record, the
+    record's own statement with its proof stripped: the challenge). ``proof``: the prover's proof only (a term
+    or a ``by`` block, what follows ``:=``), canonical and lexically guarded; None: the verifier's closing
+    tactics prove it. When the step is not checked, ``verdict`` (``no_check`` / ``unformalizable``) and
+    ``reason`` say why not. A prover's whole declaration contributes only its proof: its statement is never
+    compared with ours as text, Lean checks the proof against our statement.
     """
 
-    source: str = ""
+    statement: str = ""
+    proof: str | None = None
     verdict: str | None = None
     reason: str = ""
-    expect: str = ""
 
     @property
     def checked(self) -> bool:
@@ -61,7 +66,7 @@ class Formal:
 
 def theorem(prop: str) -> Formal:
     """A statement without proof: ``theorem step : PROP``."""
-    return Formal(source=f"theorem step : {prop}")
+    return Formal(statement=f"theorem step : {prop}")
 
 
 def no_check(reason: str) -> Formal:
@@ -178,32 +183,47 @@ class FormalStep:
         return ["formal", self.text, self.statement, self.proof]
 
 
-def _strip_sorry(statement: str) -> str:
-    """``theorem t : P := by sorry`` -> ``theorem t : P``; the guard re-checks whatever is left."""
-    from verifiers.lean.guard import GuardError, parse_declaration
+def _declares(text: str) -> bool:
+    """Whether ``text`` is a whole declaration (``theorem``/``lemma``/``example``, maybe after
+    ``set_option ... in`` or a doc comment) rather than a proof. GuardError when Lean's lexer would fail."""
+    from verifiers.lean.guard import DECLARATION_KEYWORDS, TRIVIA, tokenize
 
-    try:
-        decl = parse_declaration(statement)
-    except GuardError:
-        return statement  # the verifier runs the guard again and reports the reason
-    if decl.proof is None:
-        return statement[:decl.statement_span[1]].rstrip()
-    return statement
+    return any(t.kind == "keyword" and t.text in DECLARATION_KEYWORDS for t in tokenize(text)
+               if t.kind not in TRIVIA)
 
 
 def formal_step(step: FormalStep) -> Formal:
-    """Pass a step's own statement through; attach its proof when it has one."""
+    """A step's own statement (its proof stripped) and its proof, both through the guard's lexing rules.
+
+    The statement is the record's ``formal_statement`` parsed by the guard and written back without a proof
+    (``theorem step BINDERS : CONCL``). The proof is the record's ``proof``: a term or ``by`` block (a leading
+    ``:=`` dropped), or a whole declaration (``theorem foo ... := PROOF``, ``lemma``, ``example``), of which
+    only PROOF is kept. Without a ``proof`` field, a real proof inside ``formal_statement`` is used. A whole
+    ``sorry`` / ``by sorry`` is no proof (None: the verifier's closing tactics try). Whatever the guard rejects
+    is ``unformalizable`` with its reason.
+    """
+    from verifiers.lean.guard import GuardError, parse_declaration, parse_proof
+
     stmt = step.statement
     if stmt is None or not stmt.strip() or stmt.strip() == "False":
         return no_check("no verification required (the step carries no formal statement)")
-    proof = (step.proof or "").strip()
-    if not proof:
-        return Formal(source=stmt)
-    if proof.split(None, 1)[0] in ("theorem", "lemma", "example"):
-        # a prover's whole declaration: the verifier checks that it states the same as ``stmt``
-        return Formal(source=proof, expect=stmt)
-    body = proof[2:].lstrip() if proof.startswith(":=") else proof
-    return Formal(source=f"{_strip_sorry(stmt)} := {body}")
+    try:
+        decl = parse_declaration(stmt)
+    except GuardError as e:
+        return unformalizable(f"rejected by the guard: {e}")
+    statement = decl.head("step")
+    text = step.proof or ""
+    try:
+        if not text.strip():
+            return Formal(statement=statement, proof=decl.proof)
+        if _declares(text):
+            return Formal(statement=statement, proof=parse_declaration(text).proof)
+        if text.lstrip().startswith(":="):  # blank it out: every other character keeps its column
+            at = text.index(":=")
+            text = text[:at] + "  " + text[at + 2:]
+        return Formal(statement=statement, proof=parse_proof(text) if text.strip() else None)
+    except GuardError as e:
+        return unformalizable(f"the step's proof is rejected by the guard: {e}")
 
 
 def passthrough(trace: Any) -> list[Formal]:
@@ -226,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     """Print the Lean statement of each CountDown line given on the command line."""
     for line in (argv if argv is not None else sys.argv[1:]):
         f = countdown_step(cd.parse_line(line))
-        print(f.source if f.checked else f"{f.verdict}: {f.reason}")
+        print(f.statement if f.checked else f"{f.verdict}: {f.reason}")
     return 0
 
 

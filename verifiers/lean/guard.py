@@ -34,9 +34,20 @@ What it does:
   no bidi controls, zero-width characters, non-ASCII spaces, full-width forms, Cyrillic, Armenian or Cherokee;
   the text must be NFC; at most :data:`MAX_TEXT_CHARS` characters and :data:`MAX_BRACKET_DEPTH` nested brackets.
 
+The statement's parts (binders, type) are what Lean reads, or the text is rejected: the type ends at the
+first top-level ``:=`` that no ``let``/``have``/``haveI``/``letI``/``let_fun`` of the type claims; a binder
+form the guard does not parse (``let_delayed``, ``let_tmp``, ``let_mvar%``, ``let_expr``, ``have'``, a
+``let`` with ``|`` alternatives), a ``by``/``do``/``calc`` block at the top level of the type, a line break
+after a layout-sensitive word or an inner ``:=`` in the statement (the parts are flattened to one line), a
+binder with a default value, pattern or missing type: all GuardError, never a guess.
+
 :meth:`Declaration.render` re-emits a clean ``theorem NAME binders : type := proof`` from the parsed parts
 only (comments gone, the tactic layout kept) and runs the guard over its own output, so what reaches Lean is
 always something the guard accepted. Send ``render()``'s output to Lean, never the original text.
+:meth:`Declaration.as_pi` gives the statement as one Prop term (``∀ binders, type``) for a trusted
+``def S : Prop := ...``; :meth:`Declaration.head` the statement without a proof. :func:`parse_proof` guards a
+proof on its own (what follows ``:=``) and returns its canonical text; :mod:`verifiers.lean.policy` adds the
+allow-list of what a proof may do.
 
 What it does NOT do:
 
@@ -50,7 +61,8 @@ What it does NOT do:
 - ``native_decide`` is allowed lexically; its axiom ``Lean.ofReduceBool`` is caught after the run by
   ``#print axioms``, which the verifier checks for every declaration (as it does ``sorryAx``);
 - :func:`vacuity` is syntactic only (``True``, a hypothesis restated, ``False`` or a false numeral fact as a
-  hypothesis, ``p → p``); contradictory hypotheses in general are checked with Lean by the verifier
+  hypothesis, ``p → p``, binders over ``Empty``/``PEmpty``/``Fin 0``, instances that cannot exist such as
+  ``[Inhabited Empty]``); contradictory hypotheses in general are checked with Lean by the verifier
   (it tries to prove ``False`` from them);
 - equation-compiler proofs (``theorem f : T | pat => ...``) are not recognised as proofs.
 
@@ -61,9 +73,11 @@ Example::
 
 from __future__ import annotations
 
+import re
 import unicodedata
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from types import MappingProxyType
 
 MAX_TEXT_CHARS = 20_000
@@ -186,12 +200,28 @@ def tokenize(text: str) -> list[Token]:
     a scientific literal without exponent digits, ``''``.
     """
     try:
-        return _lex(text)
+        return list(_lex(text))
     except GuardError as e:
         raise GuardError(e.reason, offset=e.offset, text=text) from None
 
 
-def _lex(text: str) -> list[Token]:
+def _lex(text: str) -> tuple[Token, ...]:
+    """:func:`tokenize` without positions in errors; short texts cached (a statement is lexed by the guard, the
+    policy and the keyword screen in turn). Tokens are immutable; the result is shared."""
+    if len(text) > _CACHED_CHARS:
+        return tuple(_lex_text(text))
+    return _lex_cached(text)
+
+
+_CACHED_CHARS = 4000  # at most 256 cached texts of this size: a bounded memory cost
+
+
+@lru_cache(maxsize=256)
+def _lex_cached(text: str) -> tuple[Token, ...]:
+    return tuple(_lex_text(text))
+
+
+def _lex_text(text: str) -> list[Token]:
     out: list[Token] = []
     n = len(text)
     holes: list[int] = []  # open interpolation holes of s!"..{..}..": brace depth inside each
@@ -210,7 +240,7 @@ def _lex(text: str) -> list[Token]:
             if more:
                 holes.append(0)
         elif c in " \n\r\t":
-            j = i
+            j = _PLAIN_WS.match(text, i).end()
             while j < n and text[j] in " \n\r\t":
                 if text[j] == "\t":
                     raise GuardError("tab character outside comments and strings (Lean rejects tabs)", offset=j)
@@ -353,6 +383,11 @@ def _number_end(text: str, i: int) -> int:
     return j
 
 
+_PLAIN_WS = re.compile(r"[ \n]*")
+_ASCII_ID_REST = re.compile(r"[A-Za-z0-9_'!?]*")
+_ASCII_PROBLEM = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # control characters (tab, LF, CR aside)
+
+
 def _ident_end(text: str, i: int) -> int:
     """End of the (dotted, possibly «quoted») identifier starting at ``i`` (Lean's identFnAux)."""
     n = len(text)
@@ -364,9 +399,9 @@ def _ident_end(text: str, i: int) -> int:
                 raise GuardError("unterminated identifier escape «", offset=j)
             j = close + 1
         else:
-            j += 1
-            while j < n and _is_id_rest(text[j]):
-                j += 1
+            j = _ASCII_ID_REST.match(text, j + 1).end()
+            while j < n and _is_id_rest(text[j]):  # non-ASCII letter-likes and subscripts
+                j = _ASCII_ID_REST.match(text, j + 1).end()
         if j + 1 < n and text[j] == "." and (_is_id_first(text[j + 1]) or text[j + 1] == "«"):
             j += 1
             continue
@@ -468,6 +503,7 @@ def _char_problem(ch: str) -> str | None:
     return f"character U+{v:04X} ({name}) is not in the allowed set"
 
 
+@lru_cache(maxsize=256)
 def _check_text(text: str) -> None:
     if len(text) > MAX_TEXT_CHARS:
         raise GuardError(f"text is {len(text)} characters, more than the limit {MAX_TEXT_CHARS}")
@@ -475,7 +511,14 @@ def _check_text(text: str) -> None:
         bad = next((i for i in range(len(text)) if not unicodedata.is_normalized("NFC", text[max(0, i - 1):i + 1])),
                    None)
         raise GuardError("text is not in Unicode normal form NFC", offset=bad)
+    if text.isascii():
+        bad = _ASCII_PROBLEM.search(text)
+        if bad:
+            raise GuardError(_char_problem(bad.group()) or "control character", offset=bad.start())
+        return
     for i, ch in enumerate(text):
+        if ch < "\x7f" and ch >= " ":
+            continue
         problem = _char_problem(ch)
         if problem:
             raise GuardError(problem, offset=i)
@@ -522,7 +565,16 @@ FORBIDDEN_PREFIXES = ("Lean",)
 
 def _name_problem(tok: Token) -> str | None:
     """Why an identifier token may not appear (forbidden names, non-plain «» parts, commands), or None."""
-    word = tok.text
+    if len(tok.text) > _CACHED_WORD_CHARS:
+        return _word_name_problem.__wrapped__(tok.text)
+    return _word_name_problem(tok.text)
+
+
+_CACHED_WORD_CHARS = 64  # longer words are checked without the cache (bounded memory)
+
+
+@lru_cache(maxsize=16384)
+def _word_name_problem(word: str) -> str | None:
     if word in COMMAND_KEYWORDS or word.startswith(COMMAND_PREFIXES):
         if word in DECLARATION_KEYWORDS:
             return f"a second declaration (`{word}`): exactly one theorem is allowed"
@@ -549,7 +601,7 @@ def _is_sorry(tok: Token) -> bool:
     return tok.kind in ("ident", "keyword") and ".".join(_components(tok.text)) in SORRY_WORDS
 
 
-def _check_option(toks: list[Token], k: int) -> tuple[str, str]:
+def _check_option(toks: Sequence[Token], k: int) -> tuple[str, str]:
     """``toks[k]`` is ``set_option``: (name, value) if allow-listed, else GuardError."""
     if k + 2 >= len(toks):
         raise GuardError("incomplete set_option", offset=toks[k].start)
@@ -604,8 +656,22 @@ class Declaration:
         """``(a x : ℝ) (h₀ : a * x + 3 = x - 5) : a = -3``: binders and type, as :meth:`render` writes them."""
         return " ".join([b.render() for b in self.binders] + [":", self.conclusion])
 
+    def head(self, name: str = "step") -> str:
+        """The statement without a proof: ``set_option ... in`` lines, then ``theorem NAME binders : type``."""
+        return "".join(f"set_option {k} {v} in\n" for k, v in self.options) + f"theorem {name} {self.statement()}"
+
+    def as_pi(self) -> str:
+        """The statement as one Prop term, for ``noncomputable def S : Prop := <as_pi>``: the binders as a
+        ``∀`` telescope, ``∀ (x : T) {y : U} [inst : C] [D] ⦃z : V⦄, CONCL``, or just CONCL without binders.
+        (The ``set_option ... in`` prefixes, :attr:`options`, are not part of it.) ``theorem t BINDERS : CONCL``
+        and ``∀ BINDERS, CONCL`` state the same: Lean's ``example : S := @t`` checks it.
+        """
+        if not self.binders:
+            return self.conclusion
+        return "∀ " + " ".join(b.render() for b in self.binders) + ", " + self.conclusion
+
     def _emit(self, name: str, proof: str | None) -> str:
-        head = "".join(f"set_option {k} {v} in\n" for k, v in self.options) + f"theorem {name} {self.statement()}"
+        head = self.head(name)
         if proof is None:
             return f"{head} := by sorry"
         body = _layout(proof)
@@ -623,10 +689,12 @@ class Declaration:
         """
         text = self._emit(name, self.proof if proof is None else proof)
         again = parse_declaration(text)
-        base = parse_declaration(self._emit(name, None))
-        if (again.name, again.binders, again.conclusion, again.options) != (name, base.binders, base.conclusion,
-                                                                            base.options):
-            raise GuardError(f"the declaration does not render back to itself with name {name!r} and this proof")
+        parts = (again.name, again.binders, again.conclusion, again.options)
+        if parts != (name, self.binders, self.conclusion, self.options):
+            base = parse_declaration(self._emit(name, None))  # our parts may be spaced differently: as Lean reads
+            if parts != (name, base.binders, base.conclusion, base.options):
+                raise GuardError(f"the declaration does not render back to itself with name {name!r} and this "
+                                 "proof")
         if again.proof is not None and again.proof != _layout(self.proof if proof is None else proof):
             text = again._emit(name, again.proof)  # the proof carried comments: emit the parsed proof instead
         return text
@@ -652,7 +720,7 @@ def _layout(proof: str) -> str:
     return "\n".join("  " + ln[m:] for ln in lines)
 
 
-def _flatten(toks: list[Token], first: int, last: int) -> str:
+def _flatten(toks: Sequence[Token], first: int, last: int) -> str:
     """Tokens ``first..last`` (inclusive) as text: comments dropped, any gap one space, adjacency kept."""
     out: list[str] = []
     gap = False
@@ -670,7 +738,7 @@ def _flatten(toks: list[Token], first: int, last: int) -> str:
 _SAFE_BEFORE_OPENER = frozenset("([{⟨⦃‹⟦,;)]}⟩⦄›⟧")
 
 
-def _check_openers(toks: list[Token]) -> None:
+def _check_openers(toks: Sequence[Token]) -> None:
     """A string, char, comment or «name» may not start right after a symbol (brackets and commas aside).
 
     Libraries add multi-character tokens the guard cannot know (Mathlib's ``⁻¹'``, ``∑'``, ProofWidgets'
@@ -684,7 +752,7 @@ def _check_openers(toks: list[Token]) -> None:
                              "(put a space between)", offset=t.start)
 
 
-def _scan(toks: list[Token], sig: list[int], allowed: set[int]) -> list[int]:
+def _scan(toks: Sequence[Token], sig: list[int], allowed: set[int]) -> list[int]:
     """Token checks over the whole text; returns each significant token's bracket level.
 
     ``allowed``: positions in ``sig`` exempt from the command check (the head keyword, its docstring, the
@@ -740,11 +808,149 @@ def _scan(toks: list[Token], sig: list[int], allowed: set[int]) -> list[int]:
     return level
 
 
-def _matching(toks: list[Token], sig: list[int], level: list[int], p: int) -> int:
+def _matching(toks: Sequence[Token], sig: list[int], level: list[int], p: int) -> int:
     for q in range(p + 1, len(sig)):
         if level[q] == level[p] and toks[sig[q]].text in _CLOSERS:
             return q
     raise GuardError("unbalanced bracket", offset=toks[sig[p]].start)  # unreachable after _scan
+
+
+# `:=`-binders a statement's type may hold (each pairs with the next `:=` at its level); every other word
+# that looks like one of Lean's let/have variants (let_delayed, let_tmp, let_mvar%, let_expr, have', ...) is
+# rejected in a statement, so the declaration's own `:=` is never mistaken
+_LET_WORDS = frozenset({"let", "have", "haveI", "letI", "let_fun"})
+# blocks whose extent depends on line breaks and columns: at the top level of a type they could swallow the
+# declaration's `:=` (a tactic such as `obtain ... := h`, a calc step `_ = x := p`, a do-block assignment)
+_BLOCK_WORDS = frozenset({"by", "do", "calc"})
+# words after which the statement's line breaks may matter (a `let` body on its own line, tactic blocks,
+# calc steps); `_flatten` joins lines, so a statement may not break lines after one of them
+_LAYOUT_WORDS = _LET_WORDS | _BLOCK_WORDS | {"suffices"}
+
+
+def _unknown_binder_word(word: str) -> bool:
+    """``let_delayed``, ``let_tmp``, ``let_mvar``, ``let_expr``, ``let'``, ``have'``, ``haveI'``...: a let/have
+    variant the splitter does not know (``letter`` or ``haven`` are plain names)."""
+    for head in ("let", "have"):
+        if word.startswith(head) and word not in _LET_WORDS:
+            c = word[len(head):][:1]
+            return not c or not ("a" <= c <= "z" or "0" <= c <= "9" or _is_subscript_alnum(c))
+    return False
+
+
+def _split_type(toks: Sequence[Token], sig: list[int], level: list[int], colon: int) -> int | None:
+    """Position (in ``sig``) of the declaration's `:=` after the type that starts after ``colon``, or None.
+
+    Lean ends the type at the first top-level `:=` that no `let`/`have` of the type claims. GuardError wherever
+    the guard cannot be sure to end it where Lean does: a `let` with `|` alternatives or anything else before
+    its own `:=` that could mean it has none (`from`, `←`), a `let` left without `:=`, a `by`/`do`/`calc`
+    block at the top level of the type (its tactics may hold `:=`; put it in parentheses).
+    """
+    pending = 0
+    for r in range(colon + 1, len(sig)):
+        if level[r] != 0:
+            continue
+        t = toks[sig[r]]
+        if t.kind in ("ident", "keyword"):
+            if t.text in _LET_WORDS:
+                pending += 1
+            elif t.text in _BLOCK_WORDS:
+                raise GuardError(f"cannot tell where a `{t.text}` block in the statement ends: put it in "
+                                 "parentheses", offset=t.start)
+            elif _unknown_binder_word(t.text):
+                raise GuardError(f"cannot tell the declaration's `:=` from the `:=` of `{t.text}` in its type "
+                                 "(unknown binder form)", offset=t.start)
+        if pending and t.text in ("|", "from", "←", "<-"):  # a `let` that may have no `:=` of its own
+            raise GuardError(f"cannot tell the declaration's `:=` from a `let`/`have` in its type (`{t.text}` "
+                             "before the `let`'s own `:=`)", offset=t.start)
+        if t.text == ":=":
+            if not pending:
+                return r
+            pending -= 1
+    if pending:
+        raise GuardError("cannot tell the declaration's `:=` from a `let`/`have` in its type",
+                         offset=toks[sig[colon]].start)
+    return None
+
+
+def _check_statement_words(toks: Sequence[Token], sig: list[int], level: list[int], first: int, last: int) -> None:
+    """Rules over the whole statement (``sig[first..last]``: keyword, binders, type) that keep its parsed
+    parts equal to what Lean reads: no unknown let/have variant anywhere (binder types included), and no line
+    break after a layout-sensitive word or an inner `:=` before its bracket group closes (the parts are
+    flattened to one line, and a `let` body, a tactic, a calc step or a structure field on its own line would
+    read differently)."""
+    active: Token | None = None  # the layout-sensitive token whose bracket group we are in
+    active_level = 0
+    for r in range(first, last + 1):
+        t = toks[sig[r]]
+        if active is not None and level[r] < active_level:
+            active = None
+        if active is not None and any(toks[k].kind in TRIVIA and "\n" in toks[k].text
+                                      for k in range(sig[r - 1] + 1, sig[r])):
+            raise GuardError(f"line break after `{active.text}` in a statement: its meaning may depend on the "
+                             "layout (write the statement's `let`/`have`/`by`/`:=` parts on one line, `;` "
+                             "between)", offset=_break_before(toks, sig, r))
+        if t.kind in ("ident", "keyword"):
+            if _unknown_binder_word(t.text):
+                raise GuardError(f"`{t.text}` in a statement: a binder form the guard does not parse",
+                                 offset=t.start)
+            if active is None and t.text in _LAYOUT_WORDS:
+                active, active_level = t, level[r]
+        elif active is None and t.text == ":=":
+            active, active_level = t, level[r]
+
+
+def _break_before(toks: Sequence[Token], sig: list[int], r: int) -> int:
+    """Offset of the first line break before significant token ``r``."""
+    for k in range(sig[r - 1] + 1, sig[r]):
+        if "\n" in toks[k].text:
+            return toks[k].start + toks[k].text.index("\n")
+    return toks[sig[r]].start
+
+
+def _proof_of(text: str, toks: Sequence[Token], psig: list[int], allow_sorry: bool) -> str | None:
+    """The canonical proof text of the significant tokens ``psig`` (already scanned); None for a whole
+    ``sorry`` / ``by sorry`` (GuardError when not ``allow_sorry``); ``sorry``/``admit``/``stop`` elsewhere
+    are rejected."""
+    first_tok = toks[psig[0]]
+    words = [toks[k].text for k in psig]
+    if words in (["sorry"], ["by", "sorry"]):
+        if not allow_sorry:
+            raise GuardError("the proof is `sorry`", offset=first_tok.start)
+        return None
+    for k in psig:
+        if _is_sorry(toks[k]):
+            raise GuardError(f"`{toks[k].text}` inside a proof (only a whole proof `sorry` means "
+                             "\"no proof yet\")", offset=toks[k].start)
+    # comments become spaces (their line breaks stay), so every token keeps its line and column
+    pieces = ["".join(c if c == "\n" else " " for c in t.text) if t.kind == "comment" else t.text
+              for t in toks[psig[0]:psig[-1] + 1]]
+    column = first_tok.start - (text.rfind("\n", 0, first_tok.start) + 1)
+    return _layout(" " * column + "".join(pieces))
+
+
+def parse_proof(text: str, *, allow_sorry: bool = True) -> str | None:
+    """A proof on its own (a term, or a ``by`` block: what follows ``:=``), under the lexing rules of
+    :func:`parse_declaration`: no commands, no second declaration, no attributes, no forbidden names,
+    balanced brackets, allowed characters. Returns the canonical proof text (comments gone, the layout kept;
+    the first line's indent is its column) that :meth:`Declaration.render` puts after ``:=``; None for a
+    whole ``sorry`` / ``by sorry`` (GuardError when not ``allow_sorry``).
+    """
+    try:
+        return _parse_proof(text, allow_sorry)
+    except GuardError as e:
+        raise GuardError(e.reason, offset=e.offset, text=text) from None
+
+
+def _parse_proof(text: str, allow_sorry: bool) -> str | None:
+    _check_text(text)
+    toks = _lex(text)
+    sig = [k for k, t in enumerate(toks) if t.kind not in TRIVIA]
+    if not sig:
+        raise GuardError("empty proof", offset=len(text))
+    _scan(toks, sig, set())
+    if toks[sig[0]].text == ":=":
+        raise GuardError("the proof starts with `:=` (give only what follows it)", offset=toks[sig[0]].start)
+    return _proof_of(text, toks, sig, allow_sorry)
 
 
 def parse_declaration(text: str, *, allow_sorry_proof: bool = True) -> Declaration:
@@ -760,7 +966,7 @@ def parse_declaration(text: str, *, allow_sorry_proof: bool = True) -> Declarati
         raise GuardError(e.reason, offset=e.offset, text=text) from None
 
 
-def _head(toks: list[Token], sig: list[int]) -> tuple[list[tuple[str, str]], int, set[int]]:
+def _head(toks: Sequence[Token], sig: list[int]) -> tuple[list[tuple[str, str]], int, set[int]]:
     """The set_option prefixes, the position of the declaration keyword, positions exempt from the scan."""
     options: list[tuple[str, str]] = []
     allowed: set[int] = set()
@@ -819,27 +1025,14 @@ def _parse_declaration(text: str, allow_sorry_proof: bool) -> Declaration:
     if tok(q).text != ":":
         raise GuardError(f"expected a bracketed binder or `:`, got `{tok(q).text}`", offset=tok(q).start)
     colon = q
-    assign, pending, consumed = None, 0, False
-    for r in range(colon + 1, len(sig)):
-        if level[r] != 0:
-            continue
-        t = tok(r)
-        if t.text in ("let", "have", "haveI", "letI", "let_fun") and t.kind == "keyword":
-            pending += 1
-        elif t.text == ":=":
-            if pending:
-                pending, consumed = pending - 1, True
-            else:
-                assign = r
-                break
-    if assign is None and consumed:
-        raise GuardError("cannot tell the declaration's `:=` from a `let`/`have` in its type", offset=tok(colon).start)
+    assign = _split_type(toks, sig, level, colon)
     last = (assign if assign is not None else len(sig)) - 1
     if last <= colon:
         raise GuardError("the statement has no type after `:`", offset=tok(colon).end)
     for r in range(p, last + 1):
         if _is_sorry(tok(r)):
             raise GuardError(f"`{tok(r).text}` in the statement", offset=tok(r).start)
+    _check_statement_words(toks, sig, level, p, last)
     conclusion = _flatten(toks, sig[colon + 1], sig[last])
     statement_span = (kw.start, tok(last).end)
 
@@ -848,27 +1041,13 @@ def _parse_declaration(text: str, allow_sorry_proof: bool) -> Declaration:
     if assign is not None:
         if assign + 1 >= len(sig):
             raise GuardError("empty proof after `:=`", offset=tok(assign).end)
-        first_tok, last_tok = tok(assign + 1), tok(len(sig) - 1)
-        proof_span = (first_tok.start, last_tok.end)
-        words = [tok(r).text for r in range(assign + 1, len(sig))]
-        if words in (["sorry"], ["by", "sorry"]):
-            if not allow_sorry_proof:
-                raise GuardError("the proof is `sorry`", offset=first_tok.start)
-        else:
-            for r in range(assign + 1, len(sig)):
-                if _is_sorry(tok(r)):
-                    raise GuardError(f"`{tok(r).text}` inside a proof (only a whole proof `sorry` means "
-                                     "\"no proof yet\")", offset=tok(r).start)
-            # comments become spaces (their line breaks stay), so every token keeps its line and column
-            pieces = ["".join(c if c == "\n" else " " for c in t.text) if t.kind == "comment" else t.text
-                      for t in toks[sig[assign + 1]:sig[-1] + 1]]
-            column = first_tok.start - (text.rfind("\n", 0, first_tok.start) + 1)
-            proof = _layout(" " * column + "".join(pieces))
+        proof_span = (tok(assign + 1).start, tok(len(sig) - 1).end)
+        proof = _proof_of(text, toks, sig[assign + 1:], allow_sorry_proof)
     return Declaration(keyword=kw.text, name=name, binders=tuple(binders), conclusion=conclusion, proof=proof,
                        options=tuple(options), statement_span=statement_span, proof_span=proof_span)
 
 
-def _binder(toks: list[Token], sig: list[int], level: list[int], open_: int, close: int) -> Binder:
+def _binder(toks: Sequence[Token], sig: list[int], level: list[int], open_: int, close: int) -> Binder:
     kind = _BINDER_KINDS[toks[sig[open_]].text]
     inside = level[open_] + 1
     colon = next((r for r in range(open_ + 1, close) if level[r] == inside and toks[sig[r]].text == ":"), None)
@@ -1085,26 +1264,90 @@ def _trivially_false(w: list[str]) -> bool:
     return _false_numeral_fact(w)
 
 
+# Types with no element, and classes no instance of which can exist for them
+_EMPTY_TYPES = (["Empty"], ["PEmpty"], ["False"], ["Fin", "0"])
+_INHABITED_TYPES = frozenset({"Nat", "ℕ", "Int", "ℤ", "Rat", "ℚ", "Real", "ℝ", "Complex", "ℂ", "Bool", "Prop",
+                              "Unit", "PUnit", "True"})
+_NONEMPTY_CLASSES = frozenset({"Inhabited", "Nonempty", "Unique"})
+
+
+def _empty_type(w: list[str]) -> bool:
+    """``Empty``, ``PEmpty``, ``False``, ``Fin 0`` (in parentheses or not), or a false fact as a type."""
+    w = _strip_parens(w)
+    if w in _EMPTY_TYPES:
+        return True
+    if len(w) >= 2 and w[0] == "Fin" and _numeral(w[1:]) in ((0, None), (0, "ℕ")):
+        return True
+    return _trivially_false(w)
+
+
+def _impossible_instance(w: list[str]) -> str | None:
+    """Why an instance (or hypothesis) of class application ``w`` cannot exist, or None."""
+    w = _strip_parens(w)
+    if len(w) >= 2 and w[0] in _NONEMPTY_CLASSES and _empty_type(w[1:]):
+        return f"{w[0]} of an empty type"
+    if len(w) >= 2 and w[0] == "Fact" and _trivially_false(w[1:]):
+        return "Fact of a false proposition"
+    if len(w) >= 2 and w[0] == "IsEmpty" and len(_strip_parens(w[1:])) == 1 and _strip_parens(w[1:])[0] in \
+            _INHABITED_TYPES:
+        return "IsEmpty of an inhabited type"
+    return None
+
+
+def _forall_over_empty(w: list[str]) -> bool:
+    """``∀ x : Empty, ...``, ``∀ (x : Fin 0), ...``: a conclusion over an empty type (first binder group)."""
+    if not w or w[0] != "∀":
+        return False
+    head = _split(w[1:], {","})[0]
+    groups: list[list[str]] = []
+    if head and head[0] in ("(", "{", "⦃", "["):
+        depth, cur = 0, []
+        for x in head:
+            depth += x in _OPENERS
+            depth -= x in _CLOSERS
+            cur.append(x)
+            if depth == 0:
+                groups.append(cur[1:-1])
+                cur = []
+    else:
+        groups.append(head)
+    for g in groups:
+        parts = _split(g, {":"})
+        if len(parts) == 2 and _empty_type(parts[1]):
+            return True
+    return False
+
+
 def vacuity(decl: Declaration) -> str | None:
     """Why the statement says nothing (so a proof of it checks nothing), or None. Syntactic only.
 
     Caught: a conclusion that is trivially true (``True``, ``(True)``, ``True ∧ True``, ``P ∨ True``,
-    ``P → True``, ``x = x``, ``p → p``, an implication from ``False``); a conclusion that restates a
-    hypothesis; a hypothesis ``False`` or a false fact about integer literals (``(1 : Nat) = 2``, ``2 < 1``,
-    ``(3:ℤ) ≠ 3``). Hypotheses that contradict each other in general are the verifier's to find with Lean
-    (it tries to prove ``False`` from them).
+    ``P → True``, ``x = x``, ``p → p``, an implication from ``False``, ``∀ x : Empty, ...``); a conclusion
+    that restates a hypothesis; a hypothesis ``False`` or a false fact about integer literals
+    (``(1 : Nat) = 2``, ``2 < 1``, ``(3:ℤ) ≠ 3``); a binder over an empty type (``(x : Empty)``,
+    ``{x : PEmpty}``, ``(x : Fin 0)``); an instance that cannot exist (``[Inhabited Empty]``,
+    ``[inst : Nonempty (Fin 0)]``, ``[Fact (1 = 2)]``, ``[IsEmpty ℕ]``, also as explicit hypotheses).
+    Hypotheses that contradict each other in general are the verifier's to find with Lean (it tries to prove
+    ``False`` from them).
     """
     concl = _strip_parens(_words(decl.conclusion))
-    hyps = [(" ".join(b.names) or "_", _strip_parens(_words(b.type)), b.type)
-            for b in decl.binders if b.kind != "instance"]
-    for name, h, typ in hyps:
+    hyps = [(" ".join(b.names) or "_", _strip_parens(_words(b.type)), b) for b in decl.binders]
+    for name, h, b in hyps:
+        what = "instance" if b.kind == "instance" else "hypothesis"
+        impossible = _impossible_instance(h)
+        if impossible:
+            return f"{what} {b.render()} cannot exist: {impossible}"
         if h == ["False"]:
-            return f"hypothesis {name} is False"
+            return f"{what} {name} is False"
         if _trivially_false(h):
-            return f"hypothesis {name} is false: {typ}"
-    for name, h, _ in hyps:
-        if h == concl:
+            return f"{what} {name} is false: {b.type}"
+        if _empty_type(h):
+            return f"binder {b.render()} ranges over an empty type"
+    for name, h, b in hyps:
+        if h == concl and b.kind != "instance":
             return f"the conclusion restates hypothesis {name}"
+    if _forall_over_empty(concl):
+        return f"the conclusion quantifies over an empty type: {decl.conclusion}"
     if _trivially_true(concl):
         if concl == ["True"]:
             return "the conclusion is True"

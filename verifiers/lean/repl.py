@@ -155,10 +155,10 @@ class ReplProcess:
     """
 
     def __init__(self, argv: Sequence[str], *, cwd: str, limits: Limits,
-                 env: Mapping[str, str] | None = None) -> None:
+                 env: Mapping[str, str] | None = None, readonly: Sequence[str] = ()) -> None:
         self.limits = limits
         try:
-            wrapped = sandbox_argv(argv, cwd, use_bwrap=limits.use_bwrap)
+            wrapped = sandbox_argv(argv, cwd, use_bwrap=limits.use_bwrap, readonly=readonly)
             self._proc: subprocess.Popen | None = popen_limited(wrapped, cwd=cwd, limits=limits, env=env)
         except LeanNotFound:  # passes through as it is: its message says how to install the missing tool
             raise
@@ -316,11 +316,12 @@ class ReplSession:
 
     def __init__(self, argv: Sequence[str], header: str = "", *, cwd: str | None = None,
                  limits: Limits = Limits(), env: Mapping[str, str] | None = None, max_restarts: int = 3,
-                 recycle_after: int = 2000) -> None:
+                 recycle_after: int = 2000, readonly: Sequence[str] = ()) -> None:
         if max_restarts < 0 or recycle_after < 1:
             raise ValueError(f"max_restarts must be >= 0 and recycle_after >= 1, "
                              f"got {max_restarts} and {recycle_after}")
         self._argv = list(argv)
+        self._readonly = list(readonly)
         self._header = header
         self._limits = limits
         self._env = dict(env) if env is not None else None
@@ -344,17 +345,33 @@ class ReplSession:
         """The running REPL's process id; None before the first check and after a failure."""
         return self._process.pid if self._process is not None else None
 
-    def check(self, code: str, timeout: float | None = None) -> ReplResponse:
-        """Elaborate ``code`` in the header's environment (a fresh one when there is no header).
+    def check(self, code: str, timeout: float | None = None, *, env: int | None = None) -> ReplResponse:
+        """Elaborate ``code`` in the header's environment (a fresh one when there is no header), or in ``env``
+        (a number an earlier reply of the same process gave: valid only until the process is replaced).
 
         ``timeout`` defaults to limits.timeout_s. Raises ReplProtocolError when the REPL refuses the request,
         ReplCrashed / ReplTimeout when this check broke the process (the next check starts a new one), and
         ReplStartError when a new process cannot be started or its header fails.
         """
-        process = self._ready_process()
+        if env is not None and self._process is None:
+            raise ReplError(f"the REPL process that made environment {env} is gone")
+        process = self._ready_process(recycle=env is None)  # never replace the process an env lives in
         request: dict = {"cmd": code}
-        if self._header_env is not None:
+        if env is not None:
+            request["env"] = env
+        elif self._header_env is not None:
             request["env"] = self._header_env
+        return self._send(process, request, timeout)
+
+    def pickle(self, env: int, path: str, timeout: float | None = None) -> None:
+        """Write environment ``env`` to ``path`` (an .olean, the REPL's ``pickleTo``), for a kernel replay."""
+        if self._process is None:
+            raise ReplError(f"the REPL process that made environment {env} is gone")
+        reply = self._send(self._ready_process(recycle=False), {"pickleTo": path, "env": env}, timeout)
+        if reply.errors:
+            raise ReplProtocolError(f"the REPL could not pickle environment {env}: {reply.errors[0].data}")
+
+    def _send(self, process: ReplProcess, request: dict, timeout: float | None) -> ReplResponse:
         try:
             reply = process.request(request, timeout)
         except ReplError:  # crashed, hung or lost the framing: the process is dead
@@ -377,14 +394,14 @@ class ReplSession:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _ready_process(self) -> ReplProcess:
+    def _ready_process(self, recycle: bool = True) -> ReplProcess:
         """The process for the next check: the current one, or a new one (recycling, or after a failure)."""
         if self._closed:
             raise ReplError("the REPL session is closed")
         if self._failures_in_a_row > self._max_restarts:
             raise ReplStartError(f"the REPL failed {self._failures_in_a_row} times in a row "
                                  f"(max_restarts={self._max_restarts}); giving up")
-        if self._process is not None and self._checks_on_process >= self._recycle_after:
+        if recycle and self._process is not None and self._checks_on_process >= self._recycle_after:
             self._drop_process()
             self.recycles += 1
         elif self._process is None and self._starts > 0:
@@ -398,7 +415,7 @@ class ReplSession:
         self._starts += 1
         self._checks_on_process = 0
         try:
-            process = ReplProcess(self._argv, cwd=self.cwd, limits=self._limits, env=self._env)
+            process = ReplProcess(self._argv, cwd=self.cwd, limits=self._limits, env=self._env, readonly=self._readonly)
         except ReplStartError:
             self._failures_in_a_row += 1
             raise

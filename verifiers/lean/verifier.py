@@ -1,28 +1,40 @@
 """The Lean 4 verifier: formalize each step, guard it, prove it in Lean, and give the contract's verdicts.
 
-For every step (:mod:`verifiers.lean.formalize`):
+For every step (:mod:`verifiers.lean.formalize`): our statement (or, for Safe records, the record's statement as
+the challenge) and, where the step has one, the prover's proof — only its proof, never its own statement.
 
 1. steps without a statement keep their ``no_check`` / ``unformalizable`` verdict;
-2. the statement goes through the guard (:mod:`verifiers.lean.guard`): exactly one declaration, no commands,
-   no attributes, no look-alike characters — else ``unformalizable`` with the guard's reason; a
-   syntactically contentless statement (conclusion ``True``, a hypothesis restated...) is ``vacuous``;
-3. Lean tries the step's own proof, then each closing tactic in turn (``decide``, ``rfl``, ``omega``,
-   ``simp`` by default; add ``norm_num`` with a Mathlib header), one batch per round, and records which one
-   succeeded. A step is ``proved`` only when Lean reports no error *and* ``#print axioms`` lists nothing
-   beyond ``propext``, ``Classical.choice``, ``Quot.sound`` (so ``sorry``, ``native_decide`` and added axioms
-   never count);
-4. a proved statement with hypotheses is checked for contradictory hypotheses (Lean proving ``False`` from
-   them with the same tactics): ``vacuous`` if so;
-5. an unproved statement without hypotheses is ``refuted`` when Lean proves its negation by ``decide``;
-   otherwise ``refuted`` with "no proof found" (Safe's "Failure of Proof"); if Lean itself failed (timeout,
-   crash) on any attempt, ``error`` — never ``refuted``. An error in the statement (Lean cannot elaborate it)
-   is ``unformalizable`` (Safe's "Failed Formalization").
+2. the statement goes through the guard (:mod:`verifiers.lean.guard`: exactly one statement, no commands, no
+   look-alike characters) and the proof through the policy (:mod:`verifiers.lean.policy`: in the default mode an
+   allow-list of tactics and term forms, nothing that prints, sleeps, reads files or runs code; with
+   ``trust_tactics`` only the lexical rules) — else ``unformalizable`` with the reason; a syntactically
+   contentless statement (conclusion ``True``, a hypothesis restated, an empty type...) is ``vacuous``;
+3. the words they use that are neither allow-listed nor dotted names are asked of Lean with the configured header
+   (:mod:`verifiers.lean.keywords`): a word the grammar makes a keyword is ``unformalizable`` (it could start a
+   second command after a parse error);
+4. Lean tries the step's own proof, then each closing tactic in turn (``decide``, ``rfl``, ``omega``, ``simp`` by
+   default), one batch per round. A step is ``proved`` only when the backend's *trusted check* confirms it: a
+   Lean run whose input holds nothing but our names and statements type-checks the compiled proof against the
+   statement and lists its axioms, nothing beyond ``propext``, ``Classical.choice``, ``Quot.sound``
+   (:mod:`verifiers.lean.backends`); what Lean printed while elaborating a proof is only ever a reason;
+5. a proved statement with hypotheses is probed for contradictory hypotheses and empty binder types (Lean proving
+   ``False`` from them with ``contradiction``, ``simp_all``, ``omega``, ``decide``, or from one binder with
+   ``nomatch`` / ``cases`` — a tactic this Lean lacks simply fails): ``vacuous`` if so;
+6. an unproved statement without hypotheses is ``refuted`` when Lean proves its negation by ``decide`` (through
+   the same trusted check); otherwise ``refuted`` with "no proof found" (Safe's "Failure of Proof"); if Lean
+   itself failed (timeout, crash, budget) on any attempt, ``error`` — never ``refuted``. An error in the
+   statement (Lean cannot elaborate it) is ``unformalizable`` (Safe's "Failed Formalization").
 
-Identical statements are checked once per run; with ``cache`` (a SQLite file of :mod:`reasonpipe.fhash`)
-across runs too, keyed by the Lean version, header, tactics and statement. Errors are never cached.
+Identical (statement, proof) pairs are checked once per run; with ``cache`` (a SQLite file of
+:mod:`reasonpipe.fhash`) across runs too, keyed by the protocol, the Lean version, header, tactics, mode, statement
+and proof. Errors are never cached. ``budget_s`` bounds the wall-clock time of Lean in one verify call.
 
 With ``exact=True`` (``--backend exact+lean``) the exact verifier decides each step and Lean confirms the
 steps it formalizes; a disagreement is an ``error`` naming both verdicts.
+
+What this does not do: it does not make Lean itself trustworthy (its kernel, and the compiled ``.olean`` files
+of the header, are trusted; ``replay`` re-checks the candidates' declarations with ``lean4checker`` when it is
+installed). See ``docs/lean-trust.md`` for the threat model.
 
 Example::
 
@@ -38,14 +50,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from verifiers.lean.backends import ERROR, OK, STATEMENT, Attempt, FileBackend, ReplBackend
+from verifiers.lean.backends import ERROR, OK, REPLAYS, STATEMENT, FileBackend, Goal, ReplBackend
 from verifiers.lean.formalize import Formal, formalize
-from verifiers.lean.guard import Declaration, GuardError, parse_declaration, parse_header, vacuity
+from verifiers.lean.guard import Binder, Declaration, GuardError, parse_declaration, parse_header, vacuity
+from verifiers.lean.keywords import KeywordProbe
+from verifiers.lean.policy import check_proof, check_statement, proof_words
 from verifiers.lean.sandbox import Limits, find_executable
 from verifiers.verdicts import StepVerdict, TraceReport, Verdict, summarize
 
 DEFAULT_TACTICS = ("decide", "rfl", "omega", "simp")
+# Lean proving False from a statement's hypotheses: the statement holds for nothing.
+CONTRADICTION_TACTICS = ("contradiction", "simp_all", "omega", "decide")
+# ... or from one binder alone (`[Inhabited Empty]`, `(x : Fin 0)`): its type has no element.
+EMPTY_TYPE_TACTICS = ("nomatch h_empty", "cases h_empty <;> contradiction", "contradiction")
 MODES = ("file", "repl")
+PROTOCOL = "trusted-check-1"  # in every cache key: verdicts of an earlier way of checking are not reused
 NEGATION = -1  # attempt index of "the negation, by decide" in cached results
 _CODES = {Verdict.PROVED: 1, Verdict.REFUTED: 2, Verdict.UNFORMALIZABLE: 3, Verdict.VACUOUS: 4}
 _VERDICT_OF_CODE = {v: k for k, v in _CODES.items()}
@@ -59,30 +78,42 @@ class LeanConfig:
     lean: str = "lean"                       # the lean executable (name on PATH, or a path)
     repl: str = "repl"                       # the leanprover-community/repl executable
     header: str = ""                         # e.g. "import Mathlib\nopen Real"; checked by the guard
-    project: str | None = None               # a Lake project: Lean runs under `lake env` there
+    project: str | None = None               # a Lake project: Lean sees its packages (LEAN_PATH from `lake env`)
     tactics: tuple[str, ...] = DEFAULT_TACTICS
     timeout_s: float = 20.0                  # per step (REPL) / per 50 steps of a batch (file)
     memory_mb: int | None = 8192
     jobs: int = 1                            # Lean processes at once
     batch_size: int = 1000                   # declarations per `lean` run (file mode)
     cache: str | None = None                 # SQLite file of reasonpipe.fhash: verdicts across runs
-    bwrap: bool | None = None                # bubblewrap: None = when installed
+    bwrap: bool | None = None                # bubblewrap: None = wherever it works
+    trust_tactics: bool = False              # proofs may use any tactic (own provers, own machine)
+    replay: str = "auto"                     # kernel replay with lean4checker: auto (when found) | on | off
+    lean4checker: str = "lean4checker"
+    budget_s: float | None = None            # wall-clock seconds of Lean for the whole verify call
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"lean mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        if self.replay not in REPLAYS:
+            raise ValueError(f"replay must be one of {', '.join(REPLAYS)}, got {self.replay!r}")
         if not self.tactics:
             raise ValueError("at least one closing tactic is needed")
         for t in self.tactics:
             if not t.strip() or "\n" in t:
                 raise ValueError(f"a closing tactic must be one non-empty line, got {t!r}")
+            try:  # the user's own tactics: lexically guarded, not allow-listed
+                check_proof(f"by {t}", trust_tactics=True)
+            except GuardError as e:
+                raise ValueError(f"closing tactic {t!r}: {e}") from None
+        if self.budget_s is not None and not self.budget_s > 0:
+            raise ValueError(f"budget_s must be a positive number of seconds, got {self.budget_s!r}")
 
 
 @dataclass
 class LeanStats:
     statements: int = 0       # steps with a statement
-    distinct: int = 0         # distinct statements among them
-    cache_hits: int = 0       # distinct statements answered by the persistent cache
+    distinct: int = 0         # distinct (statement, proof) pairs among them
+    cache_hits: int = 0       # distinct pairs answered by the persistent cache
     lean_attempts: int = 0    # declarations sent to Lean
     seconds: float = 0.0
 
@@ -100,11 +131,12 @@ class LeanStats:
 
 @dataclass
 class _Pending:
-    """A distinct statement while its attempts run."""
+    """A distinct (statement, proof) while its attempts run."""
 
     decl: Declaration
     proofs: list[str]
     labels: list[str]
+    words: set[str] = field(default_factory=set)
     failures: list[str] = field(default_factory=list)  # "label: Lean's first message line" per failed attempt
     failed: str = ""   # Lean's own failure (timeout, crash) on some attempt
     result: StepVerdict | None = None
@@ -119,9 +151,15 @@ def lean_missing_message(config: LeanConfig) -> str | None:
         find_executable(config.repl if config.mode == "repl" else config.lean)
         if config.project:
             find_executable("lake")
+        if config.replay == "on":
+            find_executable(config.lean4checker)
     except LeanNotFound as e:
         return str(e)
     return None
+
+
+def _first_line(message: str) -> str:
+    return message.splitlines()[0][:200] if message else "failed"
 
 
 class LeanVerifier:
@@ -130,14 +168,21 @@ class LeanVerifier:
     def __init__(self, config: LeanConfig = LeanConfig(), *, backend: Any = None) -> None:
         self.config = config
         self.header = parse_header(config.header) if config.header.strip() else ""
+        # the configured closing tactics are the user's own: lexically guarded, not allow-listed
+        self.tactics = tuple(check_proof(f"by {t}", trust_tactics=True) for t in config.tactics)
         limits = Limits(timeout_s=config.timeout_s, memory_mb=config.memory_mb, use_bwrap=config.bwrap)
+        deadline = time.monotonic() + config.budget_s if config.budget_s is not None else None
         if backend is None:
             if config.mode == "repl":
-                backend = ReplBackend(config.repl, self.header, project=config.project, limits=limits, jobs=config.jobs)
+                backend = ReplBackend(config.repl, self.header, project=config.project, limits=limits,
+                                      jobs=config.jobs, replay=config.replay, lean4checker=config.lean4checker,
+                                      deadline=deadline)
             else:
                 backend = FileBackend(config.lean, self.header, project=config.project, limits=limits,
-                                      jobs=config.jobs, batch_size=config.batch_size)
+                                      jobs=config.jobs, batch_size=config.batch_size, replay=config.replay,
+                                      lean4checker=config.lean4checker, deadline=deadline)
         self.backend = backend
+        self.keywords = KeywordProbe(backend.probe, commands_only=config.trust_tactics)
         self.stats = LeanStats()
         self._memo: dict[bytes, tuple[int, int]] = {}  # this run's results: key -> (verdict code, attempt)
         self._store = None
@@ -152,17 +197,21 @@ class LeanVerifier:
     def _key(self, f: Formal) -> bytes:
         if self._version is None:
             self._version = self.backend.version()
-        parts = (self._version, self.header, "\x1f".join(self.config.tactics), f.source, f.expect)
+        parts = (PROTOCOL, self._version, self.header, "\x1f".join(self.config.tactics),
+                 "trust" if self.config.trust_tactics else "allow-list", f.statement, f.proof or "")
         return hashlib.blake2b("\x00".join(parts).encode("utf-8"), digest_size=16).digest()
+
+    def _label(self, f: Formal, attempt: int) -> str:
+        if f.proof:
+            if attempt == 0:
+                return "the step's own proof"
+            attempt -= 1
+        return f"by {self.config.tactics[attempt]}" if 0 <= attempt < len(self.config.tactics) else f"attempt {attempt}"
 
     def _from_code(self, f: Formal, code: int, attempt: int) -> StepVerdict:
         verdict = _VERDICT_OF_CODE[code]
         if verdict == Verdict.PROVED:
-            try:
-                label = self._plan(parse_declaration(f.source)).labels[attempt]
-            except (GuardError, IndexError):
-                label = f"attempt {attempt}"
-            return StepVerdict(verdict, f"Lean: {label} (cached)")
+            return StepVerdict(verdict, f"Lean: {self._label(f, attempt)} (cached)")
         if verdict == Verdict.REFUTED and attempt == NEGATION:
             return StepVerdict(verdict, "Lean proves the negation by decide (cached)")
         return StepVerdict(verdict, f"{verdict} by an earlier check of the same statement (cached; rerun without "
@@ -170,77 +219,98 @@ class LeanVerifier:
 
     # -- checking -----------------------------------------------------------------------------------------
 
-    def _plan(self, decl: Declaration) -> _Pending:
-        proofs, labels = [], []
-        if decl.proof is not None:
-            proofs.append(decl.proof)
-            labels.append("the step's own proof")
-        for t in self.config.tactics:
-            proofs.append(f"by {t}")
-            labels.append(f"by {t}")
-        return _Pending(decl=decl, proofs=proofs, labels=labels)
-
-    @staticmethod
-    def _attempt(decl: Declaration, proof: str) -> Attempt:
-        text = decl.render("step", proof)
-        start = parse_declaration(text).proof_span[0]  # where Lean's errors stop being the statement's
-        before = text[:start]
-        line = before.count("\n")
-        return Attempt(text=text, proof_line=line, proof_column=start - (before.rfind("\n") + 1))
-
-    def _run(self, items: list[tuple[_Pending, Attempt]]) -> list:
-        if not items:
+    def _run(self, goals: list[Goal]) -> list:
+        if not goals:
             return []
         started = time.perf_counter()
-        outcomes = self.backend.check([a for _, a in items])
+        outcomes = self.backend.check(goals)
         self.stats.seconds += time.perf_counter() - started
-        self.stats.lean_attempts += len(items)
+        self.stats.lean_attempts += len(goals)
         return outcomes
 
+    def _prepare(self, f: Formal) -> _Pending | StepVerdict:
+        """The guard, the policy and the syntactic vacuity check: a plan of attempts, or the verdict already."""
+        trust = self.config.trust_tactics
+        try:
+            decl = parse_declaration(f.statement)
+            check_statement(decl, trust_tactics=trust)
+            proof = check_proof(f.proof, trust_tactics=trust) if f.proof else None
+        except GuardError as e:
+            return StepVerdict(Verdict.UNFORMALIZABLE, f"rejected by the guard: {e}")
+        why = vacuity(decl)
+        if why is not None:
+            return StepVerdict(Verdict.VACUOUS, why)
+        proofs, labels = ([proof], ["the step's own proof"]) if proof is not None else ([], [])
+        proofs += list(self.tactics)
+        labels += [f"by {t}" for t in self.config.tactics]
+        words = proof_words(f.statement) | (proof_words(proof) if proof is not None else set())
+        return _Pending(decl=decl, proofs=proofs, labels=labels, words=words)
+
+    def _screen_words(self, plans: list[_Pending | None]) -> None:
+        """Ask Lean which of the plans' words are keywords of its grammar; those plans are decided here."""
+        live = [p for p in plans if p is not None and p.result is None and p.words]
+        if not live:
+            return
+        try:
+            bad = self.keywords.keywords(set().union(*(p.words for p in live)))
+        except Exception as e:  # a probe Lean could not run: nothing can be said about these words
+            for p in live:
+                p.result = StepVerdict(Verdict.ERROR, f"Lean failed: {e}")
+            return
+        what = "can start a command" if self.config.trust_tactics else "is a keyword"
+        for p in live:
+            hit = sorted(p.words & bad)
+            if hit:
+                p.result = StepVerdict(Verdict.UNFORMALIZABLE,
+                                       f"rejected by the guard: `{hit[0]}` {what} of this Lean and header")
+
+    def _vacuity_goals(self, p: _Pending) -> list[Goal]:
+        """Proofs of False from the statement's binders: any that Lean accepts makes the statement vacuous."""
+        goals = [Goal(dataclasses.replace(p.decl, conclusion="False"), f"by {t}") for t in CONTRADICTION_TACTICS]
+        for i, b in enumerate(p.decl.binders):
+            probe = Binder(("h_empty",), b.type, "explicit")
+            decl = dataclasses.replace(p.decl, binders=p.decl.binders[:i] + (probe,), conclusion="False")
+            goals += [Goal(decl, f"by {t}") for t in EMPTY_TYPE_TACTICS]
+        return goals
+
     def _decide(self, formals: list[Formal]) -> list[tuple[StepVerdict, int]]:
-        """Verdicts for distinct statements, each with the index of the attempt that decided it."""
+        """Verdicts for distinct (statement, proof) pairs, each with the index of the attempt that decided it."""
         plans: list[_Pending | None] = []
         out: list[tuple[StepVerdict, int] | None] = [None] * len(formals)
         for i, f in enumerate(formals):
-            try:
-                decl = parse_declaration(f.source)
-                if f.expect and decl.statement() != parse_declaration(f.expect).statement():
-                    raise GuardError("the proof's declaration states something other than the step's statement")
-            except GuardError as e:
-                out[i] = (StepVerdict(Verdict.UNFORMALIZABLE, f"rejected by the guard: {e}"), 0)
+            prepared = self._prepare(f)
+            if isinstance(prepared, StepVerdict):
+                out[i] = (prepared, 0)
                 plans.append(None)
-                continue
-            why = vacuity(decl)
-            if why is not None:
-                out[i] = (StepVerdict(Verdict.VACUOUS, why), 0)
-                plans.append(None)
-                continue
-            plans.append(self._plan(decl))
+            else:
+                plans.append(prepared)
+        self._screen_words(plans)
         rounds = max((len(p.proofs) for p in plans if p is not None), default=0)
         for r in range(rounds):
             todo = [p for p in plans if p is not None and p.result is None and r < len(p.proofs)]
-            for p, o in zip(todo, self._run([(p, self._attempt(p.decl, p.proofs[r])) for p in todo])):
+            for p, o in zip(todo, self._run([Goal(p.decl, p.proofs[r]) for p in todo])):
                 if o.status == OK:
                     p.result, p.attempt = StepVerdict(Verdict.PROVED, f"Lean: {p.labels[r]}"), r
                 elif o.status == STATEMENT:
-                    p.result = StepVerdict(Verdict.UNFORMALIZABLE, f"Lean rejects the statement: {o.message}")
+                    p.result = StepVerdict(Verdict.UNFORMALIZABLE,
+                                           f"Lean rejects the statement: {_first_line(o.message)}")
                 elif o.status == ERROR:
                     p.failed = o.message
                 else:
-                    p.failures.append(f"{p.labels[r]}: {o.message.splitlines()[0][:200] if o.message else 'failed'}")
-        # hypotheses that contradict each other make any conclusion provable: not a real check
+                    p.failures.append(f"{p.labels[r]}: {_first_line(o.message)}")
+        # hypotheses that contradict each other, or a binder type with no element: any conclusion is provable
         hyp = [p for p in plans if p is not None and p.result is not None and p.result.verdict == Verdict.PROVED
                and p.decl.binders]
-        probe = "by first | " + " | ".join(self.config.tactics)
-        for p, o in zip(hyp, self._run([(p, self._attempt(dataclasses.replace(p.decl, conclusion="False"), probe))
-                                        for p in hyp])):
-            if o.status == OK:
-                p.result = StepVerdict(Verdict.VACUOUS, "the hypotheses are contradictory (Lean proves False from them)")
-        # a closed statement no tactic proved: is its negation provable?
-        closed = [p for p in plans if p is not None and p.result is None and not p.decl.binders]
-        neg = [(p, self._attempt(dataclasses.replace(p.decl, conclusion=f"¬ ({p.decl.conclusion})"), "by decide"))
-               for p in closed]
-        for (p, _), o in zip(neg, self._run(neg)):
+        probes = [(p, g) for p in hyp for g in self._vacuity_goals(p)]
+        for (p, _), o in zip(probes, self._run([g for _, g in probes])):
+            if o.status == OK and p.result.verdict == Verdict.PROVED:
+                p.result = StepVerdict(Verdict.VACUOUS, "the hypotheses are contradictory or a binder's type is "
+                                                        "empty (Lean proves False from them)")
+        # a closed statement no tactic proved: is its negation provable? (not after Lean itself failed on it: a
+        # statement that hangs or crashes Lean would do so again)
+        closed = [p for p in plans if p is not None and p.result is None and not p.decl.binders and not p.failed]
+        neg = [Goal(dataclasses.replace(p.decl, conclusion=f"¬ ({p.decl.conclusion})"), "by decide") for p in closed]
+        for p, o in zip(closed, self._run(neg)):
             if o.status == OK:
                 p.result, p.attempt = StepVerdict(Verdict.REFUTED, "Lean proves the negation by decide"), NEGATION
         for i, p in enumerate(plans):
