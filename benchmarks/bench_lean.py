@@ -6,11 +6,13 @@ Rows (one JSON line each, tagged with host and versions):
   them, and the fraction never sent to Lean (repeats within the run; a second run with ``--cache`` sends none);
 - ``lean_prepare_statements``: our Python work per distinct statement before Lean runs (guard parse, statement
   policy, proof policy, the words for the keyword probe, rendering the candidate and the ``Stmts`` definition);
-- ``lean_file_mode``: distinct CountDown steps/s through the whole trusted check (``Stmts`` + ``Cand`` +
-  ``Check``, keyword probe included), a real ``lean`` on PATH;
+- ``lean_file_mode`` (``--jobs 1``) and ``lean_file_mode_jobs2``: distinct CountDown steps/s through the whole
+  trusted check (``Stmts`` + ``Cand`` + ``Check``, the keyword probe and Lean's feature checks included), a real
+  ``lean`` on PATH;
 - ``lean_process_per_step``: the same check with one step per batch (three ``lean`` runs a step);
-- ``lean_raw_process_per_step``: the cheapest one-process-per-step check there is (``lean`` on a file holding one
-  ``theorem ... := by decide``, no trusted check): the baseline the earlier design was measured against;
+- ``lean_sandboxed_process_per_step``: one ``lean`` per step on a file holding one ``theorem ... := by decide``,
+  through the sandbox, no trusted check: what the earlier design's one-process-per-step mode cost;
+- ``lean_raw_process_per_step``: the same without the sandbox and without Python: the cheapest per-step check;
 - ``lean_repl_mode``: steps/s through a real ``repl`` on PATH; without one the row says ``unmeasured``.
 
 Example::
@@ -74,15 +76,22 @@ def bench_prepare(distinct: list[str], limit: int = 5000) -> None:
         "render (re-guarded) + Stmts definition, per distinct statement")
 
 
-def raw_per_step(lean: str, statements: list[str]) -> float:
-    """Steps/s of one bare `lean` run per statement (no trusted check, no sandbox)."""
+def raw_per_step(lean: str, statements: list[str], *, sandboxed: bool) -> float:
+    """Steps/s of one `lean` run per statement on a file holding just that theorem (no trusted check), bare or
+    through the same sandbox and limits as the backend (the earlier design's one-process-per-step mode)."""
+    from verifiers.lean.sandbox import Limits, run_limited, sandbox_argv, scrubbed_env
+
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "Step.lean")
         started = time.perf_counter()
         for src in statements:
             with open(path, "w", encoding="utf-8") as f:
                 f.write(parse_declaration(src).render("step", "by decide") + "\n")
-            subprocess.run([lean, path], capture_output=True, check=False)
+            if sandboxed:
+                run_limited(sandbox_argv([lean, "Step.lean"], tmp), cwd=tmp, limits=Limits(timeout_s=60),
+                            env=scrubbed_env(home=tmp))
+            else:
+                subprocess.run([lean, path], capture_output=True, check=False)
         return len(statements) / (time.perf_counter() - started)
 
 
@@ -99,6 +108,7 @@ def bench_lean(distinct: list[str]) -> None:
     version = subprocess.run([lean, "--version"], capture_output=True, text=True).stdout.strip()
     rates = {}
     for name, cfg, sample in (("lean_file_mode", LeanConfig(tactics=("decide",)), formals),
+                              ("lean_file_mode_jobs2", LeanConfig(tactics=("decide",), jobs=2), formals),
                               ("lean_process_per_step", LeanConfig(tactics=("decide",), batch_size=1),
                                formals[:100])):
         v = LeanVerifier(cfg)
@@ -110,10 +120,15 @@ def bench_lean(distinct: list[str]) -> None:
              proved=sum(x.verdict == "proved" for x in verdicts), lean_runs=v.backend.runs, lean=version,
              sandbox="bubblewrap" if shutil.which("bwrap") else "none")
         v.close()
-    rates["raw"] = raw_per_step(lean, distinct[:100])
-    emit("lean_raw_process_per_step", rates["raw"], "distinct steps/s", steps=100, lean=version,
-         file_mode_ratio=round(rates["lean_file_mode"] / rates["raw"], 1),
-         what="one bare `lean` per step: no trusted check, no sandbox (the earlier baseline)")
+    for name, sandboxed, what in (
+            ("lean_sandboxed_process_per_step", True, "one `lean` per step through the sandbox and limits, no trusted "
+             "check: the earlier design's one-process-per-step mode"),
+            ("lean_raw_process_per_step", False, "one bare `lean` per step: no sandbox, no Python, no trusted check "
+             "(the cheapest per-step check there is)")):
+        rate = raw_per_step(lean, distinct[:100], sandboxed=sandboxed)
+        emit(name, rate, "distinct steps/s", steps=100, lean=version,
+             file_mode_ratio=round(rates["lean_file_mode"] / rate, 1),
+             file_mode_jobs2_ratio=round(rates["lean_file_mode_jobs2"] / rate, 1), what=what)
     emit("lean_file_mode_ratio", rates["lean_file_mode"] / rates["lean_process_per_step"], "x", lean=version,
          what="file mode / the same trusted check one step per batch")
     if repl is None:

@@ -274,3 +274,78 @@ def test_replay_on_without_lean4checker_says_so(cli, tmp_path, toolchain):
     r = cli("verify", path, "--format", "safe", "--backend", "lean", "--lean", toolchain / "lean", "--replay", "on",
             "--lean4checker", tmp_path / "no-such-checker")
     assert r.code == 2 and "no-such-checker" in r.err
+
+
+# -- against a real Lean (the early Lean 4 build that CI unpacks; skipped without `lean` on PATH) ----------------
+
+requires_lean = pytest.mark.skipif(shutil.which("lean") is None, reason="no `lean` on PATH")
+
+
+def _real(cli, tmp_path: Path, records: list[dict], *extra: str):
+    lean = Path(shutil.which("lean") or "lean")
+    return _verify(cli, tmp_path, lean.parent, "file", records, *extra)
+
+
+@pytest.mark.lean
+@requires_lean
+def test_real_lean_echoed_text_forges_nothing(cli, tmp_path):
+    """Real Lean echoes a `let`'s value in an `unsolved goals` error: the forger's text reaches Lean's output."""
+    text = "\\n".join(FORGED_LINES)
+    forger = _record(": (2 : Int) + 2 = 5", f'by\n  let s := "{text}"\n  exact (rfl : (4 : Int) = 4)', "echo")
+    records = _honest(3) + [forger] + _honest(3)
+    code, verdicts, r = _real(cli, tmp_path, records)
+    assert [v for v, _ in verdicts] == ["proved"] * 3 + ["unformalizable"] + ["proved"] * 3, verdicts
+    code, verdicts, r = _real(cli, tmp_path, records, "--trust-tactics")
+    assert [v for v, _ in verdicts] == ["proved"] * 3 + ["refuted"] + ["proved"] * 3, verdicts
+
+
+@pytest.fixture
+def guard_without_namespace(monkeypatch):
+    """The guard's hand lists with `namespace` taken out: what a keyword missing from them looks like."""
+    from verifiers.lean import guard, policy
+
+    def clear() -> None:
+        guard._lex_cached.cache_clear()
+        guard._word_name_problem.cache_clear()
+
+    clear()
+    monkeypatch.setattr(guard, "COMMAND_KEYWORDS", guard.COMMAND_KEYWORDS - {"namespace"})
+    monkeypatch.setattr(guard, "KEYWORDS", guard.KEYWORDS - {"namespace"})
+    monkeypatch.setattr(policy, "_CORE_KEYWORDS", policy._CORE_KEYWORDS - {"namespace"})
+    yield
+    clear()
+
+
+@pytest.mark.lean
+@requires_lean
+@pytest.mark.parametrize("trust", [False, True])
+def test_real_lean_a_command_keyword_missing_from_our_lists(cli, tmp_path, guard_without_namespace, trust):
+    """Every command of the early Lean is in the guard's lists, so one is taken out: Lean's own grammar (the
+    keyword probe) still refuses it, in both modes."""
+    records = _honest(1) + [_record(": (2 : Int) + 2 = 5", "by decide\nnamespace Foo")] + _honest(1)
+    code, verdicts, r = _real(cli, tmp_path, records, *(["--trust-tactics"] if trust else []))
+    assert [v for v, _ in verdicts] == ["proved", "unformalizable", "proved"], verdicts
+    assert "`namespace`" in verdicts[1][1] and "of this Lean and header" in verdicts[1][1]
+
+
+@pytest.mark.lean
+@requires_lean
+def test_real_lean_statement_ownership_and_vacuity(cli, tmp_path):
+    records = [_record(": (2 : Int) + 2 = 5", "theorem test : (2 : Int) + 2 = 4 := by decide"),
+               _record(": (2 : Int) + 2 = 4", "theorem other_name : (2 : Int) + 2 = 4 := by decide"),
+               _record("(x : Fin 0) : (2 : Int) + 2 = 5", "by cases x"),
+               _record("(x : Nat) (h : x + 1 = 0) : (2 : Int) + 2 = 5", "by cases h")]
+    code, verdicts, r = _real(cli, tmp_path, records)
+    assert [v for v, _ in verdicts] == ["refuted", "proved", "vacuous", "vacuous"], verdicts
+
+
+@pytest.mark.lean
+@requires_lean
+def test_real_lean_budget(cli, tmp_path):
+    path = tmp_path / "cd.jsonl"
+    assert cli("gen", "countdown", "--n", "300", "--searcher", "dfs", "--seed", "2", "--out", path,
+               "--quiet").code == 0
+    started = time.monotonic()
+    r = cli("verify", path, "--backend", "lean", "--quiet", "--budget", "1", "--batch-size", "200")
+    assert time.monotonic() - started < 20
+    assert r.code == 1 and re.search(r"error\s*│\s*[1-9]", r.out), r.out

@@ -174,14 +174,8 @@ def main(argv: list[str]) -> None:
             request = json.loads(text)
         except ValueError as e:
             die(1, f'uncaught exception: {{"message": "Could not parse JSON:\\n{e}"}}')
-        if served == options.get("--crash-after"):
-            die(options["--exit-code"], f"fake: crashing on request {served + 1}")
-        if served == options.get("--oom-after"):
-            die(1, "INTERNAL PANIC: out of memory")
-        if served == options.get("--hang-after"):
-            time.sleep(1e6)
-        if served == options.get("--garbage-after"):
-            reply("this is not JSON")
+        if failure_mode(options, served):
+            pass
         elif position >= len(requests):
             reply(json.dumps({"message": f"fake: no more recorded exchanges for {request!r}"}))
         elif request != requests[position]:

@@ -1,11 +1,15 @@
-"""Lean 4 step verification (Safe-style): state each step as a Lean theorem, guard it, and prove it.
+"""Lean 4 step verification (Safe-style): state each step as a Lean theorem, guard it, and prove it, with
+verdicts no proof can forge (docs/lean-trust.md).
 
-- :mod:`~verifiers.lean.formalize`: steps -> Lean statements (CountDown, Sudoku, Safe's own statements);
-- :mod:`~verifiers.lean.guard`: exactly one declaration, nothing else, by lexing and parsing;
-- :mod:`~verifiers.lean.sandbox`: Lean runs in a temporary directory with limits and a scrubbed environment;
-- :mod:`~verifiers.lean.backends`: a batch-file backend (``lean FILE``) and a REPL backend;
+- :mod:`~verifiers.lean.formalize`: steps -> our Lean statements (CountDown, Sudoku) or Safe's (the challenge),
+  and the prover's proof only;
+- :mod:`~verifiers.lean.guard`: the lexer and parser: exactly one statement, nothing else;
+- :mod:`~verifiers.lean.policy`: what a proof may contain (an allow-list of tactics and term forms);
+- :mod:`~verifiers.lean.keywords`: which words the configured Lean and header make keywords, asked of Lean;
+- :mod:`~verifiers.lean.sandbox`: Lean runs with limits, a scrubbed environment and bubblewrap;
+- :mod:`~verifiers.lean.backends`: the file backend (three modules a batch, a trusted check) and the REPL backend;
 - :mod:`~verifiers.lean.repl`: the leanprover-community/repl JSON protocol client;
-- :mod:`~verifiers.lean.diagnostics`: Lean's messages and ``#print axioms`` reports;
+- :mod:`~verifiers.lean.diagnostics`: Lean's messages, and the trusted check's output read strictly;
 - :mod:`~verifiers.lean.verifier`: the Verifier contract on top (``LeanVerifier``).
 
 Example::

@@ -20,11 +20,12 @@ three modules in a fresh temporary folder, with fresh random names per batch (no
    hold an error are dropped and the rest compiled again (the messages only *locate* failures: a forged one can
    make a step fail, never pass; the dropped ones get one more compile of their own, in a new random order, so a
    proof that forges errors against its neighbours costs them nothing);
-3. ``Check.lean``: ``import Stmts``, ``import Cand``, then ``example : rpS_k := @rpP_k`` per step and, per group
-   of steps, ``theorem rpG_j : rpS_a ∧ rpS_b ∧ ... := ⟨@rpP_a, @rpP_b, ...⟩`` and ``#print axioms rpG_j``. Its
-   input holds only our names; its output is read strictly (:func:`~verifiers.lean.diagnostics.read_check`), and
-   the statement it checks against was elaborated in ``Stmts``, where no proof could change its meaning (a smuggled
-   notation in ``Cand`` cannot reach it). A group whose axioms are not all standard is printed member by member.
+3. ``Check.lean``: ``import Stmts``, ``import Cand``, then per group of up to 64 steps ``theorem rpG_j : rpS_a ∧
+   rpS_b ∧ ... := ⟨@rpP_a, @rpP_b, ...⟩`` (the kernel checks each candidate against its statement) and ``#print
+   axioms rpG_j``. Its input holds only our names; its output is read strictly
+   (:func:`~verifiers.lean.diagnostics.read_check`), and the statements it checks against were elaborated in
+   ``Stmts``, where no proof could change their meaning. A group that fails or uses a non-standard axiom is
+   checked member by member (``CheckAx.lean``: ``example : rpS_k := @rpP_k`` and ``#print axioms rpP_k``).
 4. With ``replay`` (``lean4checker`` found, or required with ``replay="on"``), the kernel checks every
    declaration of ``Cand.olean`` again, in a separate process; a disagreement is ``error``.
 
@@ -45,6 +46,7 @@ Example::
 
 from __future__ import annotations
 
+import bisect
 import math
 import os
 import random
@@ -58,7 +60,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from verifiers.lean.diagnostics import (STANDARD_AXIOMS, CheckResult, Diagnostic, UnexpectedOutput, parse_axioms,
+from verifiers.lean.diagnostics import (CheckResult, Diagnostic, UnexpectedOutput, parse_axioms,
                                         parse_messages, read_check, unsound_axioms)
 from verifiers.lean.guard import Declaration
 from verifiers.lean.sandbox import (LeanNotFound, Limits, RunResult, SandboxError, find_executable, run_limited,
@@ -122,8 +124,6 @@ def errors_per_block(diags: Sequence[Diagnostic], spans: Sequence[tuple[int, int
     """Block index -> its first error message (a hint), for the blocks whose lines hold an error."""
     out: dict[int, str] = {}
     firsts = [s for s, _ in spans]
-    import bisect
-
     for d in diags:
         if d.severity != "error":
             continue
@@ -394,13 +394,14 @@ class FileBackend:
         return result
 
     def _verify(self, tmp: str, nonce: str, ready: list[int]) -> list[Outcome]:
-        """The trusted check (and the replay) of candidates that compiled; one Outcome per ``ready`` entry."""
+        """The trusted check (and the replay) of candidates that compiled; one Outcome per ``ready`` entry.
+
+        ``Check.lean`` proves one conjunction per group of candidates (which type-checks every member against its
+        statement) and prints its axioms; a group that fails or uses a non-standard axiom goes member by member
+        through ``CheckAx.lean`` (``example : rpS_k := @rpP_k`` and ``#print axioms rpP_k`` each)."""
         lines = ["import Stmts", "import Cand"]
-        example_line = {}
-        for k in ready:
-            lines.append(f"example : rpS_{nonce}_{k} := @rpP_{nonce}_{k}")
-            example_line[k] = len(lines)
         groups = [ready[i:i + GROUP] for i in range(0, len(ready), GROUP)]
+        group_line: dict[int, int] = {}
         report_line: dict[str, int] = {}
         for j, members in enumerate(groups):
             g = f"rpG_{nonce}_{j}"
@@ -411,6 +412,7 @@ class FileBackend:
                 stmt = " ∧ ".join(f"rpS_{nonce}_{k}" for k in members)
                 proof = ", ".join(f"@rpP_{nonce}_{k}" for k in members)
                 lines.append(f"theorem {g} : {stmt} := ⟨{proof}⟩")
+            group_line[j] = len(lines)
             lines.append(f"#print axioms {g}")
             report_line[g] = len(lines)
         try:
@@ -419,50 +421,53 @@ class FileBackend:
             return [Outcome(ERROR, f"the trusted check printed what it cannot have printed ({e})")] * len(ready)
         except RuntimeError as e:
             return [Outcome(ERROR, str(e))] * len(ready)
-        own: dict[int, tuple[str, ...]] = {}
-        passed = [k for k in ready if example_line[k] not in check.errors]
-        doubtful = [k for j, members in enumerate(groups)
-                    if unsound_axioms(check.axioms.get(f"rpG_{nonce}_{j}", ("(no report)",)))
-                    for k in members if k in passed]
-        if doubtful:  # a group with a non-standard axiom (or no report): each member's own axioms
-            ax_lines = ["import Stmts", "import Cand"]
-            ax_report = {}
-            for k in doubtful:
-                ax_lines.append(f"#print axioms rpP_{nonce}_{k}")
-                ax_report[f"rpP_{nonce}_{k}"] = len(ax_lines)
-            try:
-                ax = self._run_check(tmp, "CheckAx", ax_lines, ax_report)
-            except UnexpectedOutput as e:
-                ax = None
-                why = f"the trusted check printed what it cannot have printed ({e})"
-            except RuntimeError as e:
-                ax, why = None, str(e)
-            for k in doubtful:
-                if ax is None:
-                    own[k] = ("(error: " + why + ")",)
-                else:
-                    own[k] = ax.axioms.get(f"rpP_{nonce}_{k}", ("(no report)",))
-        replay_error = self._replay(tmp) if passed else None
-        out = []
-        for k in ready:
-            if k not in passed:
-                out.append(Outcome(PROOF, anonymize("the proof does not prove the statement: "
-                                                    + check.errors[example_line[k]][0])))
-                continue
-            axioms = own.get(k)
-            if axioms is None:  # its group's report lists only standard axioms
-                group = ready.index(k) // GROUP
-                axioms = check.axioms[f"rpG_{nonce}_{group}"]
-            bad = unsound_axioms(axioms)
-            if any(a.startswith("(") for a in bad):
-                out.append(Outcome(ERROR, f"no axioms report for the step {bad[0]}"))
-            elif bad:
-                out.append(Outcome(PROOF, f"the proof uses {', '.join(bad)}", axioms))
-            elif replay_error is not None:
-                out.append(Outcome(ERROR, replay_error))
+        result: dict[int, Outcome] = {}
+        doubtful: list[int] = []
+        for j, members in enumerate(groups):
+            axioms = check.axioms.get(f"rpG_{nonce}_{j}")
+            if group_line[j] in check.errors or axioms is None or unsound_axioms(axioms):
+                doubtful += members
             else:
-                out.append(Outcome(OK, "", tuple(a for a in axioms if a in STANDARD_AXIOMS)))
-        return out
+                for k in members:
+                    result[k] = Outcome(OK, "", axioms)
+        if doubtful:
+            self._verify_members(tmp, nonce, doubtful, result)
+        if any(o.status == OK for o in result.values()):
+            replay_error = self._replay(tmp)  # the kernel, again, on every declaration of Cand
+            if replay_error is not None:
+                result = {k: Outcome(ERROR, replay_error) if o.status == OK else o for k, o in result.items()}
+        return [result[k] for k in ready]
+
+    def _verify_members(self, tmp: str, nonce: str, members: list[int], result: dict[int, Outcome]) -> None:
+        """``CheckAx.lean``: each member's type check and axioms on its own; fills ``result``."""
+        lines = ["import Stmts", "import Cand"]
+        example_line, report_line = {}, {}
+        for k in members:
+            lines.append(f"example : rpS_{nonce}_{k} := @rpP_{nonce}_{k}")
+            example_line[k] = len(lines)
+            lines.append(f"#print axioms rpP_{nonce}_{k}")
+            report_line[f"rpP_{nonce}_{k}"] = len(lines)
+        try:
+            ax = self._run_check(tmp, "CheckAx", lines, report_line)
+        except UnexpectedOutput as e:
+            for k in members:
+                result[k] = Outcome(ERROR, f"the trusted check printed what it cannot have printed ({e})")
+            return
+        except RuntimeError as e:
+            for k in members:
+                result[k] = Outcome(ERROR, str(e))
+            return
+        for k in members:
+            axioms = ax.axioms.get(f"rpP_{nonce}_{k}")
+            if example_line[k] in ax.errors:
+                why = anonymize(ax.errors[example_line[k]][0])
+                result[k] = Outcome(PROOF, f"the proof does not prove the statement: {why}")
+            elif axioms is None:
+                result[k] = Outcome(ERROR, "the trusted check printed no axioms report for the step")
+            elif unsound_axioms(axioms):
+                result[k] = Outcome(PROOF, f"the proof uses {', '.join(unsound_axioms(axioms))}", axioms)
+            else:
+                result[k] = Outcome(OK, "", axioms)
 
     def _run_check(self, tmp: str, module: str, lines: list[str], reports: dict[str, int]) -> CheckResult:
         with open(os.path.join(tmp, f"{module}.lean"), "w", encoding="utf-8") as f:
