@@ -342,14 +342,19 @@ class FileBackend:
             if ready:
                 for k, o in zip(ready, self._verify(tmp, nonce, ready)):
                     out[k] = o
+        for k in failed:
+            out[k] = Outcome(PROOF, anonymize(c.failed[k]))
         if failed and rerun_failures and len(failed) > 1:
             # one more compile of the failures alone, in a new random order, with new names: a proof that forged
             # an error line against a neighbour in the batch above cannot aim at the same neighbour here
-            for k, o in zip(failed, self._attempt([goals[k] for k in failed], rerun_failures=False)):
+            try:
+                again = self._attempt([goals[k] for k in failed], rerun_failures=False)
+            except _Timeout:  # they failed in the batch above; that answer stands
+                again = [out[k] for k in failed]
+            except BudgetSpent as e:
+                again = [Outcome(ERROR, str(e))] * len(failed)
+            for k, o in zip(failed, again):
                 out[k] = o
-        else:
-            for k in failed:
-                out[k] = Outcome(PROOF, anonymize(c.failed[k]))
         return out  # type: ignore[return-value]
 
     def _compile(self, tmp: str, module: str, blocks: list[tuple[int, str]]) -> _Compiled:

@@ -19,11 +19,14 @@ what an untrusted proof may *do* once Lean elaborates it. Two modes:
     message), or a core keyword that is not on the allow-list (``do``, ``return``, ``for``, ``mut``,
     ``termination_by``, ``decreasing_by``...);
 
-  and every word it uses that the configured header makes a keyword must be on :data:`ALLOWED_WORDS`. The
-  policy cannot know the header's keywords itself: :func:`proof_words` lists the words it must ask about
+  and every word it uses that the configured header makes a reserved keyword must be on :data:`ALLOWED_WORDS`.
+  The policy cannot know the header's keywords itself: :func:`proof_words` lists the words it must ask about
   (undotted, not allow-listed, not a core keyword), and the verifier's keyword probe asks Lean; a word that
-  turns out to be a keyword rejects the step. So a tactic missing from the list (its first word is always a
-  token) is rejected, while lemma names and local names, which are identifiers, pass.
+  turns out to be a reserved token rejects the step, so no command keyword of any library gets through.
+  What this does *not* catch: Lean does not reserve most tactic names (``decide`` is also a function), so a
+  tactic of the header's libraries that is neither on the deny-lists above nor a reserved token passes the
+  policy, like a lemma name. That limits what the allow-list promises (it is a second line: what a proof prints
+  is never read as a verdict, see :mod:`verifiers.lean.backends`), not what a verdict means.
   A statement (:func:`check_statement`) follows the same rules and, besides, may not hold a ``by`` or ``do``
   block.
 - **trust** (``trust_tactics=True``, ``--trust-tactics``, for users who run their own provers on their own
