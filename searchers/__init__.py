@@ -2,8 +2,8 @@
 
 ``countdown``: ``dfs``, ``bfs``, ``beam``, ``direct``, ``kbacktrack``; ``sudoku``: ``dfs``, ``direct``,
 ``kbacktrack``; ``reachability``: ``path``, ``bfs``, ``direct``; the reasoning-gym tasks
-(:mod:`reasonpipe.tasks.gym`): ``direct``, ``kbacktrack``. Each is ``(task, problem, options, rng) -> Trace``
-(see :mod:`searchers.base`).
+(:mod:`reasonpipe.tasks.gym`): ``direct``, ``kbacktrack`` (:mod:`searchers.gym`). Each is
+``(task, problem, options, rng) -> Trace`` (see :mod:`searchers.base`).
 
 Example::
 
@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from reasonpipe.errors import InputError
 from reasonpipe.tasks import GYM_TASKS
-from searchers import countdown, reachability, sudoku
+from searchers import countdown, gym, reachability, sudoku
 from searchers.base import SearchFailed, SearchOptions
 
 SEARCHERS: dict[str, dict[str, Callable]] = {
@@ -25,14 +25,14 @@ SEARCHERS: dict[str, dict[str, Callable]] = {
     "sudoku": {"dfs": sudoku.dfs, "direct": sudoku.direct, "kbacktrack": sudoku.kbacktrack},
     "reachability": {"path": reachability.path, "bfs": reachability.bfs, "direct": reachability.direct},
 }
+# every reasoning-gym task (reasonpipe.tasks.GYM_TASKS) shares one table
+GYM_SEARCHERS: dict[str, Callable] = gym.SEARCHERS
 
 
 def get_searcher(task: str, name: str) -> Callable:
     """The searcher ``name`` for ``task``; InputError listing the valid names otherwise."""
     table = SEARCHERS.get(task)
     if table is None and task in GYM_TASKS:
-        from reasonpipe.tasks.gym.base import SEARCHERS as GYM_SEARCHERS
-
         table = GYM_SEARCHERS
     if table is None:
         raise InputError(f"no searchers for task {task!r} (known: {', '.join(SEARCHERS)})", field="task")
@@ -41,4 +41,4 @@ def get_searcher(task: str, name: str) -> Callable:
     return table[name]
 
 
-__all__ = ["SEARCHERS", "SearchFailed", "SearchOptions", "get_searcher"]
+__all__ = ["GYM_SEARCHERS", "SEARCHERS", "SearchFailed", "SearchOptions", "get_searcher"]

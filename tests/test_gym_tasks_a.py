@@ -10,11 +10,12 @@ import pytest
 
 from reasonpipe.tasks import make_task
 from reasonpipe.tasks.gym import arc_1d, color_cube_rotation, list_functions
-from reasonpipe.tasks.gym.base import GymProblem, direct, kbacktrack
+from reasonpipe.tasks.gym.base import GymProblem
 from reasonpipe.tasks.gym.grammar import Answer, Check, Reject, Try
 from reasonpipe.tokenizer import TaskTokenizer
 from reasonpipe.traces import Trace
 from searchers.base import SearchOptions
+from searchers.gym import direct, kbacktrack
 from verifiers import get_verifier
 from verifiers.verdicts import Verdict
 
@@ -285,7 +286,7 @@ def test_arc_catalogue_covers_every_task_type_and_300_seeds():
         entry = reasoning_gym.create_dataset("arc_1d", size=1, seed=seed)[0]
         puzzle = arc_1d.Puzzle.of(entry)
         assert arc_1d.fits(arc_1d.RULES[arc_1d.GYM_RULE[entry["metadata"]["task_name"]]], puzzle), seed
-        right, wrongs = task.branches(entry, random.Random(0))  # never SearchFailed on these seeds
+        right, wrongs = task.branches(entry, random.Random(0))  # never NotCovered on these seeds
         assert right.answer == entry["answer"] and len(wrongs) >= 5
         kinds.add(entry["metadata"]["task_name"])
     assert len(kinds) >= 60  # the seeds reach most task types

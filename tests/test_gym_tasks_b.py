@@ -10,10 +10,11 @@ from dataclasses import replace
 import pytest
 
 from reasonpipe.tasks import make_task
-from reasonpipe.tasks.gym.base import GymProblem, kbacktrack
+from reasonpipe.tasks.gym.base import GymProblem
 from reasonpipe.tasks.gym.grammar import Answer, Check, Reject, Try
 from reasonpipe.tokenizer import TaskTokenizer
 from searchers.base import SearchFailed, SearchOptions
+from searchers.gym import kbacktrack
 from verifiers import get_verifier
 from verifiers.verdicts import Verdict
 

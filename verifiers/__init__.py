@@ -11,27 +11,26 @@ Example::
 from __future__ import annotations
 
 from reasonpipe.errors import InputError
+from reasonpipe.tasks import GYM_TASKS, make_task
 from verifiers.countdown import CountdownVerifier
+from verifiers.gym import GymVerifier
 from verifiers.reachability import ReachabilityVerifier
 from verifiers.sudoku import SudokuVerifier
 from verifiers.verdicts import StepVerdict, TraceReport, Verdict
 
 VERIFIERS = {"countdown": CountdownVerifier, "sudoku": SudokuVerifier, "reachability": ReachabilityVerifier}
+# the reasoning-gym tasks: one verifier class, built on the task object (``GymVerifier(make_task(name))``)
+GYM_VERIFIERS = {name: GymVerifier for name in GYM_TASKS}
 
 
 def get_verifier(task: str):
     """The exact verifier for ``task``; InputError listing the known tasks otherwise."""
-    from reasonpipe.tasks import GYM_TASKS
-
-    if task in GYM_TASKS:
-        from reasonpipe.tasks import make_task
-        from reasonpipe.tasks.gym.base import GymVerifier
-
-        return GymVerifier(make_task(task))
+    if task in GYM_VERIFIERS:
+        return GYM_VERIFIERS[task](make_task(task))
     if task not in VERIFIERS:
         raise InputError(f"no verifier for task {task!r} (known: {', '.join([*VERIFIERS, *GYM_TASKS])})",
                          field="task")
     return VERIFIERS[task]()
 
 
-__all__ = ["VERIFIERS", "StepVerdict", "TraceReport", "Verdict", "get_verifier"]
+__all__ = ["GYM_VERIFIERS", "VERIFIERS", "GymVerifier", "StepVerdict", "TraceReport", "Verdict", "get_verifier"]

@@ -31,7 +31,7 @@ reasoning-gym's partial credit: a wrong angle scores 0.05, a wrong orthocenter o
 means to give 0.5 to a radius right at 2 places, but it reads the exact radius with ``float()``, which fails
 on a sympy expression, so that happens only when the radius is rational).
 
-Does NOT cover: task types other than these three (a problem of another type raises SearchFailed).
+Does NOT cover: task types other than these three (a problem of another type raises NotCovered).
 
 Example::
 
@@ -48,8 +48,7 @@ from functools import lru_cache
 
 import mpmath
 
-from reasonpipe.tasks.gym.base import Branch, GymTask
-from searchers.base import SearchFailed
+from reasonpipe.tasks.gym.base import Branch, GymTask, NotCovered
 
 _MP = mpmath.MPContext()
 _MP.dps = 50  # set once: a private context, never changed afterwards
@@ -224,15 +223,15 @@ class Problem:
 
 
 def problem_of(entry: dict) -> Problem:
-    """The task type and vertices of a reasoning-gym entry; SearchFailed for a type this task does not cover."""
+    """The task type and vertices of a reasoning-gym entry; NotCovered for a type this task does not cover."""
     meta = entry.get("metadata", {})
     task_type = meta.get("task_type")
     if task_type not in TASK_TYPES:
-        raise SearchFailed(f"advanced_geometry: task type {task_type!r} is not covered")
+        raise NotCovered(f"advanced_geometry: task type {task_type!r} is not covered")
     try:
         pts = tuple((Fraction(int(meta[v][0])), Fraction(int(meta[v][1]))) for v in "ABC")
     except (KeyError, TypeError, ValueError, IndexError):
-        raise SearchFailed("advanced_geometry: the entry has no integer vertices A, B, C") from None
+        raise NotCovered("advanced_geometry: the entry has no integer vertices A, B, C") from None
     return Problem(task_type, Triangle(*pts))
 
 

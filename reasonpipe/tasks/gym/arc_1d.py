@@ -20,7 +20,7 @@ them; the ones they get right are checked first), the most plausible first: thos
 the expected colours and miss by few cells. Claims: ``example I gives ROW`` and ``example I gives ROW not ROW2`` (ROW2 the
 expected output), checked by running the branch's rule; any other text is false.
 
-Not covered: a problem no catalogue rule solves raises SearchFailed (the generator draws another); with
+Not covered: a problem no catalogue rule solves raises NotCovered (the generator draws another); with
 reasoning-gym's default options that happened on none of 5000 seeds, and :data:`GYM_RULE` names the rule
 for each of its task types. reasoning-gym cannot select task types, so the mix is reasoning-gym's.
 Wrong branches never include a rule that fits every example (it could only be refuted by the answer).
@@ -38,8 +38,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from reasonpipe.tasks.gym.base import Branch, GymTask
-from searchers.base import SearchFailed
+from reasonpipe.tasks.gym.base import Branch, GymTask, NotCovered
 
 Row = tuple[int, ...]
 MAX_WRONG = 8  # wrong branches offered: the most plausible ones
@@ -513,7 +512,7 @@ class Arc1DTask(GymTask):
         p = Puzzle.of(entry)
         right = next((r for r in CATALOGUE if fits(r, p)), None)
         if right is None:
-            raise SearchFailed("no catalogue rule maps every example and the test")
+            raise NotCovered("no catalogue rule maps every example and the test")
         checks = tuple(f"example {i} gives {show(right.apply(x))}" for i, (x, _) in enumerate(p.train, 1))
         wrongs = sorted((w for w in (_wrong(r, p) for r in CATALOGUE) if w is not None), key=lambda w: w[0])
         return (Branch(right.name, checks, answer=show(right.apply(p.test[0]))),

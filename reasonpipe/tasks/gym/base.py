@@ -9,9 +9,13 @@ A task module subclasses :class:`GymTask` and writes four things:
   ``refutes``, does it show the branch wrong)? None: a claim this task cannot check (``no_check``);
 - ``words()``: the words its lines use (the task tokenizer's vocabulary).
 
+A hook that meets an entry this task does not read (a shape of problem outside what it covers) raises
+:class:`NotCovered`.
+
 From those, :class:`GymTask` gives the Task contract (problems are reasoning-gym entries regenerated from
-their seed, scored by reasoning-gym's ``score_answer``), :func:`direct` / :func:`kbacktrack` write traces, and
-:class:`GymVerifier` checks every step.
+their seed, scored by reasoning-gym's ``score_answer``); the searchers ``direct`` / ``kbacktrack``
+(:mod:`searchers.gym`) write traces from the branches, and ``GymVerifier`` (:mod:`verifiers.gym`) checks
+every step with ``check``.
 
 Example::
 
@@ -29,10 +33,12 @@ from typing import Any
 
 from reasonpipe.errors import InputError
 from reasonpipe.tasks.gym import grammar
-from reasonpipe.tasks.gym.grammar import Answer, Check, ProblemLine, Reject, Try, Unparsed
-from reasonpipe.traces import Trace, TraceMeta
-from searchers.base import SearchFailed, SearchOptions
-from verifiers.verdicts import ExactVerifier, StepVerdict, Verdict
+from reasonpipe.tasks.gym.grammar import Answer, ProblemLine
+
+
+class NotCovered(Exception):
+    """This task's rules do not read this reasoning-gym entry (a problem shape it does not cover); the
+    searchers report it as ``SearchFailed``, so the generator draws another problem."""
 
 
 @dataclass(frozen=True)
@@ -148,7 +154,7 @@ class GymTask(abc.ABC):
     @classmethod
     @lru_cache(maxsize=None)
     def vocabulary(cls) -> tuple[str, ...]:
-        from reasonpipe.tokenizer import vocabulary_from
+        from reasonpipe.traces.tokens import vocabulary_from
 
         sample = " ".join(grammar.WORDS + tuple(cls.words())) + string.punctuation + string.digits + " \n"
         return vocabulary_from(sample)
@@ -181,101 +187,3 @@ class GymTask(abc.ABC):
     @staticmethod
     def problem_label(problem: GymProblem) -> str:
         return f"seed {problem.gym_seed}"
-
-
-# -- searchers ---------------------------------------------------------------------------------------------
-
-def _trace(task: GymTask, problem: GymProblem, tried: list[Branch], right: Branch, searcher: str) -> Trace:
-    entry = task.entry(problem)
-    if not problem.question:  # a problem given by seed only
-        problem = GymProblem(problem.gym_seed, entry["question"], str(entry["answer"]))
-    steps: list = [ProblemLine(task.render(entry))]
-    for b in tried:
-        steps.append(Try(b.text))
-        steps.extend(Check(c) for c in b.checks)
-        steps.append(Reject(b.refutation))
-    steps.append(Try(right.text))
-    steps.extend(Check(c) for c in right.checks)
-    steps.append(Answer(right.answer))
-    meta = TraceMeta(searcher=searcher, nodes_expanded=len(tried) + 1, backtracks=len(tried), solved=True)
-    return Trace(task=task.name, problem=problem, steps=steps, meta=meta)
-
-
-def direct(task: GymTask, problem: GymProblem, options: SearchOptions, rng: random.Random) -> Trace:
-    """The correct branch only: its checks and the answer."""
-    right, _ = task.branches(task.entry(problem), rng)
-    return _trace(task, problem, [], right, "direct")
-
-
-def kbacktrack(task: GymTask, problem: GymProblem, options: SearchOptions, rng: random.Random) -> Trace:
-    """Exactly ``options.k`` distinct wrong branches, each refuted, then the correct one."""
-    right, wrongs = task.branches(task.entry(problem), rng)
-    distinct = list({b.text: b for b in wrongs if b.refutation and b.text != right.text}.values())
-    if len(distinct) < options.k:
-        raise SearchFailed(f"only {len(distinct)} distinct wrong branches, {options.k} asked for")
-    return _trace(task, problem, rng.sample(distinct, options.k), right, "kbacktrack")
-
-
-SEARCHERS = {"direct": direct, "kbacktrack": kbacktrack}
-
-
-# -- the verifier ------------------------------------------------------------------------------------------
-
-class GymVerifier(ExactVerifier):
-    """Checks each step: the problem line matches the problem, each claim holds about the open branch, each
-    ``Reject`` refutes it, and the ``Answer`` is correct by reasoning-gym's scorer."""
-
-    def __init__(self, task: GymTask) -> None:
-        self.task_obj = task
-        self.task = task.name
-
-    def _check(self, trace: Trace) -> tuple[list[StepVerdict], bool]:
-        task, out, solved = self.task_obj, [], False
-        entry = task.entry(trace.problem) if trace.problem is not None else None
-        branch: str | None = None
-        tried: set[str] = set()
-        for i, step in enumerate(trace.steps):
-            t = type(step)
-            if entry is None:
-                out.append(StepVerdict(Verdict.REFUTED, "no problem to check against"))
-            elif t is ProblemLine:
-                ok = i == 0 and step.text == task.render(entry)
-                out.append(StepVerdict(Verdict.PROVED, "states the problem") if ok else
-                           StepVerdict(Verdict.REFUTED, "not the problem's line" if i == 0 else "a second problem line"))
-            elif t is Try:
-                if step.text in tried:
-                    out.append(StepVerdict(Verdict.REFUTED, "this branch was already tried"))
-                else:
-                    out.append(StepVerdict(Verdict.NO_CHECK, "opens a branch"))
-                tried.add(step.text)
-                branch = step.text
-            elif t in (Check, Reject):
-                if branch is None:
-                    out.append(StepVerdict(Verdict.REFUTED, "no open branch"))
-                    continue
-                ok = task.check(entry, branch, step.text, t is Reject)
-                if ok is None:
-                    out.append(StepVerdict(Verdict.NO_CHECK, "a claim this task does not check"))
-                elif ok:
-                    out.append(StepVerdict(Verdict.PROVED, "refutes the branch" if t is Reject else "holds"))
-                else:
-                    out.append(StepVerdict(Verdict.REFUTED, "does not refute the branch" if t is Reject else
-                                           "does not hold"))
-                if t is Reject:
-                    branch = None
-            elif t is Answer:
-                if branch is None:
-                    out.append(StepVerdict(Verdict.REFUTED, "an answer without an open branch"))
-                    continue
-                score = task._dataset(trace.problem.gym_seed).score_answer(step.text, entry)
-                if score >= 1.0:
-                    solved = True
-                    out.append(StepVerdict(Verdict.PROVED, "correct by reasoning-gym's scorer"))
-                else:
-                    out.append(StepVerdict(Verdict.REFUTED, f"reasoning-gym scores it {score}"))
-            elif t is Unparsed:
-                out.append(StepVerdict(Verdict.UNFORMALIZABLE, "line is not in the trace grammar"))
-            else:
-                out.append(StepVerdict(Verdict.UNFORMALIZABLE, f"not a step of this grammar: {t.__name__}"))
-        return out, solved
-

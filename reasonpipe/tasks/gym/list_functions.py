@@ -23,7 +23,7 @@ examples) that get some example wrong, the most plausible first (those that fail
 match). Claims: ``example I gives LIST`` and ``example I gives LIST not LIST2`` (LIST2 the expected
 output), checked by running the branch's program; any other text is false.
 
-Not covered: a problem none of these programs solves raises SearchFailed (the generator draws another);
+Not covered: a problem none of these programs solves raises NotCovered (the generator draws another);
 on 2000 seeds none did, and each had 8 wrong branches. reasoning-gym's family 14 draws from Python's
 global ``random`` (so its entries differ between runs for one seed): we seed it from the problem's seed
 while reasoning-gym builds the entry and restore it after, so that problems, traces and verification are
@@ -44,8 +44,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from reasonpipe.tasks import list_functions as dsl
-from reasonpipe.tasks.gym.base import Branch, GymTask
-from searchers.base import SearchFailed
+from reasonpipe.tasks.gym.base import Branch, GymTask, NotCovered
 
 Program = dsl.Program
 IntList = dsl.IntList
@@ -218,7 +217,7 @@ def search(puzzle: Puzzle, answer: str) -> tuple[Branch, list[Branch]]:
                 near = dsl.similarity(shown[bad], wanted[bad]) + (len(shown[bad]) == len(wanted[bad]))
                 wrongs.append(((-bad, -near, len(program)), len(wrongs), program, shown))
     if right is None:
-        raise SearchFailed("no program of the search maps every example and the test")
+        raise NotCovered("no program of the search maps every example and the test")
     return right, [_wrong(p, o, wanted) for *_, p, o in sorted(wrongs)[:MAX_WRONG]]
 
 

@@ -30,7 +30,7 @@ not reproduce itself, or a solution with one bit flipped), the right set less on
 solution replaced by a one-bit flip of it: 18 to 79 distinct wrong branches (5,000 seeds).
 
 Does NOT cover: statements of other shapes than reasoning-gym 0.1.25 writes (the problem then raises
-SearchFailed), nor ``xor`` statements about other ``xor`` statements.
+NotCovered), nor ``xor`` statements about other ``xor`` statements.
 
 Example::
 
@@ -44,8 +44,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from reasonpipe.tasks.gym.base import Branch, GymTask
-from searchers.base import SearchFailed
+from reasonpipe.tasks.gym.base import Branch, GymTask, NotCovered
 
 _COUNT = re.compile(r"(At least|At most|Exactly) (\d+) of these (\d+) statements are (true|false)\.")
 _XOR = re.compile(r"Either Statement (\d+) or Statement (\d+) is true, but not both\.")
@@ -103,20 +102,20 @@ def _statement(text: str, n: int) -> Statement:
     m = _NUMBER.fullmatch(text)
     if m:
         return Statement(m.group(2), m.group(1))
-    raise SearchFailed(f"self_reference: a statement this task does not read: {text!r}")
+    raise NotCovered(f"self_reference: a statement this task does not read: {text!r}")
 
 
 @lru_cache(maxsize=1024)
 def parse_question(question: str) -> Puzzle:
-    """The statements of a reasoning-gym question; SearchFailed when one has an unknown shape."""
+    """The statements of a reasoning-gym question; NotCovered when one has an unknown shape."""
     found = re.findall(r"Statement (\d+): '([^'\n]*)'", question)
     n = len(found)
     if n == 0 or [int(i) for i, _ in found] != list(range(1, n + 1)):
-        raise SearchFailed("self_reference: no numbered statements in the question")
+        raise NotCovered("self_reference: no numbered statements in the question")
     statements = tuple(_statement(text, n) for _, text in found)
     for s in statements:
         if s.kind == "xor" and any(not 1 <= r <= n or statements[r - 1].kind == "xor" for r in s.refs):
-            raise SearchFailed("self_reference: an xor statement about a statement this task does not read")
+            raise NotCovered("self_reference: an xor statement about a statement this task does not read")
     return Puzzle(statements)
 
 

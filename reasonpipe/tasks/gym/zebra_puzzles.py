@@ -28,7 +28,7 @@ checked clue by clue; a wrong branch is the solution with two houses swapped in 
 clue it breaks, which refutes it (``Reject: clue 3 fails``). The answer is the asked value (``bob``).
 
 Does NOT cover: question text that reasoning-gym 0.1.25 does not write (an unknown attribute line or clue
-sentence, or one that reads as two different clues, raises SearchFailed and the generator draws again).
+sentence, or one that reads as two different clues, raises NotCovered and the generator draws again).
 Any size reasoning-gym allows (2..7 houses and attributes) is read and solved: about 20 ms at 4 x 4,
 0.25 s at 7 x 7 (reasoning-gym itself takes 0.15 s and 14 s to generate those).
 
@@ -47,8 +47,7 @@ from functools import lru_cache
 from reasoning_gym.logic.contrib.logic_puzzle import clues as rg_clues
 from reasoning_gym.logic.contrib.logic_puzzle import literals as rg_literals
 
-from reasonpipe.tasks.gym.base import Branch, GymTask
-from searchers.base import SearchFailed
+from reasonpipe.tasks.gym.base import Branch, GymTask, NotCovered
 
 # the attribute classes reasoning-gym's generate_puzzle draws from (Name always, then M - 1 of the others)
 ATTRIBUTES: tuple[type, ...] = (rg_literals.Name, rg_literals.Color, rg_literals.Nationality, rg_literals.Animal,
@@ -121,12 +120,12 @@ def _attribute(line: str) -> tuple[type, tuple]:
     heading, _, items = line.partition(": ")
     cls = next((c for c in ATTRIBUTES if _heading(c) == heading), None)
     if cls is None:
-        raise SearchFailed(f"zebra_puzzles: unknown attribute line {line[:60]!r}")
+        raise NotCovered(f"zebra_puzzles: unknown attribute line {line[:60]!r}")
     members = {m.name.replace("_", " "): m for m in cls}
     try:
         return cls, tuple(members[item] for item in items.split(", "))
     except KeyError:
-        raise SearchFailed(f"zebra_puzzles: unknown value in {line[:60]!r}") from None
+        raise NotCovered(f"zebra_puzzles: unknown value in {line[:60]!r}") from None
 
 
 def _sentences(literals: list, houses: tuple[int, ...]) -> dict[str, set[Clue]]:
@@ -150,29 +149,29 @@ def _sentences(literals: list, houses: tuple[int, ...]) -> dict[str, set[Clue]]:
 
 @lru_cache(maxsize=512)
 def parse_question(question: str) -> Puzzle:
-    """The puzzle a reasoning-gym question states; SearchFailed for text reasoning-gym does not write."""
+    """The puzzle a reasoning-gym question states; NotCovered for text reasoning-gym does not write."""
     m = re.search(r"There are (\d+) houses", question)
     ask = re.search(r"What is (\w+) of the person who lives in House (\d+)\?", question)
     if not m or not ask:
-        raise SearchFailed("zebra_puzzles: no house count or no question")
+        raise NotCovered("zebra_puzzles: no house count or no question")
     houses = int(m.group(1))
     attrs = [_attribute(line[3:]) for line in question.splitlines() if line.startswith(" - ")]
     if not attrs or any(len(values) != houses for _, values in attrs):
-        raise SearchFailed("zebra_puzzles: attribute lines do not match the house count")
+        raise NotCovered("zebra_puzzles: attribute lines do not match the house count")
     sentences = _sentences([v for _, values in attrs for v in values], tuple(range(1, houses + 1)))
     numbered = re.findall(r"^(\d+)\. (.*)$", question, flags=re.M)
     if [int(i) for i, _ in numbered] != list(range(1, len(numbered) + 1)):
-        raise SearchFailed("zebra_puzzles: clues are not numbered 1..n")
+        raise NotCovered("zebra_puzzles: clues are not numbered 1..n")
     clues = []
     for _, text in numbered:
         read = sentences.get(text, set())
         if len(read) != 1:
-            raise SearchFailed(f"zebra_puzzles: clue {text!r} reads as {len(read)} clues")
+            raise NotCovered(f"zebra_puzzles: clue {text!r} reads as {len(read)} clues")
         clues.append(next(iter(read)))
     asked = ask.group(1).lower()
     attributes = tuple((label(cls), tuple(v.name for v in values)) for cls, values in attrs)
     if asked not in [a for a, _ in attributes] or not 1 <= int(ask.group(2)) <= houses:
-        raise SearchFailed("zebra_puzzles: the question asks for an unknown attribute or house")
+        raise NotCovered("zebra_puzzles: the question asks for an unknown attribute or house")
     return Puzzle(houses, attributes, tuple(clues), (asked, int(ask.group(2))))
 
 
@@ -246,7 +245,7 @@ def solve(p: Puzzle, limit: int = 2) -> list[Grid]:
 def solution(p: Puzzle) -> Grid:
     found = solve(p)
     if len(found) != 1:
-        raise SearchFailed(f"zebra_puzzles: {len(found)} solutions, expected one")
+        raise NotCovered(f"zebra_puzzles: {len(found)} solutions, expected one")
     return found[0]
 
 
