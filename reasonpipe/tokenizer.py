@@ -4,7 +4,9 @@ Text is cut by one rule, :data:`PATTERN`: a run of letters (and ``_``) is a word
 (each digit, each symbol, each space and newline) is one token. A task's vocabulary is every word and
 symbol its trace grammar can write, plus the ten digits, so any number is spelled digit by digit and
 every trace round-trips exactly; text outside the grammar maps to ``<unk>``. Special tokens: ``<pad>``,
-``<bos>``, ``<eos>``, ``<unk>``.
+``<bos>``, ``<eos>``, ``<unk>``. The rule and :func:`vocabulary_from` live with the grammars, in
+:mod:`reasonpipe.traces.tokens` (the tasks, which sit below this module, state their vocabularies with
+it), and are re-exported here.
 
 Saved and loaded as ``PreTrainedTokenizerFast`` (``save_pretrained`` / ``from_pretrained``). Load it that
 way, not with ``AutoTokenizer``, which may swap in a Qwen2 tokenizer for a Qwen2 config and drop
@@ -17,39 +19,12 @@ Example::
 
 from __future__ import annotations
 
-import re
-import string
 from dataclasses import dataclass
 
+from reasonpipe.tasks import get_task_class
+from reasonpipe.traces.tokens import DIGITS, PATTERN, count_tokens, tokens_of, vocabulary_from  # noqa: F401 (re-exported)
+
 SPECIAL_TOKENS = ("<pad>", "<bos>", "<eos>", "<unk>")
-PATTERN = re.compile(r"[A-Za-z_]+|[0-9]|[^A-Za-z0-9_]")
-DIGITS = tuple(string.digits)
-
-
-def tokens_of(text: str) -> list[str]:
-    """The pre-tokens of ``text`` (each becomes exactly one token)."""
-    return PATTERN.findall(text)
-
-
-def vocabulary_from(sample: str) -> tuple[str, ...]:
-    """Every token of ``sample`` (text showing all of a grammar's words and symbols) plus the digits."""
-    return tuple(sorted(set(tokens_of(sample)) | set(DIGITS)))
-
-
-class _LetterMap(dict):
-    """str.translate table: word characters -> 'a', anything else -> '.'."""
-
-    def __missing__(self, key: int) -> str:
-        return "."
-
-
-_LETTERS = _LetterMap({ord(c): "a" for c in string.ascii_letters + "_"})
-
-
-def count_tokens(text: str) -> int:
-    """``len(tokens_of(text))``, about 15x faster: characters, minus letters, plus letter runs."""
-    m = text.translate(_LETTERS)
-    return len(text) - m.count("a") + m.count(".a") + m.startswith("a")
 
 
 @dataclass(frozen=True)
@@ -60,8 +35,6 @@ class TaskTokenizer:
 
     @classmethod
     def for_task(cls, task: str) -> "TaskTokenizer":
-        from reasonpipe.tasks import get_task_class
-
         return cls(tuple(get_task_class(task).vocabulary()))
 
     @property

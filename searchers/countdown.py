@@ -13,6 +13,9 @@
   distinct wrong operation (one whose resulting numbers cannot reach the target) at some node of the
   path, descends to a dead end, and moves back to that node.
 
+The rules come from :mod:`reasonpipe.tasks.countdown`: a node's children are its ``successors`` (the
+``legal_operations`` on each pair), and the solution path replays the solution with ``numbers_after``.
+
 A node limit (``max_nodes`` expansions) ends the search unsolved (``meta.extra["truncated"]``); ``bfs``,
 ``beam`` and ``direct`` end a failed search with ``No solution found.``, as Stream of Search's BFS does.
 
@@ -27,13 +30,11 @@ import random
 from collections.abc import Callable
 from functools import lru_cache
 
-from reasonpipe.tasks.countdown import CountdownProblem, CountdownTask, max_tree_nodes, solvable, solve
+from reasonpipe.tasks.countdown import (CountdownProblem, CountdownTask, Nums, legal_operations, max_tree_nodes,
+                                        numbers_after, replace_pair, solvable, solve, successors)
 from reasonpipe.traces import Trace, TraceMeta
 from reasonpipe.traces.countdown import DeadEnd, Exhausted, Explore, Generate, Goal, Move, Op, State, backtracks
 from searchers.base import SearchFailed, SearchOptions
-
-Nums = tuple[int, ...]
-
 
 # -- heuristics (Stream of Search) ------------------------------------------------------------------
 # A heuristic maps the target to a per-number distance ``d``; a node's score is the sum of ``d`` over its
@@ -67,29 +68,9 @@ def score(heuristic: str, target: int, nums: Nums) -> float:
     return total / len(nums) if mean else float(total)
 
 
-def _ops(a: int, b: int) -> list[tuple[int, int, str, int]]:
-    """(result, left, symbol, right) for every legal combination, in Stream of Search's order."""
-    lo, hi = (a, b) if a <= b else (b, a)
-    out = [(a + b, a, "+", b), (a * b, a, "*", b), (hi - lo, hi, "-", lo)]
-    if lo and hi % lo == 0:
-        out.append((hi // lo, hi, "/", lo))
-    return out
-
-
-def children(nums: Nums) -> list[tuple[Nums, Op]]:
-    """Every successor of a node: two numbers replaced by a legal result (pairs i<j, then + * - /)."""
-    out = []
-    n = len(nums)
-    for i in range(n):
-        for j in range(i + 1, n):
-            rest = nums[:i] + nums[i + 1:j] + nums[j + 1:]
-            for r, a, sym, b in _ops(nums[i], nums[j]):
-                out.append((rest + (r,), Op(a, sym, b, r)))
-    return out
-
-
 def scored_children(nums: Nums, target: int, heuristic: str, threshold: float | None) -> list[tuple[float, Nums, Op]]:
-    """Children with their scores, best first (stable: ties keep generation order), pruned above threshold."""
+    """The node's :func:`~reasonpipe.tasks.countdown.successors` with their scores, best first (stable: ties
+    keep generation order), pruned above threshold; a child's numbers are built only when it is kept."""
     make, mean = HEURISTICS[heuristic]
     d = make(target)
     n = len(nums)
@@ -103,22 +84,15 @@ def scored_children(nums: Nums, target: int, heuristic: str, threshold: float | 
         for j in range(i + 1, n):
             b = nums[j]
             base = total - dist[i] - dist[j]
-            lo, hi = (a, b) if a <= b else (b, a)
-            # Stream of Search's order: a+b, a*b, hi-lo, hi/lo (exact only); scores compared before division
-            # by m, which keeps the comparison exact for integer distances
-            for r, x, sym, y in ((a + b, a, "+", b), (a * b, a, "*", b), (hi - lo, hi, "-", lo)):
+            # scores compared before division by m, which keeps the comparison exact for integer distances
+            for x, sym, y, r in legal_operations(a, b):
                 h = base + d(r)
                 if h <= limit:
                     kept.append((h, i, j, r, x, sym, y))
-            if lo and hi % lo == 0:
-                r = hi // lo
-                h = base + d(r)
-                if h <= limit:
-                    kept.append((h, i, j, r, hi, "/", lo))
     kept.sort(key=lambda c: c[0])
     out = []
     for h, i, j, r, x, sym, y in kept:
-        out.append((h / m if mean else h, nums[:i] + nums[i + 1:j] + nums[j + 1:] + (r,), Op(x, sym, y, r)))
+        out.append((h / m if mean else h, replace_pair(nums, i, j, r), Op(x, sym, y, r)))
     return out
 
 
@@ -151,8 +125,8 @@ def dfs(task: CountdownTask, problem: CountdownProblem, options: SearchOptions, 
             return None
         expanded += 1
         back = None
-        if len(nums) == 2:  # children are single numbers: the hot case, kept free of tuple building
-            leaves = [(d(r), r, x, sym, y) for r, x, sym, y in _ops(nums[0], nums[1])]
+        if len(nums) == 2:  # children are single numbers: the hot case, no child numbers built
+            leaves = [(d(r), r, x, sym, y) for x, sym, y, r in legal_operations(nums[0], nums[1])]
             leaves = [c for c in leaves if c[0] <= leaf_limit]
             leaves.sort(key=lambda c: c[0])
             last = len(leaves) - 1
@@ -269,10 +243,7 @@ def _path(problem: CountdownProblem) -> list[tuple[Nums, tuple[Op, ...]]]:
     nodes = [(problem.nums, ())]
     for op in solution:
         nums, ops = nodes[-1]
-        pool = list(nums)
-        pool.remove(op.a)
-        pool.remove(op.b)
-        nodes.append((tuple(pool) + (op.result,), ops + (op,)))
+        nodes.append((tuple(numbers_after(nums, op)), ops + (op,)))
     return nodes
 
 
@@ -296,7 +267,7 @@ def _write_path(problem: CountdownProblem, path: list[tuple[Nums, tuple[Op, ...]
             while len(cur) > 1:
                 steps += [Generate(child, target, cur, cur_ops[-1]), Move(child), State(target, cur, cur_ops)]
                 expanded += 1
-                cur, op2 = rng.choice(children(cur))
+                cur, op2 = rng.choice(list(successors(cur)))
                 cur_ops = cur_ops + (op2,)
                 child += ",0"
                 steps.append(Explore(op2, cur))
@@ -330,7 +301,7 @@ def kbacktrack(task: CountdownTask, problem: CountdownProblem, options: SearchOp
     seen: set[tuple[int, str]] = set()
     for depth in range(len(path) - 1):
         right = path[depth + 1][1][-1]
-        for new, op in children(path[depth][0]):
+        for new, op in successors(path[depth][0]):
             key = (depth, str(op))
             if op == right or key in seen:
                 continue

@@ -10,7 +10,8 @@ import pytest
 
 from conftest import DATA
 from reasonpipe.tasks import make_task
-from reasonpipe.tasks.countdown import CountdownProblem, apply, combine, solvable, solve
+from reasonpipe.tasks.countdown import (CountdownProblem, apply, combine, legal_operations, numbers_after,
+                                        replace_pair, solvable, solve, successors)
 from reasonpipe.traces import Trace
 from reasonpipe.traces import countdown as grammar
 from searchers import SearchOptions, get_searcher
@@ -49,6 +50,28 @@ def test_rules_forbid_negatives_and_fractions():
     assert apply(9, "/", 2) is None and apply(9, "/", 0) is None and apply(8, "/", 2) == 4
     assert [str(op) for _, op in combine(3, 12)] == ["3+12=15", "3*12=36", "12-3=9", "12/3=4"]
     assert [str(op) for _, op in combine(5, 7)] == ["5+7=12", "5*7=35", "7-5=2"]
+
+
+def test_legal_operations_are_the_rule():
+    """legal_operations is Stream of Search's candidates (a+b, a*b, hi-lo, hi/lo) filtered by apply."""
+    for a, b in itertools.product(range(40), repeat=2):
+        lo, hi = min(a, b), max(a, b)
+        candidates = ((a, "+", b), (a, "*", b), (hi, "-", lo), (hi, "/", lo))
+        plain = [(x, sym, y, apply(x, sym, y)) for x, sym, y in candidates if apply(x, sym, y) is not None]
+        assert legal_operations(a, b) == plain, (a, b)
+    assert apply(0, "/", 5) == 0 and all(sym != "/" for _, sym, _, _ in legal_operations(0, 5))
+
+
+def test_successors_replay_and_replace_pair():
+    nums = (3, 12, 3, 5)
+    children = list(successors(nums))
+    assert len(children) == sum(len(legal_operations(nums[i], nums[j])) for i, j in itertools.combinations(range(4), 2))
+    assert children[0] == ((3, 5, 15), children[0][1]) and str(children[0][1]) == "3+12=15"
+    for new, op in children:
+        assert sorted(numbers_after(nums, op)) == sorted(new)  # replaying the operation gives the child
+    assert replace_pair((1, 2, 3, 4), 1, 3, 9) == (1, 3, 9)
+    assert numbers_after([3, 5], grammar.Op(3, "+", 3, 6)) is None  # only one 3 to take
+    assert numbers_after([3, 5], grammar.Op(5, "-", 3, 2)) == [2]
 
 
 def test_solve_matches_exhaustive_reference_including_zeros():
@@ -217,6 +240,22 @@ def test_sample_holds():
     """SAMPLE is the example trace of Stream of Search's countdown_utils.py, with one dead end left out."""
     report = VERIFIER.report(Trace.from_text("countdown", SAMPLE))
     assert report.valid and report.solved and report.steps == 15 == report.counts["proved"]
+
+
+def test_traces_parse_by_task_name_once_the_tasks_are_imported():
+    """reasonpipe.traces never imports the tasks; importing reasonpipe.tasks plugs its registry in."""
+    import subprocess
+    import sys
+
+    code = "\n".join([
+        "import sys; from reasonpipe.traces import Trace",
+        "assert 'reasonpipe.tasks' not in sys.modules",
+        "try:\n    Trace.from_text('countdown', 'x')",
+        "except RuntimeError as e:\n    assert 'import reasonpipe.tasks' in str(e)",
+        "else:\n    raise AssertionError('parsed without a task registry')",
+        "import reasonpipe.tasks",
+        f"assert Trace.from_text('countdown', {SAMPLE!r}).problem.target == 47"])
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 @pytest.mark.parametrize("old,new,step,why", [

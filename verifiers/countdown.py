@@ -15,7 +15,9 @@ Replays the search tree the trace describes and checks every step against the ru
 - ``No solution found.`` is a claim about the search, not a step: ``no_check``;
 - a line outside the grammar is ``unformalizable``.
 
-A trace whose every step holds but that never reaches the goal is valid and reported unsolved.
+A trace whose every step holds but that never reaches the goal is valid and reported unsolved. The rules
+are the task's (:mod:`reasonpipe.tasks.countdown`): ``apply`` for the arithmetic, ``numbers_after`` for the
+resulting numbers.
 
 Example::
 
@@ -24,7 +26,7 @@ Example::
 
 from __future__ import annotations
 
-from reasonpipe.tasks.countdown import apply
+from reasonpipe.tasks.countdown import apply, numbers_after
 from reasonpipe.traces import Trace
 from reasonpipe.traces.countdown import DeadEnd, Exhausted, Explore, Generate, Goal, Move, State, Unparsed
 from verifiers.verdicts import ExactVerifier, StepVerdict, Verdict
@@ -78,29 +80,20 @@ class CountdownVerifier(ExactVerifier):
                     continue
                 op = step.op
                 a, b, sym = op.a, op.b, op.sym
-                if sym == "+":  # the common rules inline; apply() is their definition
-                    value = a + b
-                elif sym == "*":
-                    value = a * b
-                else:
-                    value = apply(a, sym, b)
-                    if value is None:
-                        why = ("a subtraction with a negative result" if sym == "-" else
-                               "division by zero" if b == 0 else "a division that is not exact")
-                        add(StepVerdict(_R, f"{op}: {why} is not allowed"))
-                        continue
+                value = apply(a, sym, b)
+                if value is None:
+                    why = ("a subtraction with a negative result" if sym == "-" else
+                           "division by zero" if b == 0 else "a division that is not exact")
+                    add(StepVerdict(_R, f"{op}: {why} is not allowed"))
+                    continue
                 if value != op.result:
                     add(StepVerdict(_R, f"{op}: {a}{sym}{b} is {value}, not {op.result}"))
                     continue
-                pool = cur_nums.copy()
-                try:
-                    pool.remove(a)
-                    pool.remove(b)
-                except ValueError:
+                pool = numbers_after(cur_nums, op)
+                if pool is None:
                     add(StepVerdict(_R, f"{op}: operands {a} and {b} are not both among the current numbers "
                                         f"{_fmt(cur_nums)}"))
                     continue
-                pool.append(value)
                 pool.sort()
                 if sorted(step.nums) != pool:
                     add(StepVerdict(_R, f"{op}: resulting numbers should be {_fmt(pool)}, not {_fmt(step.nums)}"))

@@ -4,6 +4,10 @@ Each task class provides the DESIGN.md contract — ``generate(rng)``, ``prompt(
 ``parse_answer(text)``, ``score(problem, text)``, ``vocabulary()`` — plus its trace ``grammar`` and
 problem (de)serialisation. Options go into the task's config dataclass.
 
+Importing this package plugs the registry into :mod:`reasonpipe.traces` (``use_task_registry``), which sits
+below the tasks and so cannot look them up itself: ``Trace.from_text("countdown", ...)`` and the JSONL
+records then resolve task names here, reasoning-gym tasks included (still imported only when first used).
+
 Example::
 
     python -c "from reasonpipe.tasks import make_task; import random; print(make_task('countdown').generate(random.Random(0)))"
@@ -19,6 +23,7 @@ from reasonpipe.errors import InputError
 from reasonpipe.tasks.countdown import CountdownConfig, CountdownTask
 from reasonpipe.tasks.reachability import ReachabilityConfig, ReachabilityTask
 from reasonpipe.tasks.sudoku import SudokuConfig, SudokuTask
+from reasonpipe.traces import use_task_registry
 
 TASKS: dict[str, tuple[type, type]] = {
     "countdown": (CountdownTask, CountdownConfig),
@@ -71,3 +76,6 @@ def make_task(name: str, **options: Any):
         raise InputError(f"unknown option(s) {', '.join(unknown)} for task {name} (known: {', '.join(sorted(known))})",
                          field=unknown[0])
     return cls(config_cls(**options))
+
+
+use_task_registry(get_task_class)  # a task class is a reasonpipe.traces.TaskFormat

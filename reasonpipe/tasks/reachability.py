@@ -55,6 +55,7 @@ from reasonpipe.errors import InputError
 from reasonpipe.traces import reachability as grammar_module
 from reasonpipe.traces.reachability import NAMES as _NAMES
 from reasonpipe.traces.reachability import Answer, Question
+from reasonpipe.traces.tokens import vocabulary_from
 
 MAX_NODES = 128          # the vocabulary covers node names 0..MAX_NODES-1
 SPLITS = ("train", "test")
@@ -368,12 +369,20 @@ class ReachabilityTask:
     @lru_cache(maxsize=1)
     def vocabulary() -> tuple[str, ...]:
         """Every node name, the grammar's words and symbols, the latent models' words, and the digits."""
-        from reasonpipe.tokenizer import vocabulary_from
-
         sample = ("|".join(_NAMES[:MAX_NODES]) + ">|\n Q R A P F startlatent latent endlatent pause")
         return vocabulary_from(sample)
 
     # records
+    @staticmethod
+    def problem_of(steps: list) -> ReachProblem | None:
+        """The problem a trace's first line states, or None when it states none (or not a valid one)."""
+        if steps and type(steps[0]) is Question:
+            try:
+                return question_problem(steps[0])
+            except InputError:
+                return None
+        return None
+
     @staticmethod
     def problem_to_json(problem: ReachProblem) -> dict[str, Any]:
         return {"nodes": problem.nodes, "edges": [list(e) for e in problem.edges], "root": problem.root,

@@ -36,6 +36,7 @@ from typing import Any
 from reasonpipe.errors import InputError
 from reasonpipe.traces import sudoku as grammar_module
 from reasonpipe.traces.sudoku import End, GiveUp, Guess, Invalid, NoCand, Place, Revert, Start
+from reasonpipe.traces.tokens import vocabulary_from
 
 SOURCES = ("own", "dokusan")
 ALL = 0x1FF  # the nine digits
@@ -576,13 +577,20 @@ class SudokuTask:
     @lru_cache(maxsize=1)
     def vocabulary() -> tuple[str, ...]:
         """Every word and symbol the grammar can write, and the digits (the task tokenizer's tokens)."""
-        from reasonpipe.tokenizer import vocabulary_from
-
         samples = [Start(((0, 1, 2), (3, 4, 5), (6, 7, 8), (8, 8, 9))), Place(0, 1, 2), Guess(3, 4, (5, 6), 7),
                    NoCand(8, 9), Invalid(), Revert(0, 1, (2, 3)), End(), GiveUp()]
         return vocabulary_from("".join(s.to_line() + "\n" for s in samples))
 
     # records
+    @staticmethod
+    def problem_of(steps: list) -> SudokuProblem | None:
+        """The puzzle a trace's first line states, or None when it states none (or an impossible one)."""
+        if steps and isinstance(steps[0], Start):
+            cells, error = givens_problem(steps[0].givens)
+            if error is None:
+                return SudokuProblem("".join(map(str, cells)))
+        return None
+
     @staticmethod
     def problem_to_json(problem: SudokuProblem) -> dict[str, Any]:
         return {"puzzle": problem.puzzle}

@@ -9,19 +9,68 @@ writing it made files 1.6x larger (19.5 vs 12.1 MB) and ``reasonpipe verify`` 1.
 for 1,000 CountDown DFS traces, so it is opt-in (``reasonpipe gen --steps``); when present it is checked
 against ``text``.
 
+This package sits below the tasks (:mod:`reasonpipe.tasks`) and never imports them. Rendering needs no task
+(every grammar writes one line per step, :func:`reasonpipe.traces.lines.to_text`), but parsing by task name
+and the JSONL record do: the grammar to parse with, the problem a trace's first line states, and the
+problem's JSON. A :class:`TaskFormat` gives those, and the task registry is plugged in from above:
+importing :mod:`reasonpipe.tasks` (which importing any task, searcher or verifier does) calls
+:func:`use_task_registry` with its ``get_task_class``, since a task class is a ``TaskFormat``. Tasks thus
+register in one place, reasoning-gym tasks stay imported lazily by the registry, and the dependency points
+one way (tasks -> traces). Parsing with a grammar module directly (``reasonpipe.traces.countdown.parse``)
+needs no registry.
+
 Example::
 
-    python -c "from reasonpipe.traces import read_traces; print(next(iter(read_traces('cd.jsonl'))).to_text())"
+    python -c "import reasonpipe.tasks; from reasonpipe.traces import read_traces; print(next(iter(read_traces('cd.jsonl'))).to_text())"
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from reasonpipe.errors import InputError
 from reasonpipe.jsonl import RecordReader
+from reasonpipe.traces.lines import to_text as _lines_to_text
+
+
+class TaskFormat(Protocol):
+    """What a :class:`Trace` needs of its task to parse text and read and write records (a task class is one).
+
+    ``grammar`` is the trace grammar module (``parse(text) -> steps``). A task whose trace states its
+    problem in full also has ``problem_of(steps)``: the problem the first line states, or None; one that
+    does not (reasoning-gym's, regenerated from a seed) leaves it out, and its traces parsed without a
+    problem have none.
+    """
+
+    grammar: Any
+
+    @staticmethod
+    def problem_to_json(problem: Any) -> dict[str, Any]: ...
+
+    @staticmethod
+    def problem_from_json(obj: Any, field: str = "problem") -> Any: ...
+
+
+_task_registry: Callable[..., TaskFormat] | None = None
+
+
+def use_task_registry(lookup: Callable[..., TaskFormat]) -> None:
+    """Resolve task names with ``lookup(name, field=...)`` (which raises InputError for an unknown name).
+
+    :mod:`reasonpipe.tasks` installs its ``get_task_class`` here when imported; see the module docstring.
+    """
+    global _task_registry
+    _task_registry = lookup
+
+
+def task_format(task: Any, *, field: str | None = None) -> TaskFormat:
+    """The :class:`TaskFormat` registered as ``task``; InputError naming ``field`` when there is none."""
+    if _task_registry is None:
+        raise RuntimeError(f"no task registry to look up task {task!r}: import reasonpipe.tasks first "
+                           "(importing any task, searcher or verifier does)")
+    return _task_registry(task, field=field)
 
 
 @dataclass
@@ -70,27 +119,26 @@ class Trace:
     id: str = ""
 
     def to_text(self) -> str:
-        return grammar_of(self.task).to_text(self.steps)
+        return _lines_to_text(self.steps)  # the same for every grammar: one line per step
 
     @classmethod
     def from_text(cls, task: str, text: str, *, problem: Any = None, meta: TraceMeta | None = None,
                   id: str = "") -> "Trace":
         """Parse ``text`` in the task's grammar; the problem defaults to the one its first line states."""
-        g = grammar_of(task)
-        steps = g.parse(text)
+        fmt = task_format(task)
+        steps = fmt.grammar.parse(text)
         if problem is None:
-            problem = g.problem_of(steps)
+            problem_of = getattr(fmt, "problem_of", None)  # optional, see TaskFormat
+            problem = problem_of(steps) if problem_of is not None else None
         return cls(task=task, problem=problem, steps=steps,
                    meta=meta or TraceMeta(searcher="unknown", nodes_expanded=0, backtracks=0, solved=False), id=id)
 
     def to_record(self, text: str | None = None, *, steps: bool = False) -> dict[str, Any]:
         """The JSONL record; ``text`` if already rendered; ``steps`` adds the typed steps as JSON."""
-        from reasonpipe.tasks import get_task_class
-
         record = {
             "id": self.id,
             "task": self.task,
-            "problem": get_task_class(self.task).problem_to_json(self.problem),
+            "problem": task_format(self.task).problem_to_json(self.problem),
             "text": self.to_text() if text is None else text,
         }
         if steps:
@@ -105,10 +153,8 @@ class Trace:
         The ``text`` field is authoritative (it is what models read and write); ``steps``, when
         present, must agree with it.
         """
-        from reasonpipe.tasks import get_task_class
-
         task = _field(record, "task", str)
-        task_cls = get_task_class(task, field="task")
+        task_cls = task_format(task, field="task")
         text = _field(record, "text", str)
         problem = task_cls.problem_from_json(_field(record, "problem", object), field="problem")
         meta = TraceMeta.from_json(_field(record, "meta", dict)) if "meta" in record else None
@@ -135,10 +181,8 @@ def _field(record: dict[str, Any], name: str, kind: type) -> Any:
 
 
 def grammar_of(task: str):
-    """The text grammar (parse / to_text / problem_of) of a registered task."""
-    from reasonpipe.tasks import get_task_class
-
-    return get_task_class(task).grammar
+    """The text grammar (parse / to_text) of a registered task."""
+    return task_format(task).grammar
 
 
 def read_traces(path: str, *, skip_bad: bool = False) -> Iterator[Trace]:

@@ -260,15 +260,6 @@ def parse(text: str) -> list[Step]:
     return [parse_line(line) for line in text.split("\n") if line]
 
 
-def problem_of(steps: list[Step]):
-    """The problem a trace's first line states, or None when it states none."""
-    from reasonpipe.tasks.countdown import CountdownProblem
-
-    if steps and isinstance(steps[0], State):
-        return CountdownProblem(nums=steps[0].nums, target=steps[0].target)
-    return None
-
-
 def backtracks(steps: list[Step]) -> int:
     """Moves back to a node visited before: each is one abandoned branch ("go back to step j")."""
     seen = {"0"}

@@ -29,6 +29,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any, ClassVar, Union
 
+from reasonpipe.errors import InputError
 from reasonpipe.traces.lines import Unparsed, parse_lines, to_text  # noqa: F401 (to_text: this grammar\'s, by name)
 
 _NODE = r"n[a-z]{2}"
@@ -139,19 +140,6 @@ def parse(text: str) -> list[Step]:
     return parse_lines(text, parse_line)
 
 
-def problem_of(steps: list[Step]):
-    """The problem a trace's first line states, or None when it states none (or not a valid one)."""
-    from reasonpipe.errors import InputError
-    from reasonpipe.tasks.reachability import question_problem
-
-    if steps and type(steps[0]) is Question:
-        try:
-            return question_problem(steps[0])
-        except InputError:
-            return None
-    return None
-
-
 def backtracks(steps: list[Step]) -> int:
     """Reachability traces never backtrack."""
     return 0
@@ -167,8 +155,6 @@ def cot_steps(problem: Any, kind: str) -> list[str]:
         return [_name(i) for i in problem.path[1:]]
     if kind == "bfs":
         return [Frontier(layer).to_line() for layer in problem.layers[1:len(problem.path)]]
-    from reasonpipe.errors import InputError
-
     raise InputError(f"unknown CoT kind {kind!r} (known: {', '.join(KINDS)})", field="kind")
 
 

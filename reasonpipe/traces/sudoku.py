@@ -213,17 +213,6 @@ def parse(text: str) -> list[Step]:
     return parse_lines(text, parse_line)
 
 
-def problem_of(steps: list[Step]):
-    """The puzzle a trace's first line states, or None when it states none (or an impossible one)."""
-    from reasonpipe.tasks.sudoku import SudokuProblem, givens_problem
-
-    if steps and isinstance(steps[0], Start):
-        cells, error = givens_problem(steps[0].givens)
-        if error is None:
-            return SudokuProblem("".join(map(str, cells)))
-    return None
-
-
 def backtracks(steps: list[Step]) -> int:
     """Number of reverts: each abandons one wrong branch."""
     return sum(1 for s in steps if type(s) is Revert)
