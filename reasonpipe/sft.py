@@ -19,8 +19,34 @@ backtracking and a direct model can be compared at the same steps or the same to
 known before training, so the token budget becomes an exact step count up front, and the tokens seen at
 every step are known on the host (no device sync to count them).
 
-Data-parallel: ``num_workers > 1`` trains on Ray Train workers with DDP (:mod:`reasonpipe.distributed`), the
-global batch being ``batch_size x num_workers``, with the same data order, checkpoints and ``resume``.
+Layout: one training loop, :func:`_train_loop` (data order, token budget, model, which checkpoint to resume
+from, metrics file, trainer, final save, summary), run by the single process and by every data-parallel
+worker; what differs between them (rank and world size, a checkpoint handed over by Ray, extra callbacks, the
+folder the HF Trainer saves checkpoints into) comes in as its arguments. :func:`train` validates the config,
+runs the loop here when ``num_workers == 1`` and otherwise hands :func:`_ddp_worker` (the same loop, set up for
+one Ray Train worker) to :func:`reasonpipe.distributed.run_on_workers`, the Ray Train plumbing below this
+module (it never imports this one); both paths end with ``manifest.json``.
+
+Data-parallel (``num_workers > 1``, DDP on Ray Train workers): one optimizer step sees
+``batch_size x num_workers x grad_accum`` examples. Every worker builds the same dataset (a pure function of
+the data files) and the same :func:`bucketed_order` for batches of the *global* micro-batch size
+``batch_size x num_workers``; Accelerate's batch-sampler sharding (even batches, no split) then hands rank
+``r`` every ``num_workers``-th micro-batch of ``batch_size``, starting at ``r``, which is the ``r``-th slice of
+each global micro-batch. So 2 workers with batch B see in every step exactly the examples 1 worker with batch
+2B sees, and the loss is the same mean over all counted tokens of the global batch (the Trainer sums the token
+count over ranks, ``average_tokens_across_devices``, and DDP averages the gradients). ``max_tokens`` turns
+into a step count on the global order, as in the single process. ``lr``, ``warmup_steps`` and ``max_steps``
+are per optimizer step and are not rescaled with the number of workers. Checkpoints are reported to Ray and
+land in ``out/checkpoints/checkpoint-<step>`` as in the single process (one ``rng_state_<rank>.pth`` per
+worker); every report is a barrier, so ``save_every`` should not be tiny. A dead worker restarts the group (up
+to ``max_failures`` times), which resumes from Ray's checkpoint and ends where an uninterrupted run would.
+``resume="auto"`` across invocations: Ray's checkpoint list (its snapshot in ``out/checkpoints``), else the
+last ``checkpoint-<step>`` folder as in the single process; ``resume="never"`` or a folder forgets Ray's list
+first, and a folder is resumed from on the first attempt (later attempts use Ray's checkpoints). Rank 0
+writes ``metrics.jsonl``, ``final/`` and ``summary.json``; the summary also has ``workers``,
+``global_batch`` and ``replica_checksums`` (a SHA-256 of every rank's final parameters: DDP keeps the
+replicas bit-identical, and this shows it). Every worker reads and tokenizes the data itself (fine for trace
+files; a Ray Data pipeline would shard it instead).
 
 Example::
 
@@ -35,13 +61,25 @@ import os
 import random
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
+from reasonpipe.checkpoints import checkpoint_step, last_complete_checkpoint
+from reasonpipe.distributed import (
+    gather_checksums,
+    rank_and_world,
+    report_to_ray,
+    restored_checkpoint,
+    run_on_workers,
+    scratch_folder,
+)
 from reasonpipe.errors import InputError
 from reasonpipe.jsonl import RecordReader, atomic_write, drop_rows_after
+from reasonpipe.manifest import write_manifest
+from reasonpipe.models import build_model, resolve_device
 from reasonpipe.tasks import get_task_class
 from reasonpipe.tokenizer import TaskTokenizer, count_tokens
 
@@ -192,16 +230,6 @@ def bucketed_order(lengths: np.ndarray, batch_size: int, batches: int, seed: int
 
 # -- training -----------------------------------------------------------------------------------------
 
-def _device(cfg: SFTConfig) -> str:
-    import torch
-
-    if cfg.device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if cfg.device == "cuda" and not torch.cuda.is_available():
-        raise InputError("no CUDA device here", field="device")
-    return cfg.device
-
-
 def make_trainer(cfg: SFTConfig, model: Any, hf: Any, dataset: Any, callbacks: list,
                  cum_tokens: list[int] | None = None):
     """The TRL SFTTrainer subclass, configured for speed (see the module docstring).
@@ -214,7 +242,7 @@ def make_trainer(cfg: SFTConfig, model: Any, hf: Any, dataset: Any, callbacks: l
     from trl import SFTConfig as TRLConfig
     from trl import SFTTrainer
 
-    device = _device(cfg)
+    device = resolve_device(cfg.device)
     cuda = device == "cuda"
 
     class TraceSFTTrainer(SFTTrainer):
@@ -324,70 +352,142 @@ def _callbacks(cfg: SFTConfig, metrics_path: str, started: float):
 def train(cfg: SFTConfig, callbacks: list | tuple = ()) -> dict[str, Any]:
     """Run (or resume) one SFT run; returns a summary (also written to ``out/summary.json``).
 
-    ``callbacks``: extra ``transformers.TrainerCallback`` objects (e.g. to stop early).
-    ``num_workers > 1`` runs data-parallel on Ray Train instead (:func:`reasonpipe.distributed.train_ddp`).
+    ``callbacks``: extra ``transformers.TrainerCallback`` objects (e.g. to stop early); with ``num_workers > 1``
+    they are pickled to every worker (their ``args.process_index`` tells the rank).
+    ``num_workers > 1`` runs :func:`_train_loop` data-parallel on Ray Train workers
+    (:func:`reasonpipe.distributed.run_on_workers`): uses the Ray this process is connected to, else the cluster
+    in ``RAY_ADDRESS`` (as inside a Ray job), else starts a local one; ``device="auto"`` trains on GPUs (NCCL)
+    when the cluster has one per worker, else on CPUs (gloo).
     """
+    _check(cfg)
+    if cfg.num_workers > 1:  # the workers run in their own working folders: every path they get is absolute
+        cfg = dataclasses.replace(cfg, out=os.path.abspath(cfg.out), data=[os.path.abspath(p) for p in cfg.data],
+                                  resume=cfg.resume if cfg.resume in ("auto", "never") else os.path.abspath(cfg.resume))
+    os.makedirs(cfg.out, exist_ok=True)
+    if cfg.num_workers == 1:
+        summary = _train_loop(cfg, callbacks)
+    else:
+        run_on_workers(
+            _ddp_worker, {"cfg": cfg, "callbacks": list(callbacks)}, num_workers=cfg.num_workers, out=cfg.out,
+            device=cfg.device, max_failures=cfg.max_failures, keep_checkpoints=cfg.keep_checkpoints,
+            fresh=cfg.resume != "auto")
+        with open(os.path.join(cfg.out, "summary.json"), encoding="utf-8") as f:
+            summary = json.load(f)  # rank 0's
+    write_manifest(cfg.out, asdict(cfg), cfg.seed, {f"data{i}": p for i, p in enumerate(cfg.data)},
+                   extra={"summary": summary})
+    return summary
+
+
+def _check(cfg: SFTConfig) -> None:
+    """Settings that cannot work, before any work starts."""
     if cfg.num_workers < 1:
         raise InputError(f"num_workers must be at least 1, not {cfg.num_workers}", field="num_workers")
-    if cfg.num_workers > 1:
-        from reasonpipe.distributed import train_ddp
-
-        return train_ddp(cfg, callbacks)
-    import torch
-
-    from reasonpipe.checkpoints import checkpoint_step, last_complete_checkpoint
-    from reasonpipe.manifest import write_manifest
-    from reasonpipe.models import build_model
-
     if not cfg.data:
         raise InputError("no data files", field="data")
+    ddp = cfg.num_workers > 1
+    if ddp and cfg.max_failures < -1:
+        raise InputError("max_failures must be -1 (no limit) or at least 0", field="max_failures")
     if cfg.resume not in ("auto", "never") and not os.path.isdir(cfg.resume):
         raise InputError("resume must be auto, never or a checkpoint folder", field="resume")
-    os.makedirs(cfg.out, exist_ok=True)
+    if ddp and cfg.device not in ("auto", "cpu", "cuda"):
+        raise InputError(f"device must be auto, cpu or cuda, not {cfg.device!r}", field="device")
+    for path in cfg.data if ddp else ():
+        if not os.path.isfile(path):
+            raise InputError("no such data file", path=path, field="data")
+
+
+def _ddp_worker(config: dict[str, Any]) -> None:
+    """One Ray Train worker (run by :func:`reasonpipe.distributed.run_on_workers`): :func:`_train_loop` as this
+    rank, resuming from the checkpoint Ray hands it, reporting its checkpoints to Ray from a scratch folder."""
+    cfg = dataclasses.replace(config["cfg"], device="cuda" if config["use_gpu"] else "cpu")
+    rank, world = rank_and_world()
+    with restored_checkpoint() as restored, scratch_folder(rank) as scratch:
+        _train_loop(cfg, config["callbacks"], rank=rank, world=world, restored=restored,
+                    first_callbacks=[report_to_ray()], trainer_out=scratch,
+                    replica_checksums=gather_checksums)
+
+
+def _train_loop(cfg: SFTConfig, callbacks: list | tuple = (), *, rank: int = 0, world: int = 1,
+                restored: tuple[str, str] | None = None, first_callbacks: list | tuple = (),
+                trainer_out: str | None = None,
+                replica_checksums: Callable[[Any], list[str]] | None = None) -> dict[str, Any] | None:
+    """The SFT training loop, the same in the single process (the defaults) and in every data-parallel worker.
+
+    Builds the dataset and the global data order (batches of ``batch_size x world``), turns ``max_tokens``
+    into steps, builds the model, picks the checkpoint to resume from (``restored``, else ``cfg.resume``:
+    the last complete one in ``out/checkpoints`` or a folder), resets ``metrics.jsonl`` or drops its rows
+    after that checkpoint (rank 0), trains, saves ``out/final`` and writes ``out/summary.json`` (rank 0).
+
+    ``rank``/``world``: this process among the data-parallel ones. ``restored``: ``(folder, path to report)``
+    of a checkpoint handed over from outside (Ray's), which wins over ``cfg.resume``. ``first_callbacks``: run
+    before the metrics file's and ``callbacks`` (the report-to-Ray one). ``trainer_out``: where the HF Trainer
+    writes its checkpoints (default ``out``, i.e. ``out/checkpoints``). ``replica_checksums``: every rank's
+    parameter checksum, a collective (DDP), added to the summary with ``workers`` and ``global_batch``.
+    Returns the summary on rank 0, None on the other ranks.
+    """
+    import torch
+
     torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
-    tok = TaskTokenizer.for_task(cfg.task)
-    hf = tok.hf()
+    hf = TaskTokenizer.for_task(cfg.task).hf()
     started = time.time()
     dataset, lengths, stats = build_dataset(cfg.data, cfg.task, hf, cfg.max_len)
-    order = bucketed_order(lengths, cfg.batch_size, cfg.max_steps * cfg.grad_accum, cfg.seed)
-    per_step = lengths[np.asarray(order)].reshape(-1, cfg.batch_size * cfg.grad_accum).sum(axis=1)
+    global_batch = cfg.batch_size * world
+    order = bucketed_order(lengths, global_batch, cfg.max_steps * cfg.grad_accum, cfg.seed)
+    per_step = lengths[np.asarray(order)].reshape(-1, global_batch * cfg.grad_accum).sum(axis=1)
     cum_tokens = np.cumsum(per_step).tolist()
     if cfg.max_tokens:  # the token budget as an exact number of steps
         cfg = dataclasses.replace(cfg, max_steps=min(cfg.max_steps, int(np.searchsorted(cum_tokens, cfg.max_tokens)) + 1))
-    dataset = dataset.select(order[: cfg.max_steps * cfg.batch_size * cfg.grad_accum])
+    # DDP: the whole global order on every rank; Accelerate shards it by micro-batch (see the module docstring)
+    dataset = dataset.select(order[: cfg.max_steps * global_batch * cfg.grad_accum])
     prepared = time.time() - started
     model = build_model(cfg.model, hf, max_positions=max(cfg.max_len, 512), seed=cfg.seed)
+
+    local_checkpoints = os.path.join(cfg.out, "checkpoints")
+    if restored:
+        checkpoint, resumed_from = restored
+    elif cfg.resume == "auto":
+        checkpoint = last_complete_checkpoint(local_checkpoints) if os.path.isdir(local_checkpoints) else None
+        resumed_from = checkpoint
+    elif cfg.resume != "never":
+        checkpoint = resumed_from = cfg.resume
+    else:
+        checkpoint = resumed_from = None
+    start_step = checkpoint_step(checkpoint) if checkpoint else 0
+
     metrics_path = os.path.join(cfg.out, "metrics.jsonl")
-    checkpoint = None
-    if cfg.resume == "auto" and os.path.isdir(os.path.join(cfg.out, "checkpoints")):
-        checkpoint = last_complete_checkpoint(os.path.join(cfg.out, "checkpoints"))
-    elif cfg.resume not in ("auto", "never"):
-        checkpoint = cfg.resume
-    if checkpoint is None and os.path.exists(metrics_path):
-        os.unlink(metrics_path)  # a fresh run: its metrics start empty
-    elif checkpoint is not None:
-        drop_rows_after(metrics_path, checkpoint_step(checkpoint))  # logged again
-    trainer = make_trainer(cfg, model, hf, dataset, _callbacks(cfg, metrics_path, started) + list(callbacks), cum_tokens)
+    if rank == 0:
+        if checkpoint is None and os.path.exists(metrics_path):
+            os.unlink(metrics_path)  # a fresh run: its metrics start empty
+        elif checkpoint is not None:
+            drop_rows_after(metrics_path, start_step)  # logged again
+    all_callbacks = list(first_callbacks) + (_callbacks(cfg, metrics_path, started) if rank == 0 else []) \
+        + list(callbacks)
+    trainer_cfg = cfg if trainer_out is None else dataclasses.replace(cfg, out=trainer_out)
+    trainer = make_trainer(trainer_cfg, model, hf, dataset, all_callbacks, cum_tokens)
     t0 = time.time()
     result = trainer.train(resume_from_checkpoint=checkpoint)
     seconds = time.time() - t0
+
+    checksums = replica_checksums(model) if replica_checksums else None  # every rank joins
     final = os.path.join(cfg.out, "final")
-    trainer.save_model(final)
+    trainer.save_model(final)  # DDP: rank 0 writes
+    if rank != 0:
+        return None
     hf.save_pretrained(final)
+    steps = trainer.state.global_step
     history = [r for r in trainer.state.log_history if "loss" in r]
-    start_step = checkpoint_step(checkpoint) if checkpoint else 0
-    tokens_seen = cum_tokens[trainer.state.global_step - 1] - (cum_tokens[start_step - 1] if start_step else 0)
+    tokens_seen = cum_tokens[steps - 1] - (cum_tokens[start_step - 1] if start_step else 0)
     summary = {
-        "steps": trainer.state.global_step, "resumed_from": checkpoint, "train_seconds": round(seconds, 2),
+        "steps": steps, "resumed_from": resumed_from, "train_seconds": round(seconds, 2),
         "prepare_seconds": round(prepared, 2), "tokens_seen_this_run": tokens_seen,
-        "tokens_seen": cum_tokens[trainer.state.global_step - 1],
+        "tokens_seen": cum_tokens[steps - 1],
         "tokens_per_second": round(tokens_seen / seconds, 1) if seconds > 0 else None,
         "first_loss": history[0]["loss"] if history else None, "last_loss": history[-1]["loss"] if history else None,
         "train_loss": result.training_loss, "data": asdict(stats),
-        "parameters": sum(p.numel() for p in model.parameters()), "device": _device(cfg),
+        "parameters": sum(p.numel() for p in model.parameters()), "device": resolve_device(cfg.device),
     }
+    if checksums is not None:
+        summary.update(workers=world, global_batch=global_batch * cfg.grad_accum, replica_checksums=checksums)
     with atomic_write(os.path.join(cfg.out, "summary.json")) as f:
         json.dump(summary, f, indent=2)
-    write_manifest(cfg.out, asdict(cfg), cfg.seed, {f"data{i}": p for i, p in enumerate(cfg.data)},
-                   extra={"summary": summary})
     return summary

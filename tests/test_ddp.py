@@ -1,6 +1,6 @@
-"""Data-parallel SFT on Ray Train (reasonpipe.distributed), on CPU with gloo: replicas stay identical, 2 workers
-with batch B train the same model as 1 process with batch 2B, and a SIGKILLed worker resumes from its
-checkpoint to the model an uninterrupted run reaches.
+"""Data-parallel SFT (reasonpipe.sft's loop on Ray Train workers via reasonpipe.distributed), on CPU with gloo:
+replicas stay identical, 2 workers with batch B train the same model as 1 process with batch 2B, and a SIGKILLed
+worker resumes from its checkpoint to the model an uninterrupted run reaches.
 
 Tolerances (measured on this tiny model, 8 steps, float32): the 2-worker and the 1-process runs log the same
 loss, grad norm and token accuracy to the last bit for steps 1-3, then drift by summation order only (each
@@ -52,7 +52,7 @@ def ray_cluster():
 
     from reasonpipe.localray import init_local_ray
 
-    if ray.is_initialized():  # another module's Ray: train_ddp checks that Ray Train can run on it
+    if ray.is_initialized():  # another module's Ray: run_on_workers checks that Ray Train can run on it
         yield
         return
     init_local_ray(num_cpus=2)
@@ -94,7 +94,7 @@ def two_workers(ray_cluster, traces, tmp_path_factory):
 @pytest.mark.slow
 def test_two_workers_keep_identical_replicas_and_equal_one_process_with_twice_the_batch(
         two_workers, traces, tmp_path, monkeypatch):
-    import reasonpipe.distributed
+    import reasonpipe.sft
 
     two, out = two_workers
     assert two["steps"] == STEPS and two["workers"] == 2 and two["global_batch"] == 8 and two["resumed_from"] is None
@@ -111,7 +111,7 @@ def test_two_workers_keep_identical_replicas_and_equal_one_process_with_twice_th
     def no_ray(*args, **kwargs):
         raise AssertionError("num_workers=1 must not start Ray")
 
-    monkeypatch.setattr(reasonpipe.distributed, "train_ddp", no_ray)
+    monkeypatch.setattr(reasonpipe.sft, "run_on_workers", no_ray)
     one = train(config(traces, tmp_path / "one", num_workers=1, batch_size=8))
     assert one["steps"] == STEPS and one["tokens_seen"] == two["tokens_seen"]  # the same examples
     rows2, rows1 = metrics(out), metrics(tmp_path / "one")
