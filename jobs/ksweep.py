@@ -53,7 +53,7 @@ def accuracy(model_dir: str, cfg: KSweepConfig) -> dict[str, float]:
     from reasonpipe.sampling import HFSampler
     from reasonpipe.tasks import make_task
     from reasonpipe.tracegen import problem_rng
-    from searchers.strategies import judge
+    from reasonpipe.strategies import judge
 
     task = make_task(cfg.task, **(cfg.eval_task_options or cfg.task_options))
     problems = [task.generate(problem_rng(cfg.seed + 2_000_003, i)) for i in range(cfg.eval_problems)]

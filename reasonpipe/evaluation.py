@@ -29,7 +29,7 @@ from reasonpipe.report import markdown_table
 from reasonpipe.tasks import make_task
 from reasonpipe.tokenizer import TaskTokenizer
 from searchers import SearchOptions, get_searcher
-from searchers.strategies import Point, parallel_points, sequential_points
+from reasonpipe.strategies import Point, parallel_points, sequential_points
 
 
 @dataclass

@@ -35,6 +35,7 @@ from typing import Any
 
 from reasonpipe.errors import InputError
 from reasonpipe.jsonl import atomic_write, drop_rows_after
+from reasonpipe.models import resolve_device
 from reasonpipe.rewards import BOS, make_reward
 
 
@@ -85,16 +86,6 @@ class GRPORunConfig:
             raise InputError(f"unknown vllm_mode {self.vllm_mode!r} (colocate | server)", field="vllm_mode")
 
 
-def _device(name: str) -> str:
-    import torch
-
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        raise InputError("no CUDA device here", field="device")
-    return name
-
-
 def make_problems(cfg: GRPORunConfig) -> tuple[Any, list[Any], list[Any]]:
     """The task, the training problems and the probe problems (disjoint seed streams)."""
     from reasonpipe.tasks import make_task
@@ -124,7 +115,7 @@ def load_policy(cfg: GRPORunConfig) -> tuple[Any, Any]:
 def probe_pass_at_k(model: Any, hf: Any, task: Any, problems: list[Any], cfg: GRPORunConfig, seed: int) -> dict[str, float]:
     """pass@k for every k in ``probe_ks`` on the probe problems, from ``max(probe_ks)`` samples each."""
     from reasonpipe.sampling import HFSampler
-    from searchers.strategies import judge, pass_at_k
+    from reasonpipe.strategies import judge, pass_at_k
 
     n = max(cfg.probe_ks)
     prompts = [task.prompt(p) for p in problems]
@@ -289,7 +280,7 @@ def fused_logprob_trainer_class() -> type:
 def make_trainer(cfg: GRPORunConfig, model: Any, hf: Any, dataset: Any, reward: Any, callbacks: list):
     from trl import GRPOConfig, GRPOTrainer
 
-    cuda = _device(cfg.device) == "cuda"
+    cuda = resolve_device(cfg.device) == "cuda"
     args = GRPOConfig(
         output_dir=os.path.join(cfg.out, "checkpoints"),
         per_device_train_batch_size=cfg.prompts_per_step * cfg.num_generations,
@@ -439,7 +430,7 @@ def train(cfg: GRPORunConfig, callbacks: list | tuple = ()) -> dict[str, Any]:
     span = max(1, min(10, len(rewards) // 2))  # mean reward over the first and the last 10 steps
     summary = {
         "steps": trainer.state.global_step, "resumed_from": checkpoint, "train_seconds": round(seconds, 2),
-        "device": _device(cfg.device), "first_steps": span,
+        "device": resolve_device(cfg.device), "first_steps": span,
         "reward_first": sum(rewards[:span]) / span if rewards else float("nan"),
         "reward_last": sum(rewards[-span:]) / span if rewards else float("nan"),
         "probe_before": probes[0] if probes else None, "probe_after": probes[-1] if probes else None,

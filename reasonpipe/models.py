@@ -83,6 +83,18 @@ def build_model(spec: str, tokenizer: Any, *, max_positions: int = 8192, seed: i
         return Qwen2ForCausalLM(config)
 
 
+def resolve_device(name: str, field: str = "device") -> str:
+    """``auto`` -> ``cuda`` when a CUDA device is visible, else ``cpu``; ``cuda`` without one is an InputError
+    naming ``field``; anything else as given. The one place every stage decides where a model runs."""
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise InputError("no CUDA device here", field=field)
+    return name
+
+
 def load_tokenizer(path: str):
     """The task tokenizer saved beside a checkpoint (never AutoTokenizer: see the module docstring)."""
     from transformers import PreTrainedTokenizerFast

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from reasonpipe.errors import InputError
+from reasonpipe.models import resolve_device
 
 
 @dataclass(frozen=True)
@@ -42,14 +43,6 @@ class Sampler(Protocol):
         """``n`` completions for each prompt, in prompt order."""
 
 
-def _device(device: str) -> str:
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
-
-
 class HFSampler:
     """transformers ``generate``; ``batch_size`` sequences at a time (n copies of a prompt stay together)."""
 
@@ -60,7 +53,7 @@ class HFSampler:
 
         from reasonpipe.models import load_tokenizer
 
-        self.device = _device(device)
+        self.device = resolve_device(device)
         self.tokenizer = load_tokenizer(path)
         torch_dtype = (torch.bfloat16 if self.device == "cuda" else torch.float32) if dtype == "auto" else getattr(torch, dtype)
         self.model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype).to(self.device).eval()

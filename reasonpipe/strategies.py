@@ -13,7 +13,7 @@ curve samples the largest n and reads each smaller n as the first n samples.
 
 Example::
 
-    python -c "from searchers.strategies import pass_at_k; print(pass_at_k(10, 3, 4))"
+    python -c "from reasonpipe.strategies import pass_at_k; print(pass_at_k(10, 3, 4))"
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from reasonpipe.sampling import Completion
 from reasonpipe.tasks import make_task
 from reasonpipe.tasks.countdown import CountdownProblem
 from reasonpipe.tokenizer import TaskTokenizer
-from searchers.strategies import majority_correct, parallel_points, pass_at_k, sequential_points
+from reasonpipe.strategies import majority_correct, parallel_points, pass_at_k, sequential_points
 
 HF = TaskTokenizer.for_task("countdown").hf()
 
