@@ -1,7 +1,7 @@
 """reasonpipe: search traces for puzzle tasks, exact step verification, and (as it grows) training on them.
 
 Start at the CLI (:mod:`reasonpipe.cli`), the trace model (:mod:`reasonpipe.traces`) and the task registry
-(:mod:`reasonpipe.tasks`); ``../shared/DESIGN.md`` has the architecture.
+(:mod:`reasonpipe.tasks`); ``docs/architecture.md`` has the architecture.
 
 Example::
 

@@ -15,7 +15,7 @@ Three sources of statements:
   every digit is taken by a peer; ``SOL_E END`` says every row, column and box holds every digit.
   ``invalid`` (a board-level contradiction) is ``no_check`` with the reason; start, revert and give-up lines
   are bookkeeping.
-- **Pass-through** (Safe's records, ``../shared/formats/safe_formats.txt``): each step carries its own
+- **Pass-through** (Safe's records, ``docs/formats.md``): each step carries its own
   statement (``formal_statement``, usually ending ``:= by sorry``) and optionally a proof; a statement that is
   ``False`` or absent means "no verification required" (``no_check``). The statement (its proof stripped) is
   the challenge; of the proof only the proof itself is kept, also when the prover wrote a whole declaration.
