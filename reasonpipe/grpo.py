@@ -36,7 +36,8 @@ from typing import Any
 from reasonpipe.errors import InputError
 from reasonpipe.jsonl import atomic_write, drop_rows_after
 from reasonpipe.models import resolve_device
-from reasonpipe.rewards import BOS, make_reward
+from reasonpipe.rewards import make_reward
+from reasonpipe.tokenizer import BOS, prompt_ids, strip_bos
 
 
 @dataclass
@@ -314,7 +315,7 @@ def make_trainer(cfg: GRPORunConfig, model: Any, hf: Any, dataset: Any, reward: 
     trainer = trainer_class(model=model, reward_funcs=[reward], args=args, train_dataset=dataset,
                             processing_class=hf, callbacks=callbacks)
     if cfg.use_vllm and cfg.vllm_mode == "colocate" and not cuda:
-        probe = [hf.bos_token_id] + hf(str(dataset[0]["prompt"])[len(BOS):], add_special_tokens=False)["input_ids"]
+        probe = prompt_ids(hf, strip_bos(str(dataset[0]["prompt"])))
         use_cpu_weight_sync(trainer, probe)
     if cfg.quiet or not sys.stderr.isatty():
         from transformers.trainer_callback import PrinterCallback

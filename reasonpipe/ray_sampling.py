@@ -26,6 +26,7 @@ from typing import Any
 
 from reasonpipe.errors import InputError
 from reasonpipe.sampling import Completion, make_sampler, sample_jobs
+from reasonpipe.tokenizer import prompt_ids
 
 
 class _SamplerActor:
@@ -110,7 +111,7 @@ class RaySampler:
         ray.get([actor.__ray_ready__.remote() for actor in self.actors])
 
     def encode(self, prompt: str) -> list[int]:
-        return [self.tokenizer.bos_token_id] + self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        return prompt_ids(self.tokenizer, prompt)
 
     def sample(self, prompts: list[str], n: int, max_new_tokens: int, temperature: float,
                seed: int) -> list[list[Completion]]:

@@ -31,9 +31,9 @@ import logging
 from typing import Any
 
 from reasonpipe.tasks import get_task_class, make_task
+from reasonpipe.tokenizer import BOS, strip_bos  # noqa: F401 (BOS: where GRPO prompts are built, one name)
 
 log = logging.getLogger(__name__)
-BOS = "<bos>"
 
 
 class _TraceReward(abc.ABC):
@@ -64,7 +64,7 @@ class _TraceReward(abc.ABC):
         if not isinstance(completion, str):  # conversational completions: the last message's content
             completion = completion[-1]["content"] if completion else ""
         prompt = prompt if isinstance(prompt, str) else ""
-        return (prompt[len(BOS):] if prompt.startswith(BOS) else prompt) + completion
+        return strip_bos(prompt) + completion
 
     def __call__(self, prompts: list[Any], completions: list[Any], problem: list[Any] | None = None,
                  **kwargs: Any) -> list[float | None]:

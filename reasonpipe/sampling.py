@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 from reasonpipe.errors import InputError
 from reasonpipe.models import resolve_device
+from reasonpipe.tokenizer import prompt_ids
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ class HFSampler:
         return sampler
 
     def encode(self, prompt: str) -> list[int]:
-        return [self.tokenizer.bos_token_id] + self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        return prompt_ids(self.tokenizer, prompt)
 
     def sample(self, prompts: list[str], n: int, max_new_tokens: int, temperature: float,
                seed: int) -> list[list[Completion]]:
@@ -159,7 +160,7 @@ class VLLMSampler:
         from vllm import SamplingParams
 
         tok = self.tokenizer
-        encoded = [[tok.bos_token_id] + tok(p, add_special_tokens=False)["input_ids"] for p in prompts]
+        encoded = [prompt_ids(tok, p) for p in prompts]
         params = SamplingParams(n=n, max_tokens=max_new_tokens, temperature=temperature, top_k=0 if temperature else -1,
                                 top_p=1.0, seed=seed, skip_special_tokens=True, stop_token_ids=[tok.eos_token_id])
         outputs = self.llm.generate([{"prompt_token_ids": ids} for ids in encoded], params, use_tqdm=False)
