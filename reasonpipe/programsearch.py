@@ -22,7 +22,7 @@ from reasonpipe.errors import InputError
 from reasonpipe.fhash import FunctionalHashCache, MemoryStore, SQLiteStore
 from reasonpipe.jsonl import atomic_write
 from reasonpipe.report import markdown_table
-from reasonpipe.tasks import list_functions as lf
+from reasonpipe.tasks import list_programs as lf
 from reasonpipe.tasks import make_task
 from searchers.evolve import CountdownSpace, EvolveConfig, EvolveResult, ListFunctionsSpace, aging_evolution
 

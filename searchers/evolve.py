@@ -10,7 +10,7 @@ input the fitness reads), so the cache changes how many evaluations a run spends
 
 Spaces:
 
-- ``list_functions``: pipelines of the List Functions DSL (:mod:`reasonpipe.tasks.list_functions`) of
+- ``list_functions``: pipelines of the List Functions DSL (:mod:`reasonpipe.tasks.list_programs`) of
   1..``max_ops`` primitives; mutations replace, insert, delete or re-argument one primitive, or swap two.
   Fitness: mean example similarity on the train pairs (1.0 = all exact). The probes are the train inputs.
   Evaluation also runs the program on ``heldout`` extra hidden inputs: the configurable cost (a slower
@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from reasonpipe.fhash import FunctionalHashCache
-from reasonpipe.tasks import list_functions as lf
+from reasonpipe.tasks import list_programs as lf
 from reasonpipe.tasks.countdown import CountdownProblem, apply
 
 

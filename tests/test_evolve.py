@@ -8,7 +8,7 @@ import pytest
 
 from reasonpipe.fhash import FunctionalHashCache
 from reasonpipe.programsearch import SearchRequest, run_search, same_result
-from reasonpipe.tasks import list_functions as lf
+from reasonpipe.tasks import list_programs as lf
 from reasonpipe.tasks import make_task
 from searchers.evolve import CountdownSpace, EvolveConfig, ListFunctionsSpace, aging_evolution
 

@@ -43,7 +43,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from reasonpipe.tasks import list_functions as dsl
+from reasonpipe.tasks import list_programs as dsl
 from reasonpipe.tasks.gym.base import Branch, GymTask, NotCovered
 
 Program = dsl.Program

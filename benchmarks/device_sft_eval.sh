@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # One device call for the SFT/evaluation issue: throughput benchmarks, then a short countdown-3m run.
 # Results land in $OUT (bench_gpu.jsonl, report.md, results.jsonl, accuracy_vs_flops.png, sft_*.json, log).
-#   bash benchmarks/device_issue4.sh smoke   # ~1.5 min: every path once, at toy sizes
-#   bash benchmarks/device_issue4.sh full    # ~8 min: the figures for the closing note (a short run: 20k
+#   bash benchmarks/device_sft_eval.sh smoke   # ~1.5 min: every path once, at toy sizes
+#   bash benchmarks/device_sft_eval.sh full    # ~8 min: the figures for the closing note (a short run: 20k
 #                                            # DFS problems, 30M training tokens per model, L up to 2048)
 # Needs the wheels in .whl/ (trl, datasets, dill, multiprocess; see benchmarks/README.md).
 set -uo pipefail

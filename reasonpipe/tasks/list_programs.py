@@ -1,4 +1,6 @@
-"""List Functions (How Much Backtracking's task): find a program that maps input lists to output lists.
+"""List Functions as program search (the DSL `reasonpipe search evolve --task list_functions` searches; the
+reasoning-gym task of the same name is reasonpipe.tasks.gym.list_functions): find a program that maps input lists
+to output lists.
 
 A problem is a hidden program of a small DSL over integer lists, shown through example pairs: ``train``
 (what a search may look at) and ``test`` (held out, to score the program it finds). A program is a

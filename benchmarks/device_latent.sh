@@ -2,8 +2,8 @@
 # One device call for the continuous-thought issue (#8): the latent-step cost against a decoding step on the GPU,
 # then the four methods at the paper's model size (2 layers x 768, 8 heads) on ProsQA-sized graphs.
 # Results land in $OUT (gpu.txt, bench_latent.jsonl, report.md, results.jsonl, probe.jsonl, *.png, latent.log).
-#   bash benchmarks/device_issue8.sh smoke   # ~1 min: every path once, at toy sizes
-#   bash benchmarks/device_issue8.sh full    # ~9 min: configs/latent-prosqa.yaml, time-boxed
+#   bash benchmarks/device_latent.sh smoke   # ~1 min: every path once, at toy sizes
+#   bash benchmarks/device_latent.sh full    # ~9 min: configs/latent-prosqa.yaml, time-boxed
 # Needs only torch and transformers (in the device image): no wheels to carry.
 set -uo pipefail
 mode=${1:-smoke}
