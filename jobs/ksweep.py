@@ -5,8 +5,15 @@ wrong branches (``k = 0`` is the solution path alone), an SFT run of a small mod
 token budget for every k, its accuracy on held-out problems (one sample, ``max_new_tokens``), a GRPO run
 from that checkpoint with the correctness reward, and the accuracy again. The run folder gets
 ``results.jsonl`` (one row per k), ``report.md`` (the table) and ``ksweep.png`` (accuracy against k after SFT
-and after RL), and ``manifest.json``. Each stage is skipped when its output exists, so an interrupted sweep
-resumes where it stopped (the SFT and GRPO runs resume from their own checkpoints).
+and after RL), and ``manifest.json``.
+
+The five steps of each k are stages (:class:`reasonpipe.stage.Stage`) in ``k<k>/``: ``traces``, ``sft``,
+``accuracy_sft``, ``rl``, ``accuracy_rl``, each with its record ``<stage>.stage.json`` (resolved config, hash,
+summary). A stage that finished with the same config is reused (one line says so); an interrupted one resumes
+(trace generation from its ``.partial`` file, SFT and GRPO from their last complete checkpoints); one whose
+config changed is re-run from scratch, never reused, and so is every stage after it (each downstream config
+holds its upstream's hash or file bytes): e.g. a new ``sft.max_steps`` re-runs SFT, both accuracies and GRPO,
+a new ``eval_problems`` only the two accuracies. Sweep folders made before these records existed re-run once.
 
 Example::
 
@@ -27,6 +34,7 @@ from reasonpipe.config import build
 from reasonpipe.console import print_table
 from reasonpipe.jsonl import atomic_write
 from reasonpipe.report import markdown_table
+from reasonpipe.stage import Stage
 
 
 @dataclass
@@ -51,9 +59,9 @@ class KSweepConfig:
 def accuracy(model_dir: str, cfg: KSweepConfig) -> dict[str, float]:
     """Fraction of held-out problems solved by one sample of at most ``max_new_tokens`` tokens."""
     from reasonpipe.sampling import HFSampler
+    from reasonpipe.strategies import judge
     from reasonpipe.tasks import make_task
     from reasonpipe.tracegen import problem_rng
-    from reasonpipe.strategies import judge
 
     task = make_task(cfg.task, **(cfg.eval_task_options or cfg.task_options))
     problems = [task.generate(problem_rng(cfg.seed + 2_000_003, i)) for i in range(cfg.eval_problems)]
@@ -65,52 +73,67 @@ def accuracy(model_dir: str, cfg: KSweepConfig) -> dict[str, float]:
             "mean_tokens": sum(j.completion.tokens for j in judged) / len(judged)}
 
 
-def _done(path: str) -> dict | None:
-    if os.path.exists(path):
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    return None
+def _resolved(config: Any) -> dict[str, Any]:
+    """A built config as a stage's config: every field but ``quiet`` (which changes no output)."""
+    return {k: v for k, v in dataclasses.asdict(config).items() if k != "quiet"}
 
 
-def _save(path: str, obj: dict) -> None:
-    with atomic_write(path) as f:
-        json.dump(obj, f, indent=2)
+def _eval_settings(cfg: KSweepConfig) -> dict[str, Any]:
+    """What decides an accuracy of this sweep (besides the model)."""
+    return {"task": cfg.task, "task_options": cfg.eval_task_options or cfg.task_options, "seed": cfg.seed,
+            "eval_problems": cfg.eval_problems, "max_new_tokens": cfg.max_new_tokens, "temperature": cfg.temperature}
+
+
+def _accuracy_stage(cfg: KSweepConfig, folder: str, name: str, model_dir: str, model: Stage) -> dict[str, float]:
+    """The accuracy of the checkpoint ``model_dir`` that the stage ``model`` made, as the stage ``name``
+    (``<name>.json`` in ``folder``)."""
+    out = f"{name}.json"
+    stage = Stage(name, folder, {**_eval_settings(cfg), "model_stage": model.hash}, outputs=[out])
+
+    def measure() -> dict[str, float]:
+        result = accuracy(model_dir, cfg)
+        with atomic_write(os.path.join(folder, out)) as f:
+            json.dump(result, f, indent=2)
+        return result
+
+    return stage.run(measure)
 
 
 def run_k(cfg: KSweepConfig, k: int, root: str) -> dict[str, Any]:
-    """Traces, SFT, accuracy, GRPO, accuracy for one k (each stage skipped when already done)."""
+    """Traces, SFT, accuracy, GRPO, accuracy for one k: five stages (:class:`reasonpipe.stage.Stage`) in
+    ``k<k>/``, each reused when it finished with the same config (and, downstream, the same upstream stages)."""
     from reasonpipe.grpo import GRPORunConfig
     from reasonpipe.grpo import train as grpo_train
     from reasonpipe.sft import SFTConfig
     from reasonpipe.sft import train as sft_train
-    from reasonpipe.tracegen import GenRequest, generate
+    from reasonpipe.tracegen import GenRequest, fingerprint, generate
     from searchers import SearchOptions
 
     folder = os.path.join(root, f"k{k}")
     os.makedirs(folder, exist_ok=True)
     data = os.path.join(folder, "traces.jsonl")
-    if not os.path.exists(data):
-        generate(GenRequest(task=cfg.task, searcher="kbacktrack", out=data, n=cfg.traces, seed=cfg.seed,
-                            workers=cfg.workers, task_options=cfg.task_options, search=SearchOptions(k=k)))
+    request = GenRequest(task=cfg.task, searcher="kbacktrack", out=data, n=cfg.traces, seed=cfg.seed,
+                         workers=cfg.workers, task_options=cfg.task_options, search=SearchOptions(k=k))
+    traces = Stage("traces", folder, fingerprint(request), outputs=["traces.jsonl"],
+                   scratch=["traces.jsonl.partial", "traces.jsonl.partial.json"])
+    traces.run(lambda: dataclasses.asdict(generate(request, resume=True)))
+
     sft_dir = os.path.join(folder, "sft")
-    sft = _done(os.path.join(sft_dir, "summary.json")) if os.path.exists(os.path.join(sft_dir, "final")) else None
-    if sft is None:
-        sft = sft_train(build(SFTConfig, {**cfg.sft, "data": [data], "out": sft_dir, "task": cfg.task,
-                                          "seed": cfg.seed, "quiet": cfg.quiet}, "sft"))
-    after_sft = _done(os.path.join(folder, "accuracy_sft.json"))
-    if after_sft is None:
-        after_sft = accuracy(os.path.join(sft_dir, "final"), cfg)
-        _save(os.path.join(folder, "accuracy_sft.json"), after_sft)
-    rl_dir = os.path.join(folder, "rl")
-    if not os.path.exists(os.path.join(rl_dir, "final")):
-        grpo_train(build(GRPORunConfig, {**cfg.rl, "model": os.path.join(sft_dir, "final"), "out": rl_dir,
-                                         "task": cfg.task, "task_options": cfg.task_options,
-                                         "probe_task_options": cfg.eval_task_options, "seed": cfg.seed,
-                                         "quiet": cfg.quiet}, "rl"))
-    after_rl = _done(os.path.join(folder, "accuracy_rl.json"))
-    if after_rl is None:
-        after_rl = accuracy(os.path.join(rl_dir, "final"), cfg)
-        _save(os.path.join(folder, "accuracy_rl.json"), after_rl)
+    sft_cfg = build(SFTConfig, {**cfg.sft, "data": [data], "out": sft_dir, "task": cfg.task, "seed": cfg.seed,
+                                "quiet": cfg.quiet}, "sft")
+    sft_stage = Stage("sft", folder, _resolved(sft_cfg), inputs={"traces": data},
+                      outputs=["sft/final", "sft/summary.json"], scratch=["sft"])
+    sft = sft_stage.run(lambda: sft_train(sft_cfg))
+    after_sft = _accuracy_stage(cfg, folder, "accuracy_sft", os.path.join(sft_dir, "final"), sft_stage)
+
+    rl_cfg = build(GRPORunConfig, {**cfg.rl, "model": os.path.join(sft_dir, "final"), "out": os.path.join(folder, "rl"),
+                                   "task": cfg.task, "task_options": cfg.task_options,
+                                   "probe_task_options": cfg.eval_task_options, "seed": cfg.seed, "quiet": cfg.quiet},
+                   "rl")
+    rl_stage = Stage("rl", folder, {**_resolved(rl_cfg), "model_stage": sft_stage.hash},
+                     outputs=["rl/final", "rl/summary.json"], scratch=["rl"])
+    rl_stage.run(lambda: grpo_train(rl_cfg))
+    after_rl = _accuracy_stage(cfg, folder, "accuracy_rl", os.path.join(folder, "rl", "final"), rl_stage)
     return {"k": k, "sft_tokens": sft.get("tokens_seen"), "sft_last_loss": sft.get("last_loss"),
             "accuracy_sft": after_sft["accuracy"], "accuracy_rl": after_rl["accuracy"],
             "tokens_sft": after_sft["mean_tokens"], "tokens_rl": after_rl["mean_tokens"]}

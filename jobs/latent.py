@@ -5,8 +5,13 @@ on the same problems with the same schedule, evaluates each on every held-out se
 coconut and pause at every thought budget), probes the coconut model's thoughts (:mod:`reasonpipe.latent_probe`),
 and writes the run folder ``out``: ``models/<method>/`` (with ``metrics.jsonl``, its training loss), ``results.jsonl``
 (one row per method, set and budget), ``probe.jsonl``, ``report.md`` (accuracy, probe and training tables),
-``accuracy.png``, ``probe.png`` and ``manifest.json`` (config, seeds, sizes). Rerun: finished methods and
-stages are reused.
+``accuracy.png``, ``probe.png`` and ``manifest.json`` (config, seeds, sizes).
+
+Rerun: each method's training is the stage ``models/<method>/train`` (:class:`reasonpipe.stage.Stage`, record
+``train.stage.json`` beside ``final/``): reused when it finished with the same training settings (one line says
+so), resumed after its last finished curriculum stage when interrupted, trained afresh when a training setting
+changed (the line names it). Evaluation, probe and report are computed again on every run (seconds at these
+sizes). Run folders made before these records existed train every method once more.
 
 Example::
 
@@ -25,13 +30,14 @@ from jobs import run_job
 from reasonpipe.console import print_table, progress
 from reasonpipe.jsonl import atomic_write
 from reasonpipe.latent_train import LatentConfig
+from reasonpipe.stage import Stage
 
 
 def main(config: LatentConfig) -> int:
     import torch
 
     from reasonpipe.latent_probe import probe, probe_table
-    from reasonpipe.latent_train import evaluate, planned_steps, problems, train_method
+    from reasonpipe.latent_train import evaluate, planned_steps, problems
     from reasonpipe.manifest import write_manifest
     from reasonpipe.report import markdown_table
     from reasonpipe.tasks import make_task
@@ -48,7 +54,7 @@ def main(config: LatentConfig) -> int:
     points = []
     for method in config.methods:
         with progress(f"latent {method}", planned_steps(config, len(train)), config.quiet) as advance:
-            model, summary = train_method(config, method, train, advance)
+            model, summary = train_stage(config, method, train, advance)
         trained[method], summaries[method] = model, summary
         for name, (options, probs) in held_out.items():
             points += evaluate(config, method, model, name, options, probs)
@@ -96,6 +102,28 @@ def main(config: LatentConfig) -> int:
         print_table(f"{config.out}: superposition probe", *reversed(probe_table(probe_rows)))
     print(f"report: {os.path.join(config.out, 'report.md')}")
     return 0
+
+
+def train_stage(config: LatentConfig, method: str, train: list, advance) -> tuple[Any, dict[str, Any]]:
+    """The training of one method as the stage ``models/<method>/train``: reused (the model loaded from
+    ``final``) when it finished with the same :func:`~reasonpipe.latent_train.training_config`, resumed after
+    its last finished curriculum stage when interrupted, trained afresh (the folder emptied) when it changed."""
+    from reasonpipe.latent_train import load_trained, train_method, training_config
+
+    stage = Stage("train", os.path.join(config.out, "models", method), training_config(config, method),
+                  outputs=["final"], scratch=["*"])
+    trained: list[Any] = []
+
+    def fit() -> dict[str, Any]:
+        model, summary = train_method(config, method, train, advance)
+        trained.append(model)
+        return summary
+
+    summary = stage.run(fit)
+    if stage.reused:
+        advance(summary["steps"])
+        return load_trained(config, method), {**summary, "reused": True}
+    return trained[0], {**summary, "reused": False}
 
 
 def plot_accuracy(points: list, path: str) -> None:

@@ -1,16 +1,22 @@
 """The main job: trace datasets -> SFT of the models -> the parallel-versus-sequential evaluation -> a report,
 in one run folder.
 
-1. For each dataset in the config: generate it (resumable: a finished dataset whose file still has the recorded
-   hash is reused, an interrupted one continues where it stopped), then verify every step exactly.
-   ``trace_backend: auto`` generates on Ray actors inside a Ray job (``reasonpipe submit``) and in a local process
-   pool otherwise; the bytes are the same either way.
-2. For each model: SFT on its datasets (``reasonpipe.sft``; ``num_workers > 1`` in its settings trains with Ray
-   Train DDP); a finished run of the same settings and data is reused, an interrupted one resumes from its last
-   complete checkpoint.
-3. The evaluation grid (``reasonpipe.evaluation``; ``workers > 1`` in its settings samples on Ray actors): the
-   backtracking model with one sample at budget L against the direct model's best-of-n, with FLOPs, every
-   answer checked by the exact verifier.
+Each step below is a stage (:class:`reasonpipe.stage.Stage`): reused when it finished with the same resolved
+config, resumed when it was interrupted, run afresh (its old files removed) when its config changed; a record
+``<name>.stage.json`` (config, hash, summary) lies next to its outputs, and one line says why a stage was
+reused or re-run. Run folders made before these records existed re-run every stage once.
+
+1. For each dataset in the config (stage ``data/<name>``): generate it (reused while the request and the file's
+   bytes are the recorded ones; an interrupted one continues from its ``.partial`` file), then verify every
+   step exactly. ``trace_backend: auto`` generates on Ray actors inside a Ray job (``reasonpipe submit``) and
+   in a local process pool otherwise; the bytes are the same either way.
+2. For each model (stage ``models/<name>/sft``): SFT on its datasets (``reasonpipe.sft``; ``num_workers > 1``
+   in its settings trains with Ray Train DDP); reused while its settings and the datasets' bytes are the
+   same, resumed from its last complete checkpoint when interrupted.
+3. The evaluation grid (stage ``eval/eval``; ``reasonpipe.evaluation``; ``workers > 1`` in its settings
+   samples on Ray actors): the backtracking model with one sample at budget L against the direct model's
+   best-of-n, with FLOPs, every answer checked by the exact verifier; re-run when its settings or a model
+   stage's config changed.
 
 The run folder ``runs/<name>/`` gets ``data/*.jsonl``, ``verdicts/*.jsonl``, ``models/<name>/``, ``eval/``,
 ``metrics.jsonl`` (one row per dataset), ``report.md`` (the tables), ``trace_lengths.png``, ``backtracks.png``
@@ -36,8 +42,9 @@ from reasonpipe.config import to_dict
 from reasonpipe.console import print_table, progress
 from reasonpipe.errors import InputError
 from reasonpipe.jsonl import atomic_write
-from reasonpipe.manifest import file_sha256, write_manifest
+from reasonpipe.manifest import write_manifest
 from reasonpipe.report import histograms, markdown_table
+from reasonpipe.stage import Stage
 from reasonpipe.tracegen import GenRequest, GenSummary, fingerprint, generate
 from reasonpipe.verify import verify_file
 from searchers import SearchOptions
@@ -107,21 +114,20 @@ def _gen_request(config: PipelineConfig, ds: DatasetConfig, out: str) -> GenRequ
                       search=SearchOptions(k=ds.k, beam=ds.beam, heuristic=ds.heuristic, max_nodes=ds.max_nodes))
 
 
-def _generate_or_resume(request: GenRequest, quiet: bool) -> tuple[GenSummary, bool]:
-    """Generate unless a previous run left the same dataset (same request, same file hash)."""
-    marker = request.out + ".done.json"
-    if os.path.exists(marker) and os.path.exists(request.out):
-        with open(marker, encoding="utf-8") as f:
-            done = json.load(f)
-        if done.get("request") == fingerprint(request) and done.get("sha256") == file_sha256(request.out):
-            summary = GenSummary(**{k: v for k, v in done["summary"].items() if k != "errors"})
-            return summary, True
-    with progress(f"gen {os.path.basename(request.out)}", request.n, quiet) as advance:
-        summary = generate(request, progress=advance, resume=True)
-    with atomic_write(marker) as f:
-        json.dump({"request": fingerprint(request), "sha256": file_sha256(request.out),
-                   "summary": dataclasses.asdict(summary)}, f)
-    return summary, False
+def _generate_or_reuse(request: GenRequest, name: str, quiet: bool) -> tuple[GenSummary, bool]:
+    """The dataset stage (:class:`reasonpipe.stage.Stage` ``<name>`` in ``data/``): reused when it finished with
+    the same request and its file still has the recorded bytes, resumed from ``<out>.partial`` when
+    interrupted, generated afresh when the request changed."""
+    out = os.path.basename(request.out)
+    stage = Stage(name, os.path.dirname(request.out), fingerprint(request), outputs=[out],
+                  scratch=[out + ".partial", out + ".partial.json", out + ".done.json"])  # .done.json: old marker
+
+    def gen() -> dict[str, Any]:
+        with progress(f"gen {out}", request.n, quiet) as advance:
+            return dataclasses.asdict(generate(request, progress=advance, resume=True))
+
+    summary = stage.run(gen)
+    return GenSummary(**{k: v for k, v in summary.items() if k != "errors"}), stage.reused
 
 
 def main(config: PipelineConfig) -> int:
@@ -153,7 +159,7 @@ def build_datasets(config: PipelineConfig, run_dir: str):
     for ds in config.datasets:
         out = os.path.join(run_dir, "data", f"{ds.name}.jsonl")
         request = _gen_request(config, ds, out)
-        gen, resumed = _generate_or_resume(request, config.quiet)
+        gen, resumed = _generate_or_reuse(request, ds.name, config.quiet)
         with progress(f"verify {ds.name}", ds.n, config.quiet) as advance:
             ver = verify_file(out, out=os.path.join(run_dir, "verdicts", f"{ds.name}.jsonl"), per_trace=True,
                               progress=advance)
@@ -187,7 +193,8 @@ def build_datasets(config: PipelineConfig, run_dir: str):
 
 
 def train_model(config: PipelineConfig, spec: ModelConfig, run_dir: str, files: dict[str, str]) -> dict[str, Any]:
-    """SFT of one model; skipped when a finished run of the same settings is there."""
+    """SFT of one model: the stage ``sft`` of ``models/<name>/``, reused when it finished with the same settings
+    and data, resumed from its last complete checkpoint when interrupted, trained afresh when they changed."""
     from reasonpipe.config import build
     from reasonpipe.sft import SFTConfig, train
 
@@ -199,17 +206,11 @@ def train_model(config: PipelineConfig, spec: ModelConfig, run_dir: str, files: 
     settings = {"seed": config.seed, "quiet": config.quiet, **spec.settings,
                 "data": [files[d] for d in spec.data], "out": out}
     cfg = build(SFTConfig, settings, f"models.{spec.name}.settings")
-    done = os.path.join(out, "done.json")
-    wanted = {"config": dataclasses.asdict(cfg), "data_sha256": [file_sha256(files[d]) for d in spec.data]}
-    if os.path.exists(done) and os.path.isdir(os.path.join(out, "final")):
-        with open(done, encoding="utf-8") as f:
-            previous = json.load(f)
-        if previous.get("wanted") == wanted:
-            return {**previous["summary"], "reused": True}
-    summary = train(cfg)
-    with atomic_write(done) as f:
-        json.dump({"wanted": wanted, "summary": summary}, f)
-    return {**summary, "reused": False}
+    resolved = {k: v for k, v in dataclasses.asdict(cfg).items() if k != "quiet"}
+    stage = Stage("sft", out, resolved, inputs={d: files[d] for d in spec.data}, outputs=["final", "summary.json"],
+                  scratch=["*"])
+    summary = stage.run(lambda: train(cfg))
+    return {**summary, "reused": stage.reused, "stage_hash": stage.hash}
 
 
 def _model_table(trained: dict[str, dict[str, Any]]):
@@ -227,6 +228,7 @@ def _model_table(trained: dict[str, dict[str, Any]]):
 def _evaluate(config: PipelineConfig, run_dir: str, trained: dict[str, dict[str, Any]]):
     from reasonpipe.config import build
     from reasonpipe.evaluation import HEADERS, EvalConfig, rows_of, run_eval
+    from reasonpipe.strategies import Point
 
     spec = config.evaluate
     paths = {}
@@ -236,7 +238,14 @@ def _evaluate(config: PipelineConfig, run_dir: str, trained: dict[str, dict[str,
         paths[role] = os.path.join(run_dir, "models", name, "final") if name else ""
     cfg = build(EvalConfig, {"seed": config.seed, **spec.settings, **paths, "out": os.path.join(run_dir, "eval")},
                 "evaluate.settings")
-    points = run_eval(cfg, log=lambda msg: None if config.quiet else print(msg))
+    models = {role: trained[name]["stage_hash"] for role, name in (("backtrack_model", spec.backtrack),
+                                                                     ("direct_model", spec.direct)) if name}
+    resolved = {k: v for k, v in dataclasses.asdict(cfg).items() if k != "workers"}  # workers: the same samples
+    stage = Stage("eval", cfg.out, {**resolved, "model_stages": models},
+                  outputs=["results.jsonl", "accuracy_vs_flops.png"], scratch=["*"])
+    summary = stage.run(lambda: {"points": [dataclasses.asdict(p) for p in
+                                            run_eval(cfg, log=lambda msg: None if config.quiet else print(msg))]})
+    points = [Point(**p) for p in summary["points"]]
     return HEADERS, rows_of(points), "\n![accuracy vs FLOPs](eval/accuracy_vs_flops.png)\n"
 
 

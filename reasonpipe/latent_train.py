@@ -15,8 +15,9 @@ task tokenizer (every node one token). All methods run through :class:`reasonpip
 latent positions it is a plain forward).
 
 Resumable: each stage's weights go to ``models/<method>/stage-<k>/`` (written to a temporary folder, then
-renamed) and a rerun starts after the last finished stage; a finished method (``done.json`` with the same
-settings) is reused.
+renamed, with the settings' hash in its ``stage.json``) and a rerun starts after the last finished stage of the
+same settings. Reusing a finished method is the job's: ``jobs.latent`` runs each method as the stage
+``models/<method>/train`` (:class:`reasonpipe.stage.Stage`, config :func:`training_config`).
 
 Example::
 
@@ -36,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reasonpipe.errors import InputError
-from reasonpipe.jsonl import atomic_write, drop_rows_after
+from reasonpipe.jsonl import drop_rows_after
 from reasonpipe.latent_data import METHODS, collate
 
 TASK = "reachability"
@@ -164,18 +165,34 @@ def frontier_loss(model: Any, thoughts: Any, frontier: list[list[set[int]]], nod
     return torch.stack(terms).mean() if terms else thoughts.sum() * 0
 
 
+TRAINING_FIELDS = ("seed", "task_options", "train_problems", "layers", "hidden", "heads", "per_step", "max_stage",
+                   "stage0_epochs", "epochs_per_stage", "mix", "frontier_weight", "batch_size", "lr", "weight_decay")
+
+
+def training_config(cfg: LatentConfig, method: str) -> dict[str, Any]:
+    """What decides a method's trained weights (not the evaluation settings): the config of its training stage."""
+    return {"method": method, **{k: getattr(cfg, k) for k in TRAINING_FIELDS}}
+
+
 def settings_hash(cfg: LatentConfig, method: str) -> str:
-    """What decides a method's trained weights (not the evaluation settings)."""
-    keys = ("seed", "task_options", "train_problems", "layers", "hidden", "heads", "per_step", "max_stage",
-            "stage0_epochs", "epochs_per_stage", "mix", "frontier_weight", "batch_size", "lr", "weight_decay")
-    blob = json.dumps({"method": method, **{k: getattr(cfg, k) for k in keys}}, sort_keys=True)
+    """A short hash of :func:`training_config`, kept in each curriculum stage's ``stage.json``."""
+    blob = json.dumps(training_config(cfg, method), sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def load_trained(cfg: LatentConfig, method: str) -> Any:
+    """The finished model of ``method`` (``models/<method>/final``), in eval mode on the config's device."""
+    from transformers import AutoModelForCausalLM
+
+    folder = os.path.join(cfg.out, "models", method, "final")
+    return AutoModelForCausalLM.from_pretrained(folder).to(device_of(cfg)).eval()
 
 
 def train_method(cfg: LatentConfig, method: str, train: Sequence[Any],
                  progress: Callable[[int], None] | None = None) -> tuple[Any, dict[str, Any]]:
-    """Train (or reuse, or resume) one method; the model (eval mode) and a summary. The mean loss of every
-    20 steps goes to ``models/<method>/metrics.jsonl``."""
+    """Train one method, resuming after its last finished curriculum stage of the same settings; the model
+    (eval mode) and a summary. The mean loss of every 20 steps goes to ``models/<method>/metrics.jsonl``.
+    Whether a finished method is reused is the job's stage (:mod:`jobs.latent`, :mod:`reasonpipe.stage`)."""
     import torch
 
     from reasonpipe.latent import LatentLM
@@ -186,17 +203,6 @@ def train_method(cfg: LatentConfig, method: str, train: Sequence[Any],
     device = device_of(cfg)
     folder = os.path.join(cfg.out, "models", method)
     wanted = settings_hash(cfg, method)
-    done_path = os.path.join(folder, "done.json")
-    if os.path.exists(done_path):
-        with open(done_path, encoding="utf-8") as f:
-            done = json.load(f)
-        if done.get("settings") == wanted:
-            from transformers import AutoModelForCausalLM
-
-            if progress:
-                progress(done["summary"]["steps"])
-            return AutoModelForCausalLM.from_pretrained(os.path.join(folder, "final")).to(device).eval(), \
-                {**done["summary"], "reused": True}
     task = make_task(TASK, **cfg.task_options)
     model = build_model(cfg, tok, cfg.seed)
     first_stage, steps, seconds_before = 0, 0, 0.0
@@ -252,9 +258,7 @@ def train_method(cfg: LatentConfig, method: str, train: Sequence[Any],
     summary = {"method": method, "steps": steps, "epochs": cfg.total_epochs,
                "train_seconds": round(seconds_before + time.time() - started, 1),
                "last_loss": round(sum(losses[-20:]) / max(len(losses[-20:]), 1), 4) if losses else None,
-               "parameters": sum(p.numel() for p in model.parameters()), "device": device, "reused": False}
-    with atomic_write(done_path) as f:
-        json.dump({"settings": wanted, "summary": summary}, f)
+               "parameters": sum(p.numel() for p in model.parameters()), "device": device}
     return model.eval(), summary
 
 

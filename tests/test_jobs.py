@@ -15,3 +15,65 @@ def test_tracegen_then_verify_jobs(tmp_path):
     (tmp_path / "bad.jsonl").write_text("\n".join(lines) + "\n")
     assert verify.cli(["--file", str(tmp_path / "bad.jsonl"), "--quiet", "true"]) == 1
     assert verify.cli(["--file", str(tmp_path / "missing.jsonl"), "--quiet", "true"]) == 2
+
+
+def test_ksweep_reruns_a_changed_stage_and_what_follows_it_never_reusing_stale_results(tmp_path, monkeypatch, capsys):
+    """The sweep's five stages per k with SFT, GRPO and the accuracy stubbed (real traces): an unchanged config
+    reuses everything, a changed setting re-runs its stage and every stage after it, and the results follow."""
+    import json
+    import os
+
+    import reasonpipe.grpo
+    import reasonpipe.sft
+    from jobs import ksweep
+
+    calls = []
+
+    def fake_train(kind):
+        def train(cfg):
+            calls.append(kind)
+            assert not os.path.exists(os.path.join(cfg.out, "stale")), "a changed stage resumed from old files"
+            os.makedirs(os.path.join(cfg.out, "final"), exist_ok=True)
+            open(os.path.join(cfg.out, "stale"), "w").close()
+            summary = {"tokens_seen": cfg.max_steps * 10, "last_loss": 1.0 / cfg.max_steps}
+            with open(os.path.join(cfg.out, "summary.json"), "w") as f:
+                json.dump(summary, f)
+            return summary
+        return train
+
+    def fake_accuracy(model_dir, cfg):
+        calls.append("accuracy")
+        with open(os.path.join(os.path.dirname(os.path.dirname(model_dir)), "sft", "summary.json")) as f:
+            sft = json.load(f)
+        return {"accuracy": sft["tokens_seen"] / 1000 + cfg.eval_problems / 1e6, "mean_tokens": 1.0}
+
+    monkeypatch.setattr(reasonpipe.sft, "train", fake_train("sft"))
+    monkeypatch.setattr(reasonpipe.grpo, "train", fake_train("rl"))
+    monkeypatch.setattr(ksweep, "accuracy", fake_accuracy)
+    opts = "{numbers: 3, max_number: 9, target_min: 10, target_max: 49}"
+    recipe = tmp_path / "k.yaml"
+    recipe.write_text(f"name: k\nruns_dir: {tmp_path}\ntask_options: {opts}\nks: [1]\ntraces: 12\nquiet: true\n"
+                      f"sft: {{max_steps: 20}}\nrl: {{max_steps: 2}}\neval_problems: 4\n")
+    results = tmp_path / "k" / "results.jsonl"
+
+    def sweep(*overrides):
+        calls.clear()
+        assert ksweep.cli(["--config", str(recipe), *overrides]) == 0
+        return json.loads(results.read_text().splitlines()[0]), capsys.readouterr().err
+
+    first, _ = sweep()
+    assert calls == ["sft", "accuracy", "rl", "accuracy"] and first["accuracy_sft"] == 0.2 + 4e-6
+    assert sorted(p.name for p in (tmp_path / "k" / "k1").glob("*.stage.json")) == [
+        "accuracy_rl.stage.json", "accuracy_sft.stage.json", "rl.stage.json", "sft.stage.json", "traces.stage.json"]
+    again, err = sweep()
+    assert calls == [] and again == first and err.count(": reused: ") == 5
+    changed, err = sweep("--sft.max_steps", "30")
+    assert calls == ["sft", "accuracy", "rl", "accuracy"]  # SFT and everything after it, the traces reused
+    assert changed["accuracy_sft"] == 0.3 + 4e-6 and changed["sft_tokens"] == 300  # not the stale 0.2
+    assert "stage sft" in err and "config changed (max_steps: 20 -> 30)" in err and "stage traces" in err
+    evaluated, err = sweep("--sft.max_steps", "30", "--eval_problems", "8")
+    assert calls == ["accuracy", "accuracy"] and evaluated["accuracy_sft"] == 0.3 + 8e-6
+    assert "config changed (eval_problems: 4 -> 8)" in err
+    _, err = sweep("--sft.max_steps", "30", "--eval_problems", "8", "--traces", "16")
+    assert calls == ["sft", "accuracy", "rl", "accuracy"] and "config changed (n: 12 -> 16)" in err
+    assert "config changed (inputs.traces:" in err  # SFT re-run because its data's bytes changed

@@ -64,7 +64,7 @@ def test_mixing_keeps_stages_apart_per_batch_and_the_plan_counts_every_batch():
     assert planned_steps(cfg, 100) >= cfg.total_epochs * 13
 
 
-def test_the_job_trains_every_method_and_writes_tables_probe_plots_and_manifest(tmp_path):
+def test_the_job_trains_every_method_and_writes_tables_probe_plots_and_manifest(tmp_path, capfd):
     from jobs.latent import cli
 
     out = tmp_path / "run"
@@ -97,24 +97,49 @@ quiet: true
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["seed"] == 0 and manifest["config"]["hidden"] == 32 and manifest["sizes"]["coconut"] > 0
     first = {r["method"]: r["accuracy"] for r in results if r["thoughts"] == 0}
+    capfd.readouterr()
     assert cli(args) == 0  # rerun: every method reused, the same numbers
     again = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     assert {r["method"]: r["accuracy"] for r in again if r["thoughts"] == 0} == first
     assert "(reused)" in (out / "report.md").read_text()
+    assert capfd.readouterr().err.count(": reused: finished") == 4
+    record = json.loads((out / "models" / "coconut" / "train.stage.json").read_text())
+    assert record["status"] == "done" and record["config"]["hidden"] == 32 and record["summary"]["steps"] > 0
+    assert cli(args + ["--methods", "[nocot]", "--lr", "0.002"]) == 0  # a changed training setting: trained again
+    assert "stage train" in capfd.readouterr().err.split("config changed (lr: 0.001 -> 0.002)")[0]
+    assert "(reused)" not in (out / "report.md").read_text()
 
 
 def test_a_run_resumes_after_its_last_finished_stage(tmp_path):
-    from reasonpipe.latent_train import problems, train_method
+    """Interrupted (Ctrl-C) in its last curriculum stage, a method resumes after the stage before and ends with
+    the weights of an uninterrupted run."""
+    from jobs.latent import train_stage
+    from reasonpipe.latent_train import problems
 
-    cfg = LatentConfig(out=str(tmp_path), task_options={"nodes": 8, "depth": 2}, train_problems=32, hidden=32,
-                       heads=2, stage0_epochs=1, epochs_per_stage=1, batch_size=16)
-    train = problems({**cfg.task_options, "split": "train"}, 32, "train", 0)
-    whole, summary = train_method(cfg, "coconut", train)
-    (tmp_path / "models" / "coconut" / "done.json").unlink()
-    import shutil
+    def config(out):
+        return LatentConfig(out=str(out), task_options={"nodes": 8, "depth": 2}, train_problems=32, hidden=32,
+                            heads=2, stage0_epochs=1, epochs_per_stage=1, batch_size=16, quiet=True)
 
-    shutil.rmtree(tmp_path / "models" / "coconut" / "stage-2")  # as if killed during the last stage
-    resumed, again = train_method(cfg, "coconut", train)
-    assert again["steps"] == summary["steps"]
+    train = problems({"nodes": 8, "depth": 2, "split": "train"}, 32, "train", 0)
+    whole, summary = train_stage(config(tmp_path / "whole"), "coconut", train, lambda k: None)
+    before_last = json.loads((tmp_path / "whole" / "models" / "coconut" / "stage-1" / "stage.json").read_text())
+
+    seen = [0]
+
+    def interrupt(k):
+        seen[0] += k
+        if seen[0] > before_last["steps"]:
+            raise KeyboardInterrupt
+
+    cut = config(tmp_path / "cut")
+    with pytest.raises(KeyboardInterrupt):
+        train_stage(cut, "coconut", train, interrupt)
+    folder = tmp_path / "cut" / "models" / "coconut"
+    assert json.loads((folder / "train.stage.json").read_text())["status"] == "running"
+    assert (folder / "stage-1").is_dir() and not (folder / "stage-2").exists() and not (folder / "final").exists()
+    advanced = []
+    resumed, again = train_stage(cut, "coconut", train, advanced.append)
+    assert advanced[0] == before_last["steps"] and sum(advanced) == summary["steps"]  # after stage 1, not from 0
+    assert again["steps"] == summary["steps"] and not again["reused"]
     for (name, a), b in zip(whole.state_dict().items(), resumed.state_dict().values()):
         assert (a - b).abs().max() < 1e-5, name

@@ -24,8 +24,8 @@ ROOTS = ("reasonpipe", "searchers", "verifiers", "jobs", "kernels")
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("base: errors, files, configs, reports, hashing, kernels", (
         "reasonpipe.errors", "reasonpipe.environ", "reasonpipe.jsonl", "reasonpipe.config", "reasonpipe.console",
-        "reasonpipe.report", "reasonpipe.manifest", "reasonpipe.checkpoints", "reasonpipe.localray", "kernels",
-        "reasonpipe.fhash")),
+        "reasonpipe.report", "reasonpipe.manifest", "reasonpipe.stage", "reasonpipe.checkpoints", "reasonpipe.localray",
+        "kernels", "reasonpipe.fhash")),
     ("trace grammars", ("reasonpipe.traces",)),
     ("tasks: problems, rules, scores", ("reasonpipe.tasks",)),
     ("tokenizer", ("reasonpipe.tokenizer",)),

@@ -45,3 +45,14 @@ evaluate:
     capsys.readouterr()
     assert cli(["--config", str(recipe)]) == 0  # everything reused on a second run
     assert "(reused)" in (run / "report.md").read_text()
+    err = capsys.readouterr().err
+    for stage in ("dfs (", "direct (", "sft (", "eval ("):
+        assert f"stage {stage}" in err
+    assert err.count(": reused: finished") == 5  # two datasets, two models, the evaluation
+    for record in ("data/dfs.stage.json", "models/backtrack/sft.stage.json", "eval/eval.stage.json"):
+        assert json.loads((run / record).read_text())["status"] == "done"
+    # a changed evaluation setting re-runs the evaluation only, naming the field
+    assert cli(["--config", str(recipe), "--evaluate.settings.problems", "4"]) == 0
+    err = capsys.readouterr().err
+    assert "stage eval" in err and "config changed (problems: 6 -> 4)" in err and err.count(": reused: ") == 4
+    assert {json.loads(x)["problems"] for x in (run / "eval" / "results.jsonl").read_text().splitlines()} == {4}
