@@ -2,7 +2,7 @@
 
 Example::
 
-    python -m jobs.rl --config configs/grpo-cpu.yaml   # after make demo (warm-starts its direct model)
+    reasonpipe rl --config configs/grpo-cpu.yaml   # after make demo (warm-starts its direct model)
 """
 
 from __future__ import annotations
@@ -25,8 +25,28 @@ def main(config: GRPORunConfig) -> int:
     return 0
 
 
+# --help text of the GRPORunConfig fields that carry no comment in reasonpipe/grpo.py.
+HELP: dict[str, str] = {
+    "out": "run folder: checkpoints/, final/, metrics.jsonl, report.md, grpo.png",
+    "task": "the task: its problems, tokenizer and verifier",
+    "probe_problems": "held-out problems of the pass@k probe",
+    "probe_ks": "the k of pass@k at each probe (max(probe_ks) samples per problem)",
+    "probe_temperature": "sampling temperature of the probe",
+    "prompts_per_step": "prompts per optimizer step (each with num_generations completions)",
+    "max_steps": "optimizer steps",
+    "lr": "learning rate",
+    "temperature": "sampling temperature of the rollouts",
+    "max_completion_length": "generated tokens per completion, at most",
+    "save_every": "steps between checkpoints",
+    "keep_checkpoints": "checkpoints kept (the oldest removed)",
+    "log_every": "steps between metrics.jsonl rows",
+    "seed": "seed of the problems, the model's initialisation and the sampling",
+    "quiet": "no progress bar or log lines (metrics.jsonl only)",
+}
+
+
 def cli(argv: list[str] | None = None) -> int:
-    return run_job("rl", "rl", __doc__, GRPORunConfig, main, argv)
+    return run_job("rl", "rl", __doc__, GRPORunConfig, main, argv, help=HELP)
 
 
 if __name__ == "__main__":

@@ -1,11 +1,11 @@
-"""Verification job: ``reasonpipe verify`` as a job (``python -m jobs.verify --config F``), exact or in Lean 4.
+"""Verification job: ``reasonpipe verify`` as a job stage (``reasonpipe verify --config F``), exact or in Lean 4.
 
 Exit 0 when every step of every trace holds, 1 when one does not (the table names the first failing step of
 each failing trace), 2 on bad input or a missing Lean.
 
 Example::
 
-    python -m jobs.verify --config configs/verify-demo.yaml
+    reasonpipe verify --config configs/verify-demo.yaml
 """
 
 from __future__ import annotations
@@ -19,25 +19,32 @@ from reasonpipe.console import print_table, progress
 
 @dataclass
 class VerifyJobConfig:
-    file: str = ""
-    format: str = "auto"                  # auto | reasonpipe | sos | text | safe
-    backend: str = "exact"                # exact | lean | exact+lean
-    out: str = ""                         # per-trace verdicts (JSONL); empty: none
-    skip_bad: bool = False
-    show: int = 20                        # failing traces listed
-    lean_mode: str = "file"               # file | repl
-    lean: str = "lean"
-    repl: str = "repl"
-    lean_header: str = ""                 # header text, e.g. "import Mathlib"
-    lean_project: str = ""
-    tactics: list[str] = field(default_factory=lambda: ["decide", "rfl", "omega", "simp"])
-    jobs: int = 1
-    timeout: float = 20.0
-    cache: str = ""
-    trust_tactics: bool = False           # proofs may use any tactic (default: the policy's allow-list)
-    replay: str = "auto"                  # kernel replay with lean4checker: auto | on | off
-    budget: float = 0.0                   # wall-clock seconds of Lean for the whole job; 0: unlimited
-    quiet: bool = False
+    """One trace file verified step by step (the fields of ``reasonpipe verify``)."""
+
+    file: str = field(default="", metadata={"help": "the traces: JSONL, Stream of Search JSON, or text"})
+    format: str = field(default="auto", metadata={"help": "auto | reasonpipe | sos | text | safe"})
+    backend: str = field(default="exact", metadata={"help": "exact | lean | exact+lean (exact confirmed by Lean)"})
+    out: str = field(default="", metadata={"help": "per-trace verdicts (JSONL); empty: none"})
+    skip_bad: bool = field(default=False, metadata={"help": "skip bad records (counted) instead of stopping"})
+    show: int = field(default=20, metadata={"help": "failing traces listed"})
+    lean_mode: str = field(default="file", metadata={"help": "lean: file (many steps per `lean` run) | repl "
+                                                     "(a persistent leanprover-community/repl)"})
+    lean: str = field(default="lean", metadata={"help": "lean: the lean executable"})
+    repl: str = field(default="repl", metadata={"help": "lean: the REPL executable"})
+    lean_header: str = field(default="", metadata={"help": "lean: header text, e.g. \"import Mathlib\""})
+    lean_project: str = field(default="", metadata={"help": "lean: a Lake project folder (Lean runs under "
+                                                    "`lake env` there); empty: none"})
+    tactics: list[str] = field(default_factory=lambda: ["decide", "rfl", "omega", "simp"],
+                               metadata={"help": "lean: closing tactics to try"})
+    jobs: int = field(default=1, metadata={"help": "lean: Lean processes at once"})
+    timeout: float = field(default=20.0, metadata={"help": "lean: seconds per step (file mode: per 50 steps)"})
+    cache: str = field(default="", metadata={"help": "lean: SQLite file of verdicts of earlier runs; empty: none"})
+    trust_tactics: bool = field(default=False, metadata={"help": "lean: proofs may use any tactic (default: the "
+                                                         "policy's allow-list)"})
+    replay: str = field(default="auto", metadata={"help": "lean: kernel replay with lean4checker: auto | on | off"})
+    budget: float = field(default=0.0, metadata={"help": "lean: wall-clock seconds of Lean for the whole job; "
+                                                 "0: unlimited"})
+    quiet: bool = field(default=False, metadata={"help": "no progress bar"})
 
 
 def main(config: VerifyJobConfig) -> int:

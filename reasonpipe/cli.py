@@ -1,4 +1,12 @@
-"""The ``reasonpipe`` command: ``gen`` writes search traces, ``verify`` checks every step of them.
+"""The ``reasonpipe`` command: the interactive tools and every job stage.
+
+- Tools: ``gen`` writes search traces, ``verify FILE`` checks every step of them, ``search`` (program search),
+  ``cache`` (a functional-hash cache file), ``submit`` / ``jobs`` (Ray jobs).
+- Job stages (:data:`jobs.STAGES`): ``reasonpipe <stage> --config F [--key value ...]`` for tracegen, verify,
+  sft, rl, eval, latent, ksweep, pipeline; ``reasonpipe <stage> --help`` lists the stage's config fields;
+  ``reasonpipe submit <stage> ...`` runs the same stage as a Ray job. ``gen`` and ``verify`` take the job form
+  when the line has ``--config``: ``reasonpipe verify --config F`` is the verify stage, ``reasonpipe gen
+  --config F`` the tracegen stage, while ``reasonpipe verify FILE`` and ``reasonpipe gen TASK`` stay the tools.
 
 Exit status: 0 success (for ``verify``: every step holds), 1 some step does not hold, 2 bad input or
 usage (one message naming file, line and field; never a traceback), 130 interrupted.
@@ -44,11 +52,26 @@ def _bool_or_none(text: str) -> bool | None:
     return {"yes": True, "no": False, "any": None}[text]
 
 
-def make_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="reasonpipe", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+# ``reasonpipe gen|verify --config F``: the job stage of the tool (see the module docstring).
+TOOL_STAGES: dict[str, str] = {"gen": "tracegen", "verify": "verify"}
+TOOLS = ("gen", "verify", "search", "cache", "submit", "jobs")
+EPILOG = """job stages: reasonpipe <stage> --config F [--key value ...] (the config's fields as --key value; YAML
+values; nested keys dotted), reasonpipe <stage> --help for the fields, reasonpipe submit <stage> ... on Ray, and
+python -m jobs.<module> --config F [--key value ...] as the module form. gen and verify run their job stage
+(tracegen, verify) when given --config; reasonpipe gen TASK and reasonpipe verify FILE are the tools."""
 
-    gen = sub.add_parser("gen", help="generate search traces (JSONL)")
+
+def make_parser() -> argparse.ArgumentParser:
+    from jobs import STAGES, stage_summary
+
+    parser = argparse.ArgumentParser(prog="reasonpipe", description="reasoning and program-search pipeline: "
+                                     "interactive tools and job stages", epilog=EPILOG)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    gen = sub.add_parser("gen", help="generate search traces (JSONL) (with --config: the tracegen stage)",
+                         epilog="With --config, `reasonpipe gen --config F [--key value ...]` runs the tracegen job "
+                         "stage (jobs/tracegen.py), as `reasonpipe tracegen` does; `reasonpipe tracegen --help` "
+                         "lists its fields.")
     gen.add_argument("task", help="countdown | sudoku | arc_1d | list_functions | color_cube_rotation | zebra_puzzles | "
                      "self_reference | advanced_geometry")
     gen.add_argument("--n", type=int, help="number of traces (default: all problems of --from)")
@@ -74,7 +97,9 @@ def make_parser() -> argparse.ArgumentParser:
     gen.add_argument("--require-guess", type=_bool_or_none, choices=[True, False, None], metavar="{yes,no,any}",
                      help="sudoku: only puzzles that need (yes) / do not need (no) guessing")
 
-    ver = sub.add_parser("verify", help="verify every step of every trace in a file")
+    ver = sub.add_parser("verify", help="verify every step of every trace in a file (with --config: the verify "
+                         "stage)", epilog="With --config, `reasonpipe verify --config F [--key value ...]` runs the "
+                         "verify job stage (jobs/verify.py); `reasonpipe verify --config F --help` lists its fields.")
     ver.add_argument("file")
     ver.add_argument("--format", default="auto", help="auto | reasonpipe | sos | text | safe (default auto)")
     ver.add_argument("--backend", default="exact", choices=["exact", "lean", "exact+lean"],
@@ -125,19 +150,50 @@ def make_parser() -> argparse.ArgumentParser:
     evo.add_argument("--report", help="folder for report.md, results.json and history.png")
     evo.add_argument("--quiet", action="store_true", help="no progress bar")
 
-    for name, text in (("sft", "train a model on trace files (SFT with TRL)"),
-                       ("eval", "parallel vs sequential at equal compute (the budget grid)")):
-        job = sub.add_parser(name, help=text, description=f"{text}; any other --key value overrides the config")
-        job.add_argument("--config", help="YAML config (see configs/)")
-
     cache = sub.add_parser("cache", help="inspect or empty a functional-hash cache file")
     cache_sub = cache.add_subparsers(dest="action", required=True)
     for action, text in (("stats", "entries, evaluations and hit statistics"), ("clear", "remove every entry")):
         cache_sub.add_parser(action, help=text).add_argument("path")
+    for stage in STAGES:  # listed here; main() hands their command lines to jobs.run_stage
+        if stage not in TOOLS:
+            sub.add_parser(stage, add_help=False, help=stage_summary(stage))
     from jobs.submit import add_parsers  # submit, jobs: Ray jobs
 
     add_parsers(sub)
+    for action in sub.choices["submit"]._actions:  # its stages by the names used here
+        if action.dest == "job":
+            action.help = f"the stage: {', '.join(STAGES)} (or a module of jobs/: python -m jobs.<module>)"
     return parser
+
+
+def job_stage(argv: Sequence[str]) -> str | None:
+    """The job stage a ``reasonpipe`` command line runs, or None for a tool: ``<stage> ...``, and ``gen`` or
+    ``verify`` with ``--config`` (before any ``--``)."""
+    from jobs import STAGES
+
+    if not argv:
+        return None
+    head, rest = argv[0], list(argv[1:])
+    rest = rest[: rest.index("--")] if "--" in rest else rest
+    if head in TOOL_STAGES:
+        return TOOL_STAGES[head] if any(a == "--config" or a.startswith("--config=") for a in rest) else None
+    return head if head in STAGES else None
+
+
+def unknown_command(name: str) -> str | None:
+    """One line naming the valid commands when ``name`` is none of them, else None."""
+    import difflib
+
+    from jobs import STAGES
+
+    valid = [*TOOLS, *(s for s in STAGES if s not in TOOLS)]
+    if name.startswith("-") or name in valid:
+        return None
+    close = difflib.get_close_matches(name, valid, n=1)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    stages = ", ".join(s if s not in TOOLS else f"{s} --config" for s in STAGES)
+    return (f"reasonpipe: error: unknown command {name!r}{hint}; job stages: {stages}; "
+            f"tools: {', '.join(TOOLS)} (reasonpipe --help)")
 
 
 def cmd_gen(args: argparse.Namespace) -> int:
@@ -272,12 +328,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Parsing and verifying allocate millions of short-lived, acyclic objects; the default gen-0 threshold
     # (700) runs the cycle collector constantly. 50,000 made `verify` about 15% faster (1000 DFS traces).
     gc.set_threshold(50_000, 20, 20)
-    args, extra = make_parser().parse_known_args(argv)
-    if args.command in ("sft", "eval"):  # config jobs: the rest of the line is --key value overrides
-        from jobs import evaluate, sft
+    argv = list(sys.argv[1:] if argv is None else argv)
+    stage = job_stage(argv)
+    if stage is not None:  # a job stage: the rest of the line is --config F and --key value overrides
+        from jobs import run_stage
 
-        return (sft if args.command == "sft" else evaluate).cli((["--config", args.config] if args.config else []) + extra)
+        return run_stage(stage, argv[1:], prog=f"reasonpipe {argv[0]}")
+    if argv and (message := unknown_command(argv[0])):
+        print(message, file=sys.stderr)
+        return 2
+    args, extra = make_parser().parse_known_args(argv)
     if args.command == "submit":  # the rest of the line is the job's --key value overrides
+        from jobs import STAGES
+
+        args.job = STAGES.get(args.job, TOOL_STAGES.get(args.job, args.job))  # a stage name -> its module
         args.overrides, extra = extra, []
     if extra:
         make_parser().error(f"unrecognized arguments: {' '.join(extra)}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 
 import pytest
 
@@ -205,3 +206,162 @@ def test_failed_gen_keeps_the_previous_file(cli, tmp_path):
     plain.write_text("3,5,7;22\nbad\n")
     assert cli("gen", "countdown", "--from", plain, "--out", out, "--quiet").code == 2
     assert out.read_text() == "precious\n" and [p.name for p in tmp_path.iterdir() if "tmp" in p.name] == []
+
+
+# -- one entry style: reasonpipe <stage> --config F [--key value] ------------------------------------------
+
+# stage -> (a tiny config, an override, what the stage's main must receive)
+STAGE_CASES = {
+    "tracegen": ("task: sudoku\nn: 5\n", ["--workers", "1"], {"task": "sudoku", "n": 5, "workers": 1}),
+    "verify": ("file: t.jsonl\n", ["--backend", "exact+lean"], {"file": "t.jsonl", "backend": "exact+lean"}),
+    "sft": ("data: [a.jsonl]\nmodel: tiny\n", ["--max_steps", "3"], {"data": ["a.jsonl"], "max_steps": 3}),
+    "rl": ("model: tiny\n", ["--task_options.numbers", "3"], {"model": "tiny", "task_options": {"numbers": 3}}),
+    "eval": ("problems: 5\n", ["--lengths", "[32, 64]"], {"problems": 5, "lengths": [32, 64]}),
+    "latent": ("hidden: 32\nheads: 2\n", ["--eval_sets.larger.nodes", "10"],  # the other default set is kept
+               {"hidden": 32, "eval_sets": {"test": {"split": "test"},
+                                            "larger": {"split": "test", "nodes": 10, "depth": 4}}}),
+    "ksweep": ("ks: [0, 1]\n", ["--sft.max_steps", "2"], {"ks": [0, 1], "sft": {"max_steps": 2}}),
+    "pipeline": ("name: t\ndatasets:\n  - {name: cd, task: countdown}\n", ["--datasets.0.n", "5"], {"name": "t"}),
+}
+
+
+def stage_module(stage: str):
+    import importlib
+
+    from jobs import STAGES
+
+    return importlib.import_module(f"jobs.{STAGES[stage]}")
+
+
+@pytest.fixture
+def seen(monkeypatch):
+    """Replace every stage's ``main`` by one that records its config: the command line, not the work, is tested."""
+    from jobs import STAGES
+
+    got: dict[str, object] = {}
+    for stage in STAGES:
+        monkeypatch.setattr(stage_module(stage), "main", 
+                            lambda config, stage=stage: got.setdefault(stage, config) and 0)
+    return got
+
+
+@pytest.mark.parametrize("stage", list(STAGE_CASES))
+def test_every_stage_runs_as_reasonpipe_stage_with_config_and_overrides(cli, seen, tmp_path, stage):
+    text, override, expect = STAGE_CASES[stage]
+    config = tmp_path / "c.yaml"
+    config.write_text(text)
+    r = cli(stage, "--config", config, *override)
+    assert r.code == 0, r.err
+    got = seen[stage]
+    assert {k: getattr(got, k) for k in expect} == expect
+    if stage == "pipeline":
+        assert got.datasets[0].name == "cd" and got.datasets[0].n == 5
+
+
+@pytest.mark.parametrize("tool,stage", [("gen", "tracegen"), ("verify", "verify")])
+def test_gen_and_verify_with_config_are_their_job_stages(cli, seen, tmp_path, tool, stage):
+    text, override, expect = STAGE_CASES[stage]
+    config = tmp_path / "c.yaml"
+    config.write_text(text)
+    assert cli(tool, "--config", config, *override).code == 0
+    assert {k: getattr(seen[stage], k) for k in expect} == expect
+
+
+def test_the_job_stages_really_run_and_match_the_tools(cli, tmp_path):
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    assert cli("gen", "countdown", "--n", 30, "--seed", 2, "--out", a, "--quiet").code == 0
+    config = tmp_path / "gen.yaml"
+    config.write_text(f"task: countdown\nn: 30\nseed: 2\nout: {b}\nbackend: process\nworkers: 1\nquiet: true\n")
+    assert cli("gen", "--config", config).code == 0
+    assert a.read_bytes() == b.read_bytes()  # the stage writes what the tool writes
+    assert cli("tracegen", "--config", config, "--out", tmp_path / "c.jsonl").code == 0
+    assert (tmp_path / "c.jsonl").read_bytes() == a.read_bytes()
+    verify = tmp_path / "verify.yaml"
+    verify.write_text(f"file: {a}\nquiet: true\n")
+    r = cli("verify", "--config", verify)
+    assert r.code == 0 and "step verification" in r.out
+    r = cli("verify", "--config", verify, "--file", tmp_path / "missing.jsonl")
+    assert r.code == 2 and r.err.startswith("reasonpipe verify: error:") and "missing.jsonl" in r.err
+
+
+@pytest.mark.parametrize("stage", list(STAGE_CASES))
+def test_stage_help_lists_every_field_with_type_default_and_help(cli, stage):
+    import typing
+
+    from jobs import field_rows
+
+    ask = ["--config", "F", "--help"] if stage == "verify" else ["--help"]  # verify without --config: the tool
+    r = cli(stage, *ask)
+    assert r.code == 0 and r.out.startswith(f"usage: reasonpipe {stage} [--config F] [--key value ...]")
+    module = stage_module(stage)
+    config_cls = next(iter(typing.get_type_hints(module.main).values()))  # main(config: TheConfig)
+    rows = field_rows(config_cls, getattr(module, "HELP", None))
+    for name, tp, _, _ in rows:
+        assert f"--{name} {tp}" in r.out, name
+    assert f"python -m jobs.{module.__name__.split('.')[1]} --config F" in r.out
+    if stage in ("tracegen", "verify", "sft", "rl", "eval"):  # configs whose help text this repository has
+        assert all(text for _, _, _, text in rows), [name for name, _, _, text in rows if not text]
+    assert cli(stage, "--config", "not-read.yaml", "--help").code == 0  # --help wins: the file is not read
+
+
+@dataclass
+class HelpInner:
+    size: int = 3  # the size
+
+
+@dataclass
+class HelpDemo:
+    a: int = field(default=1, metadata={"help": "from metadata"})
+    b: str = "x"               # trailing comment
+                               # continued here
+    # a comment above c
+    c: list[HelpInner] = field(default_factory=list)
+    d: float = 0.5
+
+
+def test_help_text_comes_from_metadata_extra_help_and_source_comments():
+    from jobs import field_rows
+
+    rows = {name: (tp, default, text) for name, tp, default, text in field_rows(HelpDemo, {"d": "from the job"})}
+    assert rows == {"a": ("int", "1", "from metadata"), "b": ("str", '"x"', "trailing comment continued here"),
+                    "c": ("list[HelpInner]", "[]", "a comment above c"), "c.N.size": ("int", "3", "the size"),
+                    "d": ("float", "0.5", "from the job")}
+
+
+def test_a_bad_override_exits_2_with_one_line_naming_the_field_and_the_valid_ones(cli, tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text(STAGE_CASES["pipeline"][0])
+    r = cli("sft", "--max_step", 3)
+    assert r.code == 2 and r.err.count("\n") == 1
+    assert r.err.startswith("reasonpipe sft: error: --max_step: no such field (did you mean --max_steps?)")
+    assert "the fields of SFTConfig: data, out, task" in r.err
+    r = cli("pipeline", "--config", config, "--datasets.0.nn", 3)
+    assert r.code == 2 and "--datasets.0.nn: no such field (did you mean --datasets.0.n?)" in r.err
+    assert "fields of datasets.0 (DatasetConfig): name, task, searcher, n," in r.err
+    r = cli("pipeline", "--config", config, "--seed.x", 3)
+    assert r.code == 2 and "--seed.x: seed (int) has no field 'x'" in r.err
+    r = cli("eval", "--problems", "many")
+    assert r.code == 2 and "field 'problems': expected int" in r.err
+    from jobs import sft
+
+    assert sft.cli(["--max_step", "3"]) == 2  # the module form checks the same way
+
+
+def test_unknown_stage_lists_the_valid_ones_and_submit_takes_stage_names(cli, tmp_path):
+    r = cli("evall", "--config", "c.yaml")
+    assert r.code == 2 and "unknown command 'evall' (did you mean eval?)" in r.err
+    for stage in ("tracegen", "verify --config", "sft", "rl", "eval", "latent", "ksweep", "pipeline"):
+        assert stage in r.err
+    r = cli("submit", "eval", "--config", tmp_path / "missing.yaml")  # eval -> jobs/evaluate.py
+    assert r.code == 2 and "missing.yaml: no such config file" in r.err
+
+
+def test_stages_are_the_job_modules_and_the_top_help_lists_them(cli):
+    from jobs import STAGES
+    from jobs.submit import available_jobs
+
+    assert sorted(STAGES.values()) == sorted(available_jobs())
+    r = cli("--help")
+    assert r.code == 0 and all(f"\n    {stage} " in r.out for stage in STAGES)
+    r = cli("verify", "--help")  # the tool's own help, pointing at the job form
+    assert r.code == 0 and "--backend" in r.out and "reasonpipe verify --config F" in r.out
