@@ -17,7 +17,7 @@ a new ``eval_problems`` only the two accuracies. Sweep folders made before these
 
 Example::
 
-    python -m jobs.ksweep --config configs/backtrack-k-sweep-cpu.yaml
+    reasonpipe ksweep --config configs/backtrack-k-sweep-cpu.yaml
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ sizes). Run folders made before these records existed train every method once mo
 
 Example::
 
-    python -m jobs.latent --config configs/latent-cpu.yaml
+    reasonpipe latent --config configs/latent-cpu.yaml
 """
 
 from __future__ import annotations

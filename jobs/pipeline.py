@@ -25,7 +25,7 @@ trace holds, 1 otherwise, 2 on a bad config.
 
 Example::
 
-    python -m jobs.pipeline --config configs/demo-cpu.yaml --workers 1
+    reasonpipe pipeline --config configs/demo-cpu.yaml --workers 1
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ InputError naming the file, the YAML line and the field. Override values are rea
 
 Example::
 
-    python -m jobs.pipeline --config configs/demo-cpu.yaml --seed 3 --datasets.0.n 100
+    reasonpipe pipeline --config configs/demo-cpu.yaml --seed 3 --datasets.0.n 100
 """
 
 from __future__ import annotations

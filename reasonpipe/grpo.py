@@ -20,7 +20,7 @@ normalisation beyond GRPO's group baseline; the probe's pass@k uses the unbiased
 
 Example::
 
-    python -m jobs.rl --config configs/grpo-cpu.yaml   # after make demo (warm-starts its direct model)
+    reasonpipe rl --config configs/grpo-cpu.yaml   # after make demo (warm-starts its direct model)
 """
 
 from __future__ import annotations

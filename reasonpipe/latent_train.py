@@ -21,7 +21,7 @@ same settings. Reusing a finished method is the job's: ``jobs.latent`` runs each
 
 Example::
 
-    python -m jobs.latent --config configs/latent-cpu.yaml
+    reasonpipe latent --config configs/latent-cpu.yaml
 """
 
 from __future__ import annotations
