@@ -368,7 +368,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if not args.smoke and not torch.cuda.is_available():
         print("benchmarks/kernels.py: no CUDA device here; it measures GPU kernels and needs one "
-              "(the CPU tests cover correctness: pytest tests/test_kernels_logprob.py). Nothing measured.")
+              "(the CPU tests cover correctness: pytest tests/kernels/test_kernels_logprob.py). Nothing measured.")
         return 0
     cuda = not args.smoke
     dev = "cuda" if cuda else "cpu"

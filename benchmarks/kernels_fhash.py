@@ -135,7 +135,7 @@ def run(emit: Callable[..., object]) -> None:
 if __name__ == "__main__":
     if not torch.cuda.is_available():
         sys.exit("benchmarks/kernels_fhash.py needs a CUDA GPU and found none; on CPU, the reference and the "
-                 "Triton interpreter are covered by tests/test_kernels_fhash.py")
+                 "Triton interpreter are covered by tests/kernels/test_kernels_fhash.py")
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from bench_traces import emit as emit_row
 

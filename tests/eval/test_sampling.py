@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-
 import pytest
 import torch
 
@@ -43,7 +41,6 @@ def test_hf_sampler_contract(checkpoint):
 
 
 @pytest.mark.vllm
-@pytest.mark.skipif(importlib.util.find_spec("vllm") is None, reason="vllm is not installed")
 def test_vllm_sampler_matches_hf_greedy_and_is_seeded(checkpoint):
     hf = make_sampler("hf", checkpoint, batch_size=4)
     vl = make_sampler("vllm", checkpoint, max_model_len=256, dtype="float32")

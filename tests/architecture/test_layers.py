@@ -6,8 +6,8 @@ dependency all the same; only ``if TYPE_CHECKING:`` blocks are left out). Units 
 units' import graph has no cycle, within a layer either. The checker is tested on a graph with a cycle added on
 purpose, so a broken checker cannot pass silently.
 
-Run it alone: ``python -m pytest -q tests/test_layers.py``; ``python tests/test_layers.py`` prints the layers with
-their line counts and the unit graph.
+Run it alone: ``python -m pytest -q tests/architecture/test_layers.py``; ``python tests/architecture/test_layers.py``
+prints the layers with their line counts and the unit graph.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]  # tests/architecture/ -> the repository
 ROOTS = ("reasonpipe", "searchers", "verifiers", "jobs", "kernels")
 
 # Bottom first. Each rule lives in the lowest layer that needs it.

@@ -7,7 +7,7 @@ or `lean` on PATH) from toolchain folders the sandbox must bind.
 
 Example::
 
-    OMP_NUM_THREADS=1 .venv/bin/python -m pytest tests/test_lean_sandbox.py -q
+    OMP_NUM_THREADS=1 .venv/bin/python -m pytest tests/lean/test_lean_sandbox.py -q
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ from verifiers.lean.sandbox import (FILE_SIZE_LIMIT_BYTES, LeanNotFound, Limits,
                                     toolchain_binds)
 
 PY = sys.executable
-REPO = Path(__file__).resolve().parents[1]
-FAKE_LEAN = REPO / "tests" / "fakes" / "fake_lean.py"
+REPO = Path(__file__).resolve().parents[2]
+FAKE_LEAN = REPO / "tests" / "lean" / "fakes" / "fake_lean.py"
 
 
 def run_py(code: str, tmp_path, **limits) -> RunResult:
@@ -209,25 +209,6 @@ def test_missing_working_directory(tmp_path):
 
 
 # --- bubblewrap: what sandbox_argv builds ------------------------------------------------------------------------
-
-def _real_bwrap_problem() -> str | None:
-    """Why the real bubblewrap cannot be tested here (None: it works)."""
-    bwrap = shutil.which("bwrap")
-    if bwrap is None:
-        return "bubblewrap is not installed (apt-get install -y bubblewrap)"
-    try:
-        probe = subprocess.run([bwrap, "--ro-bind", "/", "/", "--unshare-all", "--die-with-parent", "true"],
-                               capture_output=True, timeout=10, stdin=subprocess.DEVNULL)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        return f"bubblewrap cannot run here: {e}"
-    if probe.returncode != 0:
-        return f"bubblewrap cannot create a sandbox here: {probe.stderr.decode(errors='replace').strip()}"
-    return None
-
-
-BWRAP_PROBLEM = _real_bwrap_problem()
-needs_bwrap = pytest.mark.skipif(BWRAP_PROBLEM is not None, reason=str(BWRAP_PROBLEM))
-
 
 @pytest.fixture(autouse=True)
 def fresh_bwrap_probe():
@@ -460,7 +441,7 @@ def secrets(tmp_path):
             path.unlink(missing_ok=True)
 
 
-@needs_bwrap
+@pytest.mark.bwrap
 def test_bwrap_hides_files_outside_the_binds(work, secrets):
     assert len(secrets) >= 2
     targets = [str(p) for p in secrets] + ["/etc/passwd", "/etc/shadow", "/root/.bashrc",
@@ -482,7 +463,7 @@ def test_bwrap_hides_files_outside_the_binds(work, secrets):
     assert res.returncode == 0 and set(res.stdout.split()) <= {".venv"}, res.stdout + res.stderr
 
 
-@needs_bwrap
+@pytest.mark.bwrap
 def test_bwrap_confines_writes_to_the_workdir(tmp_path, work):
     outside = tmp_path / "outside"
     outside.mkdir()
@@ -507,7 +488,7 @@ def test_bwrap_confines_writes_to_the_workdir(tmp_path, work):
         in_repo.unlink(missing_ok=True)
 
 
-@needs_bwrap
+@pytest.mark.bwrap
 def test_bwrap_has_no_network(work):
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))
@@ -525,7 +506,7 @@ def test_bwrap_has_no_network(work):
             server.accept()
 
 
-@needs_bwrap
+@pytest.mark.bwrap
 def test_bwrap_runs_python_stand_ins(work, tmp_path):
     # a `#!/usr/bin/env python3` script: the sandbox binds the interpreter env finds on PATH
     tool = make_exe(tmp_path / "tc" / "bin" / "tool", "#!/usr/bin/env python3\nimport os, sys\n"
@@ -536,7 +517,7 @@ def test_bwrap_runs_python_stand_ins(work, tmp_path):
     assert res.returncode == 0 and "Lean" in res.stdout, res.stderr
 
 
-@needs_bwrap
+@pytest.mark.bwrap
 def test_bwrap_program_outside_every_bind_is_one_sandbox_error(work, tmp_path, monkeypatch):
     tool = make_exe(tmp_path / "tc" / "bin" / "tool", "#!/bin/sh\necho hi\n")
     monkeypatch.setattr(sandbox, "toolchain_binds", lambda executable, env=None: [])  # a gap in the binds
@@ -550,7 +531,7 @@ def test_bwrap_program_outside_every_bind_is_one_sandbox_error(work, tmp_path, m
         run_boxed([broken], work)
 
 
-@needs_bwrap
+@pytest.mark.bwrap
 def test_bwrap_timeout_kills_the_whole_sandbox(work):
     marker = f"pytest-sandbox-sleeper-{uuid.uuid4().hex}"
     code = ("import subprocess, sys, time\n"
@@ -600,8 +581,7 @@ def clone_tree(src: str, dst: Path) -> None:
     shutil.copytree(src, dst, symlinks=True, copy_function=link_or_copy)
 
 
-@pytest.mark.lean
-@needs_bwrap
+@pytest.mark.bwrap  # not `lean` (a Lean on PATH): the early Lean unpacked in the cache is enough
 @pytest.mark.skipif(REAL_LEAN is None,
                     reason="no real Lean: run ../shared/lean/early-lean4/install or put `lean` on PATH")
 @pytest.mark.parametrize("where", ["installed", "copy under /tmp", "link under /tmp"])

@@ -1,10 +1,9 @@
-"""The Lean verifier end to end: file backend against a stand-in `lean` (tests/fakes/fake_lean.py), the CLI
+"""The Lean verifier end to end: file backend against a stand-in `lean` (tests/lean/fakes/fake_lean.py), the CLI
 without Lean, and (marker `lean`) the same paths against a real Lean on PATH."""
 
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -190,11 +189,7 @@ def test_cli_without_lean_says_how_to_install(tmp_path, cli, monkeypatch):
 
 # -- a real Lean ---------------------------------------------------------------------------------------------
 
-requires_lean = pytest.mark.skipif(shutil.which("lean") is None, reason="no `lean` on PATH")
-
-
 @pytest.mark.lean
-@requires_lean
 def test_real_lean_countdown_file_mode(tmp_path, cli):
     path = tmp_path / "cd.jsonl"
     assert cli("gen", "countdown", "--n", "5", "--searcher", "dfs", "--seed", "1", "--out", path, "--quiet").code == 0
@@ -203,7 +198,6 @@ def test_real_lean_countdown_file_mode(tmp_path, cli):
 
 
 @pytest.mark.lean
-@requires_lean
 def test_real_lean_verdicts():
     v = LeanVerifier(LeanConfig(memory_mb=None))
     out = v.check_formals([theorem("(25 : Int) + 3 = 28"), theorem("(7 : Int) * 8 = 57"),
@@ -217,7 +211,7 @@ def test_real_lean_verdicts():
 
 
 @pytest.mark.lean
-@pytest.mark.skipif(shutil.which("repl") is None, reason="no leanprover-community `repl` on PATH")
+@pytest.mark.lean_repl
 def test_real_lean_repl_mode():
     v = LeanVerifier(LeanConfig(mode="repl"))
     out = v.check_formals([theorem("(25 : Int) + 3 = 28"), theorem("(7 : Int) * 8 = 57")])

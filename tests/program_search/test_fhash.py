@@ -20,7 +20,7 @@ import torch
 from reasonpipe.fhash import (EncodeError, FunctionalHashCache, MemoryStore, Raised, SQLiteStore, TimedOut,
                               functional_hash, hash_rows, probe)
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repository
 
 # values whose behaviours all differ (types, shapes, dtypes, order, failures)
 DISTINCT = [

@@ -1,4 +1,4 @@
-"""verifiers.lean.repl against a fake REPL that replays real recorded exchanges (tests/fakes/fake_repl.py).
+"""verifiers.lean.repl against a fake REPL that replays real recorded exchanges (tests/lean/fakes/fake_repl.py).
 
 The recordings are leanprover-community/repl's own test files (/work/shared/lean/repl-golden): requests and
 the replies a real REPL (Lean v4.33.0-rc2) gave. Every pair is replayed through ReplProcess; the session
@@ -6,7 +6,7 @@ tests use small golden directories built from those recordings in tmp_path.
 
 Example::
 
-    OMP_NUM_THREADS=1 .venv/bin/python -m pytest tests/test_lean_repl.py -q
+    OMP_NUM_THREADS=1 .venv/bin/python -m pytest tests/lean/test_lean_repl.py -q
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from verifiers.lean.repl import (Message, Pos, ReplCrashed, ReplError, ReplProce
                                  take_block)
 from verifiers.lean.sandbox import LeanNotFound, Limits
 
-REPO = Path(__file__).resolve().parents[1]
-GOLDEN = REPO / "tests" / "data" / "lean" / "repl-golden"  # a copy of ../shared/lean/repl-golden
-FAKE = REPO / "tests" / "fakes" / "fake_repl.py"
+REPO = Path(__file__).resolve().parents[2]
+GOLDEN = REPO / "tests" / "lean" / "data" / "repl-golden"  # a copy of ../shared/lean/repl-golden
+FAKE = REPO / "tests" / "lean" / "fakes" / "fake_repl.py"
 # These tests are about the protocol client; the sandbox has its own tests (test_lean_sandbox.py).
 LIMITS = Limits(use_bwrap=False, timeout_s=10)
 needs_golden = pytest.mark.skipif(not GOLDEN.is_dir(), reason=f"recorded REPL exchanges not found at {GOLDEN}")

@@ -6,7 +6,8 @@ Three layers:
   ``log_softmax`` at awkward shapes for each input dtype, masked rows, ``-inf`` logits, argument errors;
 - the Triton code under ``TRITON_INTERPRET=1`` at tiny shapes: Triton decides when a kernel is *defined* whether it
   is interpreted, so ``test_triton_code_under_the_interpreter`` reruns this file in a subprocess with the variable
-  set, where the ``test_interp_*`` tests run (here they skip);
+  set (tests/conftest.py's ``rerun_interpreted``), where the ``test_interp_*`` tests (marked ``triton_interpret``)
+  run (here they skip);
 - the compiled kernels: built for sm_90 here (Triton's compiler and bundled ptxas need no GPU; registers and spills
   checked at the default block sizes), and run at real shapes (vocab 47 and 64 with up to a million rows, 32,000,
   50,257, 151,936, 262,144) on a CUDA GPU, marked ``gpu``.
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 from unittest import mock
 
@@ -30,7 +30,6 @@ import torch
 from kernels.logprob import (LaunchConfig, TokenLogprobs, interpreted, launch_config, logprob_backward,
                              logprob_forward, token_logprobs, token_logprobs_reference)
 
-needs_interpreter = pytest.mark.skipif(not interpreted(), reason="runs in the TRITON_INTERPRET=1 subprocess")
 # gradient tolerances: (rtol, atol as a fraction of the largest |gradient|); the entropy term's (log p + H) cancels,
 # so its float32 error is absolute-scale (seen: 2.2e-6 on a 9e-3 element at scale ~1)
 GRAD_TOL = {torch.float32: (1e-4, 2e-5), torch.bfloat16: (8e-3, 1e-4), torch.float16: (2e-3, 5e-5)}
@@ -274,15 +273,9 @@ def test_kernels_compile_for_sm90_at_default_blocks(rows, vocab):
 
 # --- the Triton code under the interpreter (a subprocess) -------------------------------------------------------
 
-def test_triton_code_under_the_interpreter():
+def test_triton_code_under_the_interpreter(rerun_interpreted):
     """Reruns this file's ``interp`` tests with TRITON_INTERPRET=1 set before kernels.logprob is imported."""
-    env = {**os.environ, "TRITON_INTERPRET": "1", "OMP_NUM_THREADS": "1"}
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rfE", __file__,
-                           "-k", "interp_"], env=env, cwd=root, capture_output=True, text=True, timeout=600)
-    out = proc.stdout[-6000:] + proc.stderr[-2000:]
-    assert proc.returncode == 0, out
-    assert " skipped" not in proc.stdout and " passed" in proc.stdout, out
+    rerun_interpreted()
 
 
 INTERP_CASES = [  # (rows shape, vocab, dtype, config): each kind of tiling at a tiny size
@@ -294,19 +287,19 @@ INTERP_CASES = [  # (rows shape, vocab, dtype, config): each kind of tiling at a
 ]
 
 
-@needs_interpreter
+@pytest.mark.triton_interpret
 @pytest.mark.parametrize("shape,vocab,dtype,config", INTERP_CASES)
 def test_interp_against_float64(gen, shape, vocab, dtype, config):
     check(make_case(gen, shape, vocab, dtype), impl="triton", config=config)
 
 
-@needs_interpreter
+@pytest.mark.triton_interpret
 @pytest.mark.parametrize("use", ["logp", "entropy"])
 def test_interp_one_output_in_the_loss(gen, use):
     check(make_case(gen, (4, 7), 45, torch.float32), impl="triton", config=LaunchConfig(4, 16), use=use)
 
 
-@needs_interpreter
+@pytest.mark.triton_interpret
 def test_interp_reads_a_slice_in_place(gen):
     """``logits[:, :-1]`` (what a causal LM's scoring takes) is read through its strides, not copied."""
     from kernels.logprob import _rows_view
@@ -325,7 +318,7 @@ def test_interp_reads_a_slice_in_place(gen):
     assert (grad[:, -1] == 0).all()
 
 
-@needs_interpreter
+@pytest.mark.triton_interpret
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_interp_poisoned_buffers_are_all_written(gen, dtype):
     """Outputs and gradient filled with NaN before the launch: every element is written, masked rows with 0."""
@@ -347,7 +340,7 @@ def test_interp_poisoned_buffers_are_all_written(gen, dtype):
     assert_grad_close(grad, t_grad, dtype)
 
 
-@needs_interpreter
+@pytest.mark.triton_interpret
 def test_interp_masked_rows_and_minus_inf_logits(gen):
     logits, ids, mask, temperature, w_logp, w_ent = make_case(gen, (6, 5), 40, torch.float32)
     off = (ids == -100) | ~mask
@@ -367,7 +360,7 @@ def test_interp_masked_rows_and_minus_inf_logits(gen):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
 
 
-@needs_interpreter
+@pytest.mark.triton_interpret
 def test_interp_int32_ids_and_out_of_range():
     logits = torch.randn(3, 20)
     lp, _ = token_logprobs(logits, torch.tensor([4, 20, -100], dtype=torch.int32), impl="triton")
@@ -392,8 +385,6 @@ GPU_CASES = [  # (rows, vocab, dtype): the benchmark's shapes, fewer rows where 
 @pytest.mark.gpu
 @pytest.mark.parametrize("rows,vocab,dtype", GPU_CASES)
 def test_gpu_compiled_against_float64(gen, rows, vocab, dtype):
-    if not torch.cuda.is_available():
-        pytest.skip("no CUDA GPU")
     case = make_case(gen, (rows,), vocab, dtype, device="cuda")
     check(case, impl="triton", truth_fn=lambda *a: truth_analytic(*a, chunk=max(1, (1 << 27) // vocab)))
 
@@ -401,8 +392,6 @@ def test_gpu_compiled_against_float64(gen, rows, vocab, dtype):
 @pytest.mark.gpu
 @pytest.mark.parametrize("rows,vocab,dtype", [(1_000_000, 64, torch.bfloat16), (1024, 151_936, torch.bfloat16)])
 def test_gpu_poisoned_buffers_are_all_written(gen, rows, vocab, dtype):
-    if not torch.cuda.is_available():
-        pytest.skip("no CUDA GPU")
     logits, ids, mask, temperature, w_logp, w_ent = make_case(gen, (rows,), vocab, dtype, device="cuda")
     ids = torch.where(mask, ids, -100).contiguous()
     logits[ids == -100] = float("nan")

@@ -15,7 +15,7 @@ from verifiers.lean.guard import (ALLOWED_OPTIONS, FORBIDDEN_IDENTIFIERS, Binder
                                   parse_declaration, parse_header, parse_proof, tokenize, vacuity)
 
 SHARED = Path(__file__).resolve().parent / "data"  # a copy of ../shared/lean (real Lean output)
-CLI_CASES = SHARED / "lean" / "cli-cases.json"
+CLI_CASES = SHARED / "cli-cases.json"
 SAFE = "theorem test\n  (a x: ℝ)\n  (h₀: a * x + 3 = x - 5)\n  (h₁: x = 3):\n  (a = (-3)) := by sorry"
 MINIF2F_HEADER = "import Mathlib\nimport Aesop\nset_option maxHeartbeats 400000\nopen BigOperators Real Nat Topology"
 

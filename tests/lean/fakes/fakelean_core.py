@@ -1,7 +1,7 @@
 """The shared judge of the Lean 4 stand-ins used by the tests: fake_lean.py (``lean``), fake_repl.py
 ``--evaluate`` (the leanprover-community REPL) and fake_lean4checker.py (``lean4checker``). It is NOT Lean: it
 reads the small files the Lean backend writes and answers as real Lean does, in real Lean's layouts, for what
-such files and the proofs in them can do (checked against a real 2021 Lean 4 by tests/test_lean_fakes.py).
+such files and the proofs in them can do (checked against a real 2021 Lean 4 by tests/lean/test_lean_fakes.py).
 
 Files (commands start at column 0, or at a command keyword anywhere, as in Lean; a declaration continues on
 indented lines; any token at column 0 ends it):

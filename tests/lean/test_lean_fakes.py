@@ -1,15 +1,15 @@
-"""The Lean stand-ins themselves (tests/fakes): fake_lean.py, fake_lean4checker.py and fake_repl.py --evaluate.
+"""The Lean stand-ins themselves (tests/lean/fakes): fake_lean.py, fake_lean4checker.py and fake_repl.py --evaluate.
 
 Other tests drive the Lean backend through these fakes, so here they are held to what real Lean does: the
 three-module protocol (``lean -o`` writes a module only without errors; a trusted ``Check.lean`` imports it),
 the messages a proof can produce (a logged message is its own message at the tactic; an error echoes its
 string), parsing that resumes at the next command keyword after an error, the keyword probe, the magic numbers
-and the kernel replay. The tests marked ``lean`` compare layouts with a real (2021) Lean 4 where one is
+and the kernel replay. The tests marked ``early_lean`` compare layouts with a real (2021) Lean 4 where one is
 unpacked (../shared/lean/early-lean4/install); they skip cleanly without it.
 
 Example::
 
-    OMP_NUM_THREADS=1 .venv/bin/python -m pytest -q tests/test_lean_fakes.py
+    OMP_NUM_THREADS=1 .venv/bin/python -m pytest -q tests/lean/test_lean_fakes.py
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -25,6 +24,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from conftest import early_lean_path
 
 FAKES = Path(__file__).resolve().parent / "fakes"
 FAKE_LEAN = FAKES / "fake_lean.py"
@@ -601,25 +602,7 @@ def test_repl_failure_modes_and_usage(tmp_path):
 
 # --- against a real (2021) Lean 4 ------------------------------------------------------------------------------
 
-def _early_lean() -> str | None:
-    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    unpacked = os.path.join(cache, "early-lean4-7e317d23", "bin", "lean")
-    if os.access(unpacked, os.X_OK):
-        return unpacked
-    found = shutil.which("lean")
-    if found:
-        try:
-            version = subprocess.run([found, "--version"], capture_output=True, text=True, timeout=30).stdout
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-        if "7e317d23" in version:
-            return found
-    return None
-
-
-EARLY_LEAN = _early_lean()
-needs_early_lean = pytest.mark.skipif(EARLY_LEAN is None, reason="no early Lean 4: run "
-                                      "../shared/lean/early-lean4/install")
+EARLY_LEAN = early_lean_path()  # the `early_lean` marker skips where it is None
 
 SAME_AS_EARLY_LEAN = {
     "arith": "theorem step_1 : (25 : Int) + 3 = 28 := by decide\ntheorem step_2 : (7 : Int) * 8 = 57 := by decide\n",
@@ -660,8 +643,7 @@ def _run_both(tmp_path: Path, source: str, name: str = "T.lean", lean_path: list
     return real, fake
 
 
-@pytest.mark.lean
-@needs_early_lean
+@pytest.mark.early_lean
 @pytest.mark.parametrize("case", sorted(SAME_AS_EARLY_LEAN))
 def test_same_output_as_early_lean(tmp_path, case):
     real, fake = _run_both(tmp_path, SAME_AS_EARLY_LEAN[case],
@@ -669,8 +651,7 @@ def test_same_output_as_early_lean(tmp_path, case):
     assert (fake.returncode, fake.stdout) == (real.returncode, real.stdout)
 
 
-@pytest.mark.lean
-@needs_early_lean
+@pytest.mark.early_lean
 def test_three_modules_same_as_early_lean(tmp_path):
     (tmp_path / "real").mkdir()
     (tmp_path / "fake").mkdir()
@@ -698,8 +679,7 @@ def test_three_modules_same_as_early_lean(tmp_path):
         "Missing.lean:1:0: error: unknown package 'Nope'\n")
 
 
-@pytest.mark.lean
-@needs_early_lean
+@pytest.mark.early_lean
 def test_keyword_probe_same_as_early_lean(tmp_path):
     words = [w for w in PROBE_WORDS if w != "evil_cmd"] + ["have", "with", "from", "using", "universe", "Prop",
                                                              "cases", "rcases", "first", "assumption", "exists"]

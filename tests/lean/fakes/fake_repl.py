@@ -31,8 +31,8 @@ link whose name contains ``eval`` (e.g. ``repl-eval``), ``--evaluate`` is the de
 
 Example::
 
-    printf '{"cmd": "def f := 37"}\\n\\n' | python3 tests/fakes/fake_repl.py --golden def_eval
-    printf '{"cmd": "theorem t : 2 + 2 = 4 := by decide"}\\n\\n' | python3 tests/fakes/fake_repl.py --evaluate
+    printf '{"cmd": "def f := 37"}\\n\\n' | python3 tests/lean/fakes/fake_repl.py --golden def_eval
+    printf '{"cmd": "theorem t : 2 + 2 = 4 := by decide"}\\n\\n' | python3 tests/lean/fakes/fake_repl.py --evaluate
 """
 
 from __future__ import annotations
@@ -45,9 +45,9 @@ import time
 # Only json, os, sys and time: this starts once per test that talks to a REPL, and argparse, re and pathlib
 # would more than double its start-up time.
 
-# <repo>/tests/fakes/fake_repl.py -> <repo>/tests/data/lean/repl-golden (a copy of ../shared/lean)
-_REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
-DEFAULT_DIR = os.path.join(_REPO, "tests", "data", "lean", "repl-golden")
+# <repo>/tests/lean/fakes/fake_repl.py -> <repo>/tests/lean/data/repl-golden (a copy of ../shared/lean)
+_LEAN_TESTS = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
+DEFAULT_DIR = os.path.join(_LEAN_TESTS, "data", "repl-golden")
 
 USAGE = ("usage: fake_repl.py (--golden NAME [--dir DIR] [--repeat-last] | --evaluate) [--crash-after K] "
          "[--exit-code N] [--hang-after K] [--garbage-after K] [--oom-after K]")

@@ -1,6 +1,6 @@
 """Adversarial proofs against `reasonpipe verify --backend lean`, end to end, in file and REPL modes.
 
-Each class of weakness in docs/lean-trust.md gets a prover that tries it. The stand-ins (tests/fakes/) print
+Each class of weakness in docs/lean-trust.md gets a prover that tries it. The stand-ins (tests/lean/fakes/) print
 what real Lean prints for these proofs: a `trace` is its own message at the tactic (bare in the 2021 Lean's
 layout, where it looks exactly like a `#print axioms` report), `fail "s"` is an error that echoes s, a smuggled
 `evil_cmd` (a command keyword only the stand-in's grammar has) logs its text, `include_str` really reads the
@@ -24,12 +24,10 @@ import pytest
 
 from verifiers.lean.backends import FileBackend, Goal
 from verifiers.lean.guard import parse_declaration
-from verifiers.lean.sandbox import Limits, bwrap_works
+from verifiers.lean.sandbox import Limits
 
 FAKES = Path(__file__).parent / "fakes"
 MODES = ("file", "file-early", "repl")
-needs_bwrap = pytest.mark.skipif(not bwrap_works(), reason="bubblewrap does not work here (apt-get install -y "
-                                                           "bubblewrap)")
 
 
 @pytest.fixture
@@ -180,7 +178,7 @@ def secret_file():
     path.unlink()
 
 
-@needs_bwrap
+@pytest.mark.bwrap
 @pytest.mark.parametrize("mode", MODES)
 def test_include_str_cannot_read_outside_the_sandbox(cli, tmp_path, toolchain, mode, secret_file):
     path, text = secret_file
@@ -241,7 +239,7 @@ def test_hanging_steps_cost_one_rerun_each_and_the_budget_bounds_the_call(cli, t
 
 # -- 7. sandbox paths --------------------------------------------------------------------------------------------
 
-@needs_bwrap
+@pytest.mark.bwrap
 def test_a_toolchain_under_tmp_is_bound_and_a_broken_one_is_one_line(cli, tmp_path):
     copy = tmp_path / "elsewhere" / "bin"  # a toolchain copied under /tmp, not a link into the repository
     copy.mkdir(parents=True)
@@ -283,16 +281,12 @@ def test_replay_on_without_lean4checker_says_so(cli, tmp_path, toolchain):
 
 # -- against a real Lean (the early Lean 4 build that CI unpacks; skipped without `lean` on PATH) ----------------
 
-requires_lean = pytest.mark.skipif(shutil.which("lean") is None, reason="no `lean` on PATH")
-
-
 def _real(cli, tmp_path: Path, records: list[dict], *extra: str):
     lean = Path(shutil.which("lean") or "lean")
     return _verify(cli, tmp_path, lean.parent, "file", records, *extra)
 
 
 @pytest.mark.lean
-@requires_lean
 def test_real_lean_echoed_text_forges_nothing(cli, tmp_path):
     """Real Lean echoes a `let`'s value in an `unsolved goals` error: the forger's text reaches Lean's output."""
     text = "\\n".join(FORGED_LINES)
@@ -322,7 +316,6 @@ def guard_without_namespace(monkeypatch):
 
 
 @pytest.mark.lean
-@requires_lean
 @pytest.mark.parametrize("trust", [False, True])
 def test_real_lean_a_command_keyword_missing_from_our_lists(cli, tmp_path, guard_without_namespace, trust):
     """Every command of the early Lean is in the guard's lists, so one is taken out: Lean's own grammar (the
@@ -334,7 +327,6 @@ def test_real_lean_a_command_keyword_missing_from_our_lists(cli, tmp_path, guard
 
 
 @pytest.mark.lean
-@requires_lean
 def test_real_lean_statement_ownership_and_vacuity(cli, tmp_path):
     records = [_record(": (2 : Int) + 2 = 5", "theorem test : (2 : Int) + 2 = 4 := by decide"),
                _record(": (2 : Int) + 2 = 4", "theorem other_name : (2 : Int) + 2 = 4 := by decide"),
@@ -345,7 +337,6 @@ def test_real_lean_statement_ownership_and_vacuity(cli, tmp_path):
 
 
 @pytest.mark.lean
-@requires_lean
 def test_real_lean_budget(cli, tmp_path):
     path = tmp_path / "cd.jsonl"
     assert cli("gen", "countdown", "--n", "300", "--searcher", "dfs", "--seed", "2", "--out", path,

@@ -7,7 +7,8 @@ Layers:
   rows, pinned values, and ``hash_rows(..., algo="mix64")`` (17-byte keys that never mix with BLAKE2b's);
 - the Triton code under ``TRITON_INTERPRET=1`` at tiny shapes: Triton decides when a kernel is *defined* whether
   it is interpreted, so ``test_triton_code_under_the_interpreter`` reruns this file in a subprocess with the
-  variable set, where the ``test_interp_*`` tests run (here they skip); outputs are poisoned (0xFF) first;
+  variable set (tests/conftest.py's ``rerun_interpreted``), where the ``test_interp_*`` tests (marked
+  ``triton_interpret``) run (here they skip); outputs are poisoned (0xFF) first;
 - the kernel compiled for sm_90 without a GPU (it must lower: types and ops the interpreter accepts may not);
 - the compiled kernel on a GPU (``gpu`` marker): 1 GB inputs against the reference, every row.
 
@@ -15,14 +16,12 @@ Inputs are fresh each run (seeded from the clock; a failure prints the seed, ``F
 
 Example::
 
-    OMP_NUM_THREADS=1 python -m pytest tests/test_kernels_fhash.py -q
+    OMP_NUM_THREADS=1 python -m pytest tests/kernels/test_kernels_fhash.py -q
 """
 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 
 import numpy as np
@@ -34,8 +33,6 @@ from kernels.fhash import (GOLDEN, fingerprint_rows, fingerprint_rows_triton, fi
 from reasonpipe.fhash import EncodeError, functional_hash, hash_rows
 
 SEED = int(os.environ.get("FHASH_SEED", time.time_ns() % 2**31))
-needs_interpreter = pytest.mark.skipif(not interpreted(), reason="runs in the TRITON_INTERPRET=1 subprocess")
-needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 POISON = -1  # 0xFF in every byte: an unwritten row keeps it (a real fingerprint is all ones with p = 2**-128)
 
 
@@ -242,7 +239,7 @@ def interp_check(x: torch.Tensor, float_bits: int, header: bytes = b"", key: byt
                           f"{int((got == POISON).all(1).sum())}"
 
 
-@needs_interpreter
+@pytest.mark.triton_interpret
 @pytest.mark.parametrize("dtype,n,k,float_bits,knobs", INTERP_CASES,
                          ids=[f"{str(c[0])[6:]}-{c[1]}x{c[2]}-fb{c[3]}-{'-'.join(f'{a}{b}' for a, b in c[4].items())}"
                               for c in INTERP_CASES])
@@ -250,7 +247,7 @@ def test_interp_kernel_equals_reference(rng, dtype, n, k, float_bits, knobs):
     interp_check(random_tensor(rng, (n, k), dtype), float_bits, b"hdr", b"key", **knobs)
 
 
-@needs_interpreter
+@pytest.mark.triton_interpret
 @pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # numpy casts of signalling NaNs
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16, torch.float64])
 def test_interp_special_floats(dtype):
@@ -260,7 +257,7 @@ def test_interp_special_floats(dtype):
         interp_check(x.t().contiguous(), float_bits)  # all specials in one row
 
 
-@needs_interpreter
+@pytest.mark.triton_interpret
 def test_interp_strided_and_transposed_inputs(rng):
     wide = random_tensor(rng, (6, 20), torch.int32)
     interp_check(wide[:, 3:14], 32)  # row stride 20, k 11
@@ -268,16 +265,9 @@ def test_interp_strided_and_transposed_inputs(rng):
     interp_check(random_tensor(rng, (1, 6), torch.float32).expand(5, 6)[::2], 32)  # row stride 0
 
 
-def test_triton_code_under_the_interpreter():
+def test_triton_code_under_the_interpreter(rerun_interpreted):
     """Runs this file's ``test_interp_*`` tests in a subprocess whose kernels are defined interpreted."""
-    if interpreted():
-        pytest.skip("already the interpreter subprocess")
-    env = {**os.environ, "TRITON_INTERPRET": "1", "FHASH_SEED": str(SEED), "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__, "-k", "test_interp_"]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
-    tail = (proc.stdout + proc.stderr)[-6000:]
-    assert proc.returncode == 0, f"seed {SEED}\n{tail}"
-    assert " passed" in proc.stdout and "skipped" not in proc.stdout.splitlines()[-1], tail
+    rerun_interpreted(FHASH_SEED=str(SEED))
 
 
 # ------------------------------------------------------------------------------------------- compiled, no GPU
@@ -329,7 +319,6 @@ def gpu_check(x: torch.Tensor, float_bits: int = 32, header: bytes = b"", key: b
 
 
 @pytest.mark.gpu
-@needs_cuda
 @pytest.mark.parametrize("dtype,k", [(torch.int32, 1024), (torch.float32, 64), (torch.float64, 1000)])
 def test_gpu_one_gigabyte_equals_reference_every_row(rng, dtype, k):
     n = (1 << 30) // (k * torch.tensor([], dtype=dtype).element_size())
@@ -344,7 +333,6 @@ def test_gpu_one_gigabyte_equals_reference_every_row(rng, dtype, k):
 
 
 @pytest.mark.gpu
-@needs_cuda
 def test_gpu_dtypes_specials_shapes_and_knobs(rng):
     for dtype, n, k, float_bits, knobs in INTERP_CASES:
         gpu_check(random_tensor(rng, (n, k), dtype).cuda(), float_bits, b"hdr", b"key", **knobs)

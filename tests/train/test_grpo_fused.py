@@ -10,8 +10,6 @@ reference runs in-process; the Triton code runs in a subprocess under ``TRITON_I
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 import types
 
@@ -133,21 +131,14 @@ def test_loss_and_grads_match_trl_reference_path(fused_trainer):
     check_matches_trl(trainer, vocab, SEED)
 
 
-def test_loss_and_grads_match_trl_triton_interpreter():
+def test_loss_and_grads_match_trl_triton_interpreter(rerun_interpreted):
     """The Triton kernels (interpreted on CPU) inside the GRPO step, in a subprocess with TRITON_INTERPRET=1."""
-    env = {**os.environ, "TRITON_INTERPRET": "1", "GRPO_FUSED_SEED": str(SEED), "OMP_NUM_THREADS": "1"}
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__,
-                           "-k", "inside_interpreter"], env=env, cwd=root, capture_output=True, text=True,
-                          timeout=300)
-    assert proc.returncode == 0 and " passed" in proc.stdout, proc.stdout[-4000:] + proc.stderr[-2000:]
+    rerun_interpreted(timeout=300, GRPO_FUSED_SEED=str(SEED))
 
 
+@pytest.mark.triton_interpret
 def test_inside_interpreter(tmp_path):
-    from kernels.logprob import interpreted
-
-    if not interpreted():
-        pytest.skip("runs in the subprocess of test_loss_and_grads_match_trl_triton_interpreter")
+    """Runs in the subprocess of test_loss_and_grads_match_trl_triton_interpreter."""
     trainer, vocab = build_trainer(str(tmp_path))
     trainer.logprob_impl = "triton"
     check_matches_trl(trainer, vocab, SEED)
@@ -157,8 +148,6 @@ def test_inside_interpreter(tmp_path):
 @pytest.mark.parametrize("bf16", [False, True], ids=["fp32", "bf16"])
 def test_gpu_loss_and_grads_match_trl(tmp_path, bf16):
     """On CUDA the compiled Triton kernels run inside the step (``impl="auto"``), against TRL's fused LM head."""
-    if not torch.cuda.is_available():
-        pytest.skip("no CUDA GPU")
     trainer, vocab = build_trainer(str(tmp_path), device="cuda", bf16=bf16)
     assert str(trainer.accelerator.device).startswith("cuda")
     check_matches_trl(trainer, vocab, SEED, bf16=bf16)
