@@ -31,6 +31,7 @@ from typing import Any
 
 from jobs import run_job
 from reasonpipe.config import build
+from reasonpipe.errors import InputError
 from reasonpipe.console import print_table
 from reasonpipe.jsonl import atomic_write
 from reasonpipe.report import markdown_table
@@ -173,9 +174,26 @@ def write_report(cfg: KSweepConfig, root: str, rows: list[dict]) -> None:
     os.replace(tmp, os.path.join(root, "ksweep.png"))
 
 
+def check(cfg: KSweepConfig) -> None:
+    """The ``sft`` and ``rl`` blocks built into their typed configs before any work starts (InputError naming
+    the field: a misspelt key fails here, not after the traces of the first k were generated)."""
+    from reasonpipe.grpo import GRPORunConfig
+    from reasonpipe.sft import SFTConfig
+    from reasonpipe.tasks import make_task
+
+    if not cfg.ks:
+        raise InputError("no backtrack counts to sweep", field="ks")
+    make_task(cfg.task, **cfg.task_options)
+    build(SFTConfig, {**cfg.sft, "data": ["<traces>"], "out": "<out>", "task": cfg.task, "seed": cfg.seed}, "sft")
+    build(GRPORunConfig, {**cfg.rl, "model": "<sft model>", "out": "<out>", "task": cfg.task,
+                          "task_options": cfg.task_options, "probe_task_options": cfg.eval_task_options,
+                          "seed": cfg.seed}, "rl")
+
+
 def main(cfg: KSweepConfig) -> int:
     from reasonpipe.manifest import write_manifest
 
+    check(cfg)
     root = os.path.join(cfg.runs_dir, cfg.name)
     os.makedirs(root, exist_ok=True)
     rows = []

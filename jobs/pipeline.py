@@ -130,9 +130,43 @@ def _generate_or_reuse(request: GenRequest, name: str, quiet: bool) -> tuple[Gen
     return GenSummary(**{k: v for k, v in summary.items() if k != "errors"}), stage.reused
 
 
-def main(config: PipelineConfig) -> int:
+def check(config: PipelineConfig) -> None:
+    """Every nested block built into its typed config and every name resolved, before any work starts: a bad
+    ``models.<name>.settings`` key fails here, not after the datasets were generated. InputError naming the field."""
+    from reasonpipe.config import build
+    from reasonpipe.evaluation import EvalConfig
+    from reasonpipe.sft import SFTConfig
+    from reasonpipe.tasks import make_task
+    from searchers import get_searcher
+
     if not config.datasets:
         raise InputError("no datasets to build", field="datasets")
+    names = [d.name for d in config.datasets]
+    for i, ds in enumerate(config.datasets):
+        try:
+            make_task(ds.task, **ds.options)
+            get_searcher(ds.task, ds.searcher)
+        except InputError as e:
+            raise InputError(e.message, field=f"datasets.{i}.{e.field or 'task'}") from None
+    for spec in config.models:
+        missing = [d for d in spec.data if d not in names]
+        if missing or not spec.data:
+            raise InputError(f"model {spec.name}: unknown datasets {missing} (known: {', '.join(names)})",
+                             field=f"models.{spec.name}.data")
+        build(SFTConfig, {"seed": config.seed, **spec.settings, "data": ["<dataset>"], "out": "<out>"},
+              f"models.{spec.name}.settings")
+    if config.evaluate is not None:
+        models = {m.name for m in config.models}
+        for role in ("backtrack", "direct"):
+            name = getattr(config.evaluate, role)
+            if name and name not in models:
+                raise InputError(f"no model named {name!r} (known: {', '.join(sorted(models))})",
+                                 field=f"evaluate.{role}")
+        build(EvalConfig, {"seed": config.seed, **config.evaluate.settings, "out": "<out>"}, "evaluate.settings")
+
+
+def main(config: PipelineConfig) -> int:
+    check(config)
     run_dir = os.path.join(config.runs_dir, config.name)
     files, all_valid, sections = build_datasets(config, run_dir)
     trained = {m.name: train_model(config, m, run_dir, files) for m in config.models}

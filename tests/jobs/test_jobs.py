@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from jobs import tracegen, verify
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_tracegen_then_verify_jobs(tmp_path):
@@ -77,3 +81,37 @@ def test_ksweep_reruns_a_changed_stage_and_what_follows_it_never_reusing_stale_r
     _, err = sweep("--sft.max_steps", "30", "--eval_problems", "8", "--traces", "16")
     assert calls == ["sft", "accuracy", "rl", "accuracy"] and "config changed (n: 12 -> 16)" in err
     assert "config changed (inputs.traces:" in err  # SFT re-run because its data's bytes changed
+
+
+def test_a_bad_nested_block_fails_before_any_work(tmp_path):
+    """Every nested block of the pipeline is built into its typed config at load: a misspelt SFT key, an unknown
+    searcher or evaluation key is one error naming the field, before a single trace is generated."""
+    import pytest
+
+    from jobs.pipeline import PipelineConfig, main
+    from reasonpipe.config import load_config
+    from reasonpipe.errors import InputError
+
+    base = ["--runs_dir", str(tmp_path), "--name", "bad", "--quiet", "true"]
+    for override, field in ((["--models.0.settings.max_stepz", "5"], "models.backtrack.settings.max_stepz"),
+                            (["--datasets.0.searcher", "dfz"], "datasets.0.searcher"),
+                            (["--evaluate.settings.problemz", "3"], "evaluate.settings.problemz")):
+        cfg = load_config(PipelineConfig, str(REPO / "configs" / "demo-cpu.yaml"), base + override)
+        with pytest.raises(InputError) as err:
+            main(cfg)
+        assert err.value.field == field
+        assert not (tmp_path / "bad").exists()  # nothing generated, nothing written
+
+
+def test_a_bad_ksweep_block_fails_before_any_work(tmp_path):
+    import pytest
+
+    from jobs.ksweep import KSweepConfig, main
+    from reasonpipe.config import load_config
+    from reasonpipe.errors import InputError
+
+    cfg = load_config(KSweepConfig, str(REPO / "configs" / "backtrack-k-sweep-cpu.yaml"),
+                      ["--runs_dir", str(tmp_path), "--rl.max_stepz", "3"])
+    with pytest.raises(InputError) as err:
+        main(cfg)
+    assert err.value.field == "rl.max_stepz" and list(tmp_path.iterdir()) == []
