@@ -37,7 +37,7 @@ from reasonpipe.errors import InputError
 from reasonpipe.jsonl import atomic_write, drop_rows_after
 from reasonpipe.models import resolve_device
 from reasonpipe.rewards import make_reward
-from reasonpipe.tokenizer import BOS, prompt_ids, strip_bos
+from reasonpipe.traces.tokens import BOS, prompt_ids, strip_bos
 
 
 @dataclass

@@ -26,7 +26,7 @@ from typing import Any
 
 from reasonpipe.errors import InputError
 from reasonpipe.sampling import Completion, make_sampler, sample_jobs
-from reasonpipe.tokenizer import prompt_ids
+from reasonpipe.traces.tokens import prompt_ids
 
 
 class _SamplerActor:

@@ -31,7 +31,7 @@ import logging
 from typing import Any
 
 from reasonpipe.tasks import get_task_class, make_task
-from reasonpipe.tokenizer import BOS, strip_bos  # noqa: F401 (BOS: where GRPO prompts are built, one name)
+from reasonpipe.traces.tokens import BOS, strip_bos  # noqa: F401 (BOS: re-exported, tests read it here)
 
 log = logging.getLogger(__name__)
 

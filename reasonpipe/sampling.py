@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from reasonpipe.errors import InputError
 from reasonpipe.models import resolve_device
-from reasonpipe.tokenizer import prompt_ids
+from reasonpipe.traces.tokens import prompt_ids
 
 
 @dataclass(frozen=True)

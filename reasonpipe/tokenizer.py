@@ -22,20 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from reasonpipe.tasks import get_task_class
-from reasonpipe.traces.tokens import DIGITS, PATTERN, count_tokens, tokens_of, vocabulary_from  # noqa: F401 (re-exported)
-
-SPECIAL_TOKENS = ("<pad>", "<bos>", "<eos>", "<unk>")
-BOS = SPECIAL_TOKENS[1]  # every prompt starts with it: an id for the samplers and SFT, text in GRPO's datasets
-
-
-def prompt_ids(hf, prompt: str) -> list[int]:
-    """A prompt as every model here sees it: BOS, then the prompt's tokens (no other special token)."""
-    return [hf.bos_token_id] + hf(prompt, add_special_tokens=False)["input_ids"]
-
-
-def strip_bos(text: str) -> str:
-    """``text`` without its leading BOS (GRPO's text prompts carry it), else unchanged."""
-    return text[len(BOS):] if text.startswith(BOS) else text
+from reasonpipe.traces.tokens import (BOS, DIGITS, PATTERN, SPECIAL_TOKENS, count_tokens,  # noqa: F401 (re-exported)
+                                      prompt_ids, strip_bos, tokens_of, vocabulary_from)
 
 
 @dataclass(frozen=True)

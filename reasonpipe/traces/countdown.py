@@ -17,7 +17,11 @@ so every parsed line renders back to exactly itself.
 
 Example::
 
-    python -m reasonpipe.traces.countdown < ../shared/formats/sos_countdown_trace.txt
+    reasonpipe gen countdown --n 1 --searcher dfs --seed 1 --out /tmp/countdown.jsonl --quiet && python -c \
+        "import json; print(json.loads(open('/tmp/countdown.jsonl').readline())['text'])" \
+        | python -m reasonpipe.traces.countdown
+
+(docs/formats.md shows the grammar.)
 """
 
 from __future__ import annotations

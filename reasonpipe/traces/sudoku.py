@@ -19,7 +19,11 @@ Values outside the board (``(9, 0) = 0``) still parse; the verifier refutes them
 
 Example::
 
-    python -m reasonpipe.traces.sudoku < ../shared/formats/backtrack_sudoku_trace.txt
+    reasonpipe gen sudoku --n 1 --searcher dfs --seed 1 --out /tmp/sudoku.jsonl --quiet && python -c \
+        "import json; print(json.loads(open('/tmp/sudoku.jsonl').readline())['text'])" \
+        | python -m reasonpipe.traces.sudoku
+
+(docs/formats.md shows the grammar.)
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ The rule is :data:`PATTERN`: a run of letters (and ``_``) is a word, every other
 each symbol, each space and newline) is one token. It lives here, next to the grammars, because each task
 states its vocabulary with :func:`vocabulary_from` (every token its grammar can write, plus the ten
 digits), and the tasks sit below :mod:`reasonpipe.tokenizer`, which builds the Hugging Face tokenizer from
-that vocabulary and re-exports these names.
+that vocabulary and re-exports these names. The special tokens and the prompt's form (BOS first) are here too,
+so the samplers use them without importing the tasks.
 
 Example::
 
@@ -18,6 +19,18 @@ import string
 
 PATTERN = re.compile(r"[A-Za-z_]+|[0-9]|[^A-Za-z0-9_]")
 DIGITS = tuple(string.digits)
+SPECIAL_TOKENS = ("<pad>", "<bos>", "<eos>", "<unk>")
+BOS = SPECIAL_TOKENS[1]  # every prompt starts with it: an id for the samplers and SFT, text in GRPO's datasets
+
+
+def prompt_ids(hf, prompt: str) -> list[int]:
+    """A prompt as every model here sees it: BOS, then the prompt's tokens (no other special token)."""
+    return [hf.bos_token_id] + hf(prompt, add_special_tokens=False)["input_ids"]
+
+
+def strip_bos(text: str) -> str:
+    """``text`` without its leading BOS (GRPO's text prompts carry it), else unchanged."""
+    return text[len(BOS):] if text.startswith(BOS) else text
 
 
 def tokens_of(text: str) -> list[str]:

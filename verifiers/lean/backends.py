@@ -64,7 +64,7 @@ from verifiers.lean.diagnostics import (CheckResult, Diagnostic, UnexpectedOutpu
                                         parse_messages, read_check, unsound_axioms)
 from verifiers.lean.guard import Declaration
 from verifiers.lean.sandbox import (LeanNotFound, Limits, RunResult, SandboxError, find_executable, run_limited,
-                                    sandbox_argv, sandbox_failure, scrubbed_env, toolchain_binds)
+                                    sandbox_argv, scrubbed_env, toolchain_binds)
 
 OK, STATEMENT, PROOF, ERROR = "ok", "statement", "proof", "error"
 MAX_BATCH = 1000
@@ -144,7 +144,7 @@ class _Compiled:
 
 
 class _Timeout(Exception):
-    pass
+    """A batch's Lean run timed out or crashed (the message says how): each of its steps is re-run alone."""
 
 
 class FileBackend:
@@ -193,10 +193,7 @@ class FileBackend:
         extra = {"LEAN_PATH": lean_path} if lean_path is not None else {}
         wrapped = sandbox_argv(argv, tmp, use_bwrap=self.limits.use_bwrap if sandboxed else False,
                                readonly=self._binds())
-        res = run_limited(wrapped, cwd=tmp, limits=limits, env=scrubbed_env(extra, home=tmp))
-        failure = sandbox_failure(res)
-        if failure is not None:
-            raise SandboxError(failure)
+        res = run_limited(wrapped, cwd=tmp, limits=limits, env=scrubbed_env(extra, home=tmp))  # SandboxError itself
         with self._lock:
             self.runs += 1
         return res
@@ -485,8 +482,9 @@ class FileBackend:
             raise RuntimeError("the trusted check printed more than the output limit")
         result = read_check(res.stdout + "\n" + res.stderr, f"{module}.lean", reports,
                             json_lines=self.features()["json"])
-        if 1 in result.errors or 2 in result.errors:
-            raise RuntimeError(f"the trusted check could not import the modules: {result.errors.get(1, result.errors.get(2))[0]}")
+        imports = result.errors.get(1) or result.errors.get(2)  # lines 1-2: `import Stmts`, `import Cand`
+        if imports:
+            raise RuntimeError(f"the trusted check could not import the modules: {imports[0]}")
         return result
 
     def _replay(self, tmp: str) -> str | None:
@@ -498,9 +496,6 @@ class FileBackend:
         if res.returncode == 0 and not res.timed_out:
             return None
         return "the kernel replay (lean4checker) rejects the candidates: " + anonymize(res.why())
-
-    def close(self) -> None:
-        pass
 
 
 class ReplBackend:
@@ -541,10 +536,10 @@ class ReplBackend:
         """The project, and the `lean` toolchain the REPL asks for its library (`lean --print-prefix`)."""
         binds = [self.project] if self.project else []
         try:
-            binds += toolchain_binds(find_executable("lean"))
-        except LeanNotFound:
-            pass
-        return binds
+            lean = find_executable("lean")
+        except LeanNotFound:  # a REPL started through `lake env` finds its own toolchain, inside the project
+            return binds
+        return binds + toolchain_binds(lean)
 
     def version(self) -> str:
         return f"repl:{find_executable(self.repl)}"
@@ -632,9 +627,6 @@ class ReplBackend:
                               limits=limits, env=scrubbed_env({"LEAN_PATH": tmp}, home=tmp))
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-        failure = sandbox_failure(res)
-        if failure is not None:
-            raise SandboxError(failure)
         if res.returncode == 0 and not res.timed_out:
             return None
         return "the kernel replay (lean4checker) rejects the candidate: " + anonymize(res.why())

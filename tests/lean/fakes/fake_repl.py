@@ -175,8 +175,9 @@ def main(argv: list[str]) -> None:
         except ValueError as e:
             die(1, f'uncaught exception: {{"message": "Could not parse JSON:\\n{e}"}}')
         if failure_mode(options, served):
-            pass
-        elif position >= len(requests):
+            served += 1
+            continue
+        if position >= len(requests):
             reply(json.dumps({"message": f"fake: no more recorded exchanges for {request!r}"}))
         elif request != requests[position]:
             reply(json.dumps({"message": f"fake: unexpected request {request!r}, "

@@ -3229,7 +3229,7 @@ def cli_main(argv0: str, argv: list[str]) -> int:
                 or (arg.startswith("--") and "=" in arg and arg.split("=")[0] in (
                     "--threads", "--memory", "--timeout", "--root", "--trust", "--tstack", "--c", "--i", "--bc",
                     "--error", "--plugin", "--load-dynlib")):
-            pass
+            continue  # real Lean options that change nothing the stand-in judges: accepted and ignored
         elif arg.startswith("-"):
             sys.stderr.write(f"{argv0}: unrecognized option '{arg}'\n")
             sys.stdout.write("Unknown command line option\n" + version_line(style) + "\n" + help_text)
