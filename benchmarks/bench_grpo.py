@@ -23,13 +23,13 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from bench_traces import emit  # noqa: E402
-from reasonpipe.grpo import GRPORunConfig, train  # noqa: E402
+from reasonpipe.rl import RLConfig, train  # noqa: E402
 
 TASK_OPTIONS = {"numbers": 3, "max_number": 9, "target_min": 10, "target_max": 49}
 
 
 def run(name: str, model: str, steps: int, tmp: str, **overrides) -> dict:
-    cfg = GRPORunConfig(model=model, out=os.path.join(tmp, name), task="countdown", task_options=TASK_OPTIONS,
+    cfg = RLConfig(model=model, out=os.path.join(tmp, name), task="countdown", task_options=TASK_OPTIONS,
                         problems=64, probe_problems=1, probe_ks=[1], probe_every=0, max_steps=steps,
                         save_every=10**6, log_every=1, quiet=True, resume="never", **overrides)
     started = time.perf_counter()

@@ -35,11 +35,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_traces import emit  # noqa: E402
 from reasonpipe.tracegen import GenRequest, generate  # noqa: E402
 from reasonpipe.traces import read_traces  # noqa: E402
-from verifiers.lean import LeanConfig, LeanVerifier  # noqa: E402
-from verifiers.lean.backends import Goal, candidate_text, statement_text  # noqa: E402
-from verifiers.lean.formalize import formalize  # noqa: E402
-from verifiers.lean.guard import parse_declaration  # noqa: E402
-from verifiers.lean.policy import check_proof, check_statement, proof_words  # noqa: E402
+from reasonpipe.verifiers.lean import LeanConfig, LeanVerifier  # noqa: E402
+from reasonpipe.verifiers.lean.backends import Goal, candidate_text, statement_text  # noqa: E402
+from reasonpipe.verifiers.lean.formalize import formalize  # noqa: E402
+from reasonpipe.verifiers.lean.guard import parse_declaration  # noqa: E402
+from reasonpipe.verifiers.lean.policy import check_proof, check_statement, proof_words  # noqa: E402
 
 
 def traces_of(task: str, n: int, tmp: str) -> list:
@@ -79,7 +79,7 @@ def bench_prepare(distinct: list[str], limit: int = 5000) -> None:
 def raw_per_step(lean: str, statements: list[str], *, sandboxed: bool) -> float:
     """Steps/s of one `lean` run per statement on a file holding just that theorem (no trusted check), bare or
     through the same sandbox and limits as the backend (the earlier design's one-process-per-step mode)."""
-    from verifiers.lean.sandbox import Limits, run_limited, sandbox_argv, scrubbed_env
+    from reasonpipe.verifiers.lean.sandbox import Limits, run_limited, sandbox_argv, scrubbed_env
 
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "Step.lean")
@@ -102,7 +102,7 @@ def bench_lean(distinct: list[str]) -> None:
         for name in names:
             emit(name, None, "steps/s", unmeasured="no `lean` on PATH")
         return
-    from verifiers.lean.formalize import Formal
+    from reasonpipe.verifiers.lean.formalize import Formal
 
     formals = [Formal(statement=s) for s in distinct[:2000]]
     version = subprocess.run([lean, "--version"], capture_output=True, text=True).stdout.strip()

@@ -2,7 +2,7 @@
 
 The job is a tiny SFT run (50 CountDown DFS traces, model ``tiny``, 3 steps), run three ways as real commands:
 
-- ``python -m jobs.sft --config F`` (the baseline: no Ray);
+- ``python -m reasonpipe.jobs.sft --config F`` (the baseline: no Ray);
 - ``reasonpipe submit sft --config F`` (an embedded Ray started, used and shut down by the command);
 - ``reasonpipe submit sft --config F --address URL`` against a local cluster started here beforehand
   (the checkout uploaded as working_dir, as for a remote cluster), unless ``--no-address``.
@@ -73,15 +73,15 @@ def main() -> None:
     python = sys.executable
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
-        direct = timed_command([python, "-m", "jobs.sft", "--config", str(tiny_config(tmp, "direct"))])
+        direct = timed_command([python, "-m", "reasonpipe.jobs.sft", "--config", str(tiny_config(tmp, "direct"))])
         assert direct["code"] == 0, direct["stderr"]
         emit("sft_direct_total", direct["total_s"], "s", load=os.getloadavg()[0],
-             what="python -m jobs.sft, tiny model, 3 steps")
+             what="python -m reasonpipe.jobs.sft, tiny model, 3 steps")
 
         runs = [("embedded", [])]
         context = None
         if not args.no_address:
-            from jobs.submit import init_local_ray
+            from reasonpipe.jobs.submit import init_local_ray
 
             path = os.environ["PATH"]
             os.environ["PATH"] = f"{Path(python).parent}{os.pathsep}{path}"  # the cluster's `python` is this one
@@ -100,7 +100,7 @@ def main() -> None:
                      ray_start_s=float(up.group(1)) if up else None)
                 emit(f"submit_total_{label}", run["total_s"], "s", load=os.getloadavg()[0])
                 emit(f"submit_overhead_{label}", run["total_s"] - direct["total_s"], "s", target=20.0,
-                     baseline="python -m jobs.sft, same config", load=os.getloadavg()[0])
+                     baseline="python -m reasonpipe.jobs.sft, same config", load=os.getloadavg()[0])
         finally:
             if context is not None:
                 import ray

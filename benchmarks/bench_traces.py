@@ -34,8 +34,8 @@ from reasonpipe.tasks import make_task
 from reasonpipe.traces import Trace
 from reasonpipe.traces import countdown as cd_grammar
 from reasonpipe.verify import verify_file
-from searchers import SearchOptions, get_searcher
-from verifiers import get_verifier
+from reasonpipe.searchers import SearchOptions, get_searcher
+from reasonpipe.verifiers import get_verifier
 
 
 def cpu_name() -> str:

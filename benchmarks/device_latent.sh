@@ -20,7 +20,7 @@ else
   extra=()
   limit=480
 fi
-timeout "$limit" python3 -m jobs.latent --config configs/latent-prosqa.yaml --out /tmp/latent-prosqa --quiet true \
+timeout "$limit" python3 -m reasonpipe.jobs.latent --config configs/latent-prosqa.yaml --out /tmp/latent-prosqa --quiet true \
   "${extra[@]}" > "$OUT/latent.log" 2>&1
 echo "latent exit $?"
 tail -n 60 "$OUT/latent.log"

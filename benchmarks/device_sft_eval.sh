@@ -29,7 +29,7 @@ fi
 
 timeout "${limits[0]}" python3 benchmarks/bench_sft_gpu.py --out "$OUT/bench_gpu.jsonl" "${bench[@]}" 2>&1 | grep -v Warning | tail -n 20
 
-timeout "${limits[1]}" python3 -m jobs.pipeline --config configs/countdown-3m.yaml --runs_dir /tmp/runs --workers 16 \
+timeout "${limits[1]}" python3 -m reasonpipe.jobs.pipeline --config configs/countdown-3m.yaml --runs_dir /tmp/runs --workers 16 \
   --quiet true --models.0.settings.save_every 100000 --models.1.settings.save_every 100000 \
   --models.0.settings.log_every 50 --models.1.settings.log_every 50 --evaluate.settings.static_cache false \
   "${pipe[@]}" > "$OUT/pipeline.log" 2>&1

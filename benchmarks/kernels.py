@@ -4,7 +4,7 @@ For each shape (bf16 logits; vocab 64 at 65,536 and 1,000,000 rows, vocab 32,000
 logits have the layout a causal LM's scoring sees, ``[B, T + 1, V]`` with the last position predicting nothing, and
 ``B * T`` rows are scored. Versions:
 
-- ``fused``: :func:`kernels.logprob.token_logprobs` with the entropy in the same pass (``fused_noent`` without);
+- ``fused``: :func:`reasonpipe.kernels.logprob.token_logprobs` with the entropy in the same pass (``fused_noent`` without);
 - ``eager_fp32``: ``logits[:, :-1].float().log_softmax(-1).gather(...)`` (the issue's baseline; no entropy);
 - ``chunked``: float32 ``logsumexp`` + gather over chunks of 4,096 rows (no entropy);
 - ``liger``: Liger-Kernel's ``fused_selective_log_softmax`` (forward only, no entropy, no gradient), if importable;
@@ -85,7 +85,7 @@ def make_emit(out: str | None) -> Callable[..., dict]:
 # --- the versions: (logits [B, T+1, V], ids [B, T]) -> (logp [B, T], entropy [B, T] | None) ----------------------
 
 def v_fused(logits, ids, with_entropy=True):
-    from kernels.logprob import token_logprobs
+    from reasonpipe.kernels.logprob import token_logprobs
 
     full = torch.nn.functional.pad(ids, (0, 1), value=-100)  # the last position predicts nothing: never read
     lp, ent = token_logprobs(logits, full, temperature=TEMPERATURE, with_entropy=with_entropy, impl="triton")
@@ -248,7 +248,7 @@ def check_version(name, fn, logits, ids, w, rows) -> dict:
 
 def poisoned_check(logits, ids) -> bool:
     """The fused kernels into NaN-filled buffers, masked rows included: every element written and finite."""
-    from kernels.logprob import logprob_backward, logprob_forward
+    from reasonpipe.kernels.logprob import logprob_backward, logprob_forward
 
     full = torch.nn.functional.pad(ids, (0, 1), value=-100).reshape(-1).contiguous()
     n = full.numel()
@@ -303,8 +303,8 @@ def time_modes(name, fn, logits, ids, mask, adv, w) -> dict[str, tuple[float | N
 
 def sweep(emit, shape_name, logits, ids, bw) -> list[tuple[str, str, float]]:
     """Kernel-only times of a few block configurations, forward (with entropy) and backward (both gradients), to
-    tune :func:`kernels.logprob.launch_config`; each row says whether it is the default and its floor fraction."""
-    from kernels.logprob import (LaunchConfig, _aligned, _rows_view, launch_config, logprob_backward,
+    tune :func:`reasonpipe.kernels.logprob.launch_config`; each row says whether it is the default and its floor fraction."""
+    from reasonpipe.kernels.logprob import (LaunchConfig, _aligned, _rows_view, launch_config, logprob_backward,
                                  logprob_forward)
 
     v = logits.shape[-1]
@@ -361,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--smoke", action="store_true",
                     help="check this script on CPU at tiny shapes under TRITON_INTERPRET=1 (times mean nothing)")
     args = ap.parse_args(argv)
-    from kernels.logprob import interpreted
+    from reasonpipe.kernels.logprob import interpreted
 
     if args.smoke and not interpreted():
         print("benchmarks/kernels.py --smoke runs the Triton code on CPU: set TRITON_INTERPRET=1")

@@ -3,7 +3,7 @@
 Measures, on one GPU in one process:
 
 - ``fhash_copy_bandwidth``: ``x.clone()`` of a 1 GiB tensor, counting bytes read AND written (2 GiB per clone);
-- ``fhash_kernel``: :func:`kernels.fhash.fingerprint_rows_triton` over 1 GiB ``[n, k]`` inputs (int32 and
+- ``fhash_kernel``: :func:`reasonpipe.kernels.fhash.fingerprint_rows_triton` over 1 GiB ``[n, k]`` inputs (int32 and
   float32 at k = 64 and 1024, then float64, bfloat16 and uint8 at k = 1024, and 16 rows of 16M int32 for the
   column-split path), counting bytes READ only (the input once; the 16-byte-per-row output is not counted), and
   its ``fraction_of_copy`` = read bandwidth / copy bandwidth (the issue's target: >= 0.8 for int32/float32);
@@ -32,7 +32,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from kernels.fhash import fingerprint_rows_triton, reference_fingerprints  # noqa: E402
+from reasonpipe.kernels.fhash import fingerprint_rows_triton, reference_fingerprints  # noqa: E402
 from reasonpipe.fhash import hash_rows  # noqa: E402
 
 GIB = 1 << 30

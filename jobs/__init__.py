@@ -5,9 +5,9 @@ One entry style for every stage, the config a dataclass loaded from YAML with ``
     reasonpipe <stage> --config F [--key value ...]          # the command line
     reasonpipe <stage> --help                                 # the stage's fields: type, default, help
     reasonpipe submit <stage> --config F [--key value ...]   # the same stage as a Ray job (jobs/submit.py)
-    python -m jobs.<module> --config F [--key value ...]     # the module form: the same, without the CLI
+    python -m reasonpipe.jobs.<module> --config F [--key value ...]     # the module form: the same, without the CLI
 
-The stages (:data:`STAGES`): tracegen, verify, sft, rl, eval (module ``evaluate``), latent, ksweep, pipeline.
+The stages (:data:`STAGES`): tracegen, verify, sft, rl, eval (module ``evaluation``), latent, ksweep, pipeline.
 ``reasonpipe gen`` and ``reasonpipe verify FILE`` stay the interactive tools; given ``--config`` they run the
 tracegen and verify stages.
 
@@ -34,8 +34,8 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
-# Stage name (``reasonpipe <stage>``) -> module of jobs/ (``python -m jobs.<module>``).
-STAGES: dict[str, str] = {"tracegen": "tracegen", "verify": "verify", "sft": "sft", "rl": "rl", "eval": "evaluate",
+# Stage name (``reasonpipe <stage>``) -> module of jobs/ (``python -m reasonpipe.jobs.<module>``).
+STAGES: dict[str, str] = {"tracegen": "tracegen", "verify": "verify", "sft": "sft", "rl": "rl", "eval": "evaluation",
                           "latent": "latent", "ksweep": "ksweep", "pipeline": "pipeline"}
 
 _PROG: ContextVar[str | None] = ContextVar("jobs_prog", default=None)
@@ -65,7 +65,7 @@ def run_stage(stage: str, argv: list[str], prog: str | None = None) -> int:
     """``reasonpipe <stage> ARGV``: the stage module's ``cli(argv)``, its messages naming ``prog``."""
     import importlib
 
-    module = importlib.import_module(f"jobs.{STAGES[stage]}")
+    module = importlib.import_module(f"reasonpipe.jobs.{STAGES[stage]}")
     with _invoked_as(prog or f"reasonpipe {stage}"):
         return module.cli(argv)
 
@@ -84,7 +84,7 @@ def run_job(name: str, module: str, doc: str, config_cls: type, main: Callable[[
     from reasonpipe.console import run_command
 
     invoked = _PROG.get()
-    prog = invoked or f"python -m jobs.{module}"
+    prog = invoked or f"python -m reasonpipe.jobs.{module}"
     parser = argparse.ArgumentParser(prog=prog, add_help=False, allow_abbrev=False)
     parser.add_argument("-h", "--help", action="store_true")
     parser.add_argument("--config")
@@ -216,7 +216,7 @@ def job_help(prog: str, module: str, doc: str, config_cls: type, extra_help: Map
             head = ""
         wrapped = textwrap.wrap(f"{text} {note}" if text else note, max(100 - width, 40))
         lines += [f"{head if i == 0 else '':<{width}}{w}" for i, w in enumerate(wrapped)]
-    lines += ["", (f"module form: python -m jobs.{module} --config F [--key value ...]; "
+    lines += ["", (f"module form: python -m reasonpipe.jobs.{module} --config F [--key value ...]; "
                    f"on Ray: reasonpipe submit {stage} --config F [--key value ...]")]
     return "\n".join(lines) + "\n"
 

@@ -29,7 +29,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-from jobs import run_job
+from reasonpipe.jobs import run_job
 from reasonpipe.config import build
 from reasonpipe.errors import InputError
 from reasonpipe.console import print_table
@@ -50,7 +50,7 @@ class KSweepConfig:
     seed: int = 1
     workers: int = 1
     sft: dict[str, Any] = field(default_factory=dict)   # reasonpipe.sft.SFTConfig fields (model, max_tokens, ...)
-    rl: dict[str, Any] = field(default_factory=dict)    # reasonpipe.grpo.GRPORunConfig fields (max_steps, lr, ...)
+    rl: dict[str, Any] = field(default_factory=dict)    # reasonpipe.rl.RLConfig fields (max_steps, lr, ...)
     eval_problems: int = 100
     max_new_tokens: int = 256
     temperature: float = 0.0            # 0: greedy
@@ -103,12 +103,12 @@ def _accuracy_stage(cfg: KSweepConfig, folder: str, name: str, model_dir: str, m
 def run_k(cfg: KSweepConfig, k: int, root: str) -> dict[str, Any]:
     """Traces, SFT, accuracy, GRPO, accuracy for one k: five stages (:class:`reasonpipe.stage.Stage`) in
     ``k<k>/``, each reused when it finished with the same config (and, downstream, the same upstream stages)."""
-    from reasonpipe.grpo import GRPORunConfig
-    from reasonpipe.grpo import train as grpo_train
+    from reasonpipe.rl import RLConfig
+    from reasonpipe.rl import train as grpo_train
     from reasonpipe.sft import SFTConfig
     from reasonpipe.sft import train as sft_train
     from reasonpipe.tracegen import GenRequest, fingerprint, generate
-    from searchers import SearchOptions
+    from reasonpipe.searchers import SearchOptions
 
     folder = os.path.join(root, f"k{k}")
     os.makedirs(folder, exist_ok=True)
@@ -127,7 +127,7 @@ def run_k(cfg: KSweepConfig, k: int, root: str) -> dict[str, Any]:
     sft = sft_stage.run(lambda: sft_train(sft_cfg))
     after_sft = _accuracy_stage(cfg, folder, "accuracy_sft", os.path.join(sft_dir, "final"), sft_stage)
 
-    rl_cfg = build(GRPORunConfig, {**cfg.rl, "model": os.path.join(sft_dir, "final"), "out": os.path.join(folder, "rl"),
+    rl_cfg = build(RLConfig, {**cfg.rl, "model": os.path.join(sft_dir, "final"), "out": os.path.join(folder, "rl"),
                                    "task": cfg.task, "task_options": cfg.task_options,
                                    "probe_task_options": cfg.eval_task_options, "seed": cfg.seed, "quiet": cfg.quiet},
                    "rl")
@@ -177,7 +177,7 @@ def write_report(cfg: KSweepConfig, root: str, rows: list[dict]) -> None:
 def check(cfg: KSweepConfig) -> None:
     """The ``sft`` and ``rl`` blocks built into their typed configs before any work starts (InputError naming
     the field: a misspelt key fails here, not after the traces of the first k were generated)."""
-    from reasonpipe.grpo import GRPORunConfig
+    from reasonpipe.rl import RLConfig
     from reasonpipe.sft import SFTConfig
     from reasonpipe.tasks import make_task
 
@@ -185,7 +185,7 @@ def check(cfg: KSweepConfig) -> None:
         raise InputError("no backtrack counts to sweep", field="ks")
     make_task(cfg.task, **cfg.task_options)
     build(SFTConfig, {**cfg.sft, "data": ["<traces>"], "out": "<out>", "task": cfg.task, "seed": cfg.seed}, "sft")
-    build(GRPORunConfig, {**cfg.rl, "model": "<sft model>", "out": "<out>", "task": cfg.task,
+    build(RLConfig, {**cfg.rl, "model": "<sft model>", "out": "<out>", "task": cfg.task,
                           "task_options": cfg.task_options, "probe_task_options": cfg.eval_task_options,
                           "seed": cfg.seed}, "rl")
 

@@ -26,7 +26,7 @@ import sys
 from dataclasses import asdict
 from typing import Any
 
-from jobs import run_job
+from reasonpipe.jobs import run_job
 from reasonpipe.console import print_table, progress
 from reasonpipe.jsonl import atomic_write
 from reasonpipe.latent_train import LatentConfig

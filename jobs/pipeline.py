@@ -37,7 +37,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-from jobs import run_job
+from reasonpipe.jobs import run_job
 from reasonpipe.config import to_dict
 from reasonpipe.console import print_table, progress
 from reasonpipe.errors import InputError
@@ -47,11 +47,11 @@ from reasonpipe.report import histograms, markdown_table
 from reasonpipe.stage import Stage
 from reasonpipe.tracegen import GenRequest, GenSummary, fingerprint, generate
 from reasonpipe.verify import verify_file
-from searchers import SearchOptions
+from reasonpipe.searchers import SearchOptions
 
 
 @dataclass
-class DatasetConfig:
+class DatasetBlock:
     """One trace dataset: a task, a searcher and its options."""
 
     name: str
@@ -66,7 +66,7 @@ class DatasetConfig:
 
 
 @dataclass
-class ModelConfig:
+class ModelBlock:
     """One SFT run of the pipeline: the fields of reasonpipe.sft.SFTConfig, with ``data`` naming datasets."""
 
     name: str
@@ -75,7 +75,7 @@ class ModelConfig:
 
 
 @dataclass
-class EvaluateConfig:
+class EvalBlock:
     """The evaluation grid: EvalConfig fields, with the models named by their pipeline names."""
 
     backtrack: str = ""
@@ -91,9 +91,9 @@ class PipelineConfig:
     trace_backend: str = "auto"   # auto: ray inside a Ray job, else process | ray | process
     runs_dir: str = "runs"
     quiet: bool = False
-    datasets: list[DatasetConfig] = field(default_factory=list)
-    models: list[ModelConfig] = field(default_factory=list)
-    evaluate: EvaluateConfig | None = None
+    datasets: list[DatasetBlock] = field(default_factory=list)
+    models: list[ModelBlock] = field(default_factory=list)
+    evaluate: EvalBlock | None = None
 
 
 def trace_backend(choice: str) -> str:
@@ -108,7 +108,7 @@ def trace_backend(choice: str) -> str:
     return "ray" if ray.is_initialized() or os.environ.get("RAY_ADDRESS", "local") != "local" else "process"
 
 
-def _gen_request(config: PipelineConfig, ds: DatasetConfig, out: str) -> GenRequest:
+def _gen_request(config: PipelineConfig, ds: DatasetBlock, out: str) -> GenRequest:
     return GenRequest(task=ds.task, searcher=ds.searcher, out=out, n=ds.n, seed=config.seed, workers=config.workers,
                       task_options=dict(ds.options), backend=trace_backend(config.trace_backend),
                       search=SearchOptions(k=ds.k, beam=ds.beam, heuristic=ds.heuristic, max_nodes=ds.max_nodes))
@@ -137,7 +137,7 @@ def check(config: PipelineConfig) -> None:
     from reasonpipe.evaluation import EvalConfig
     from reasonpipe.sft import SFTConfig
     from reasonpipe.tasks import make_task
-    from searchers import get_searcher
+    from reasonpipe.searchers import get_searcher
 
     if not config.datasets:
         raise InputError("no datasets to build", field="datasets")
@@ -226,7 +226,7 @@ def build_datasets(config: PipelineConfig, run_dir: str):
     return files, all_valid, [("Trace datasets", headers, rows, extra)]
 
 
-def train_model(config: PipelineConfig, spec: ModelConfig, run_dir: str, files: dict[str, str]) -> dict[str, Any]:
+def train_model(config: PipelineConfig, spec: ModelBlock, run_dir: str, files: dict[str, str]) -> dict[str, Any]:
     """SFT of one model: the stage ``sft`` of ``models/<name>/``, reused when it finished with the same settings
     and data, resumed from its last complete checkpoint when interrupted, trained afresh when they changed."""
     from reasonpipe.config import build

@@ -1,4 +1,4 @@
-"""RL job: GRPO with verifier rewards (``reasonpipe.grpo``), resumable with ``--resume auto``.
+"""RL job: GRPO with verifier rewards (``reasonpipe.rl``), resumable with ``--resume auto``.
 
 Example::
 
@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import sys
 
-from jobs import run_job
+from reasonpipe.jobs import run_job
 from reasonpipe.console import print_table
-from reasonpipe.grpo import GRPORunConfig, train
+from reasonpipe.rl import RLConfig, train
 
 
-def main(config: GRPORunConfig) -> int:
+def main(config: RLConfig) -> int:
     summary = train(config)
     rows = [(k, str(v)) for k, v in summary.items() if not k.startswith("probe_")]
     for when in ("before", "after"):
@@ -25,7 +25,7 @@ def main(config: GRPORunConfig) -> int:
     return 0
 
 
-# --help text of the GRPORunConfig fields that carry no comment in reasonpipe/grpo.py.
+# --help text of the RLConfig fields that carry no comment in reasonpipe/rl.py.
 HELP: dict[str, str] = {
     "out": "run folder: checkpoints/, final/, metrics.jsonl, report.md, grpo.png",
     "task": "the task: its problems, tokenizer and verifier",
@@ -46,7 +46,7 @@ HELP: dict[str, str] = {
 
 
 def cli(argv: list[str] | None = None) -> int:
-    return run_job("rl", "rl", __doc__, GRPORunConfig, main, argv, help=HELP)
+    return run_job("rl", "rl", __doc__, RLConfig, main, argv, help=HELP)
 
 
 if __name__ == "__main__":

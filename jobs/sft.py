@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from jobs import run_job
+from reasonpipe.jobs import run_job
 from reasonpipe.console import print_table
 from reasonpipe.sft import SFTConfig, train
 

@@ -1,6 +1,6 @@
 """Submit a job (``jobs/<name>.py``) to Ray's Jobs API, follow its logs, and manage submitted jobs.
 
-``reasonpipe submit <job> --config F [--key value ...]`` runs ``python -m jobs.<job> --config F [--key value ...]``
+``reasonpipe submit <job> --config F [--key value ...]`` runs ``python -m reasonpipe.jobs.<job> --config F [--key value ...]``
 as a Ray job and streams its logs until it ends (exit 0 succeeded, 1 failed, 130 stopped or interrupted,
 2 bad input: unknown job, missing config, unreachable address).
 
@@ -216,7 +216,7 @@ def same_machine(address: str) -> bool:
 
 
 def entrypoint(python: str, job: str, config: str, overrides: Sequence[str]) -> str:
-    return shlex.join([python, "-m", f"jobs.{job}", "--config", config, *overrides])
+    return shlex.join([python, "-m", f"reasonpipe.jobs.{job}", "--config", config, *overrides])
 
 
 def split_overrides(extra: Sequence[str]) -> tuple[str, ...]:
@@ -579,7 +579,7 @@ def _jobs_command(args: argparse.Namespace) -> int:
 def add_parsers(sub: Any) -> None:
     """Add ``submit`` and ``jobs`` to reasonpipe's subcommands (``sub`` from ``add_subparsers``)."""
     submit = sub.add_parser("submit", allow_abbrev=False, help="run a job (jobs/<name>.py) as a Ray job",
-                            description="Run `python -m jobs.<job> --config F [--key value ...]` as a Ray job and "
+                            description="Run `python -m reasonpipe.jobs.<job> --config F [--key value ...]` as a Ray job and "
                             "follow its logs; any other --key value (or everything after --) goes to the job.")
     submit.add_argument("job", help=f"a module of jobs/ with main(config): {', '.join(available_jobs())}")
     submit.add_argument("--config", required=True, help="the job's YAML config")

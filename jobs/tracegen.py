@@ -17,7 +17,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-from jobs import run_job
+from reasonpipe.jobs import run_job
 from reasonpipe.console import print_table, progress
 
 
@@ -49,7 +49,7 @@ class TracegenConfig:
 
 def main(config: TracegenConfig) -> int:
     from reasonpipe.tracegen import GenRequest, generate
-    from searchers import SearchOptions
+    from reasonpipe.searchers import SearchOptions
 
     search = SearchOptions(k=config.k, beam=config.beam, heuristic=config.heuristic, threshold=config.threshold,
                            max_nodes=config.max_nodes)

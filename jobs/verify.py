@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 
-from jobs import run_job
+from reasonpipe.jobs import run_job
 from reasonpipe.console import print_table, progress
 
 
@@ -52,7 +52,7 @@ def main(config: VerifyJobConfig) -> int:
 
     lean = None
     if config.backend != "exact":
-        from verifiers.lean import LeanConfig, lean_missing_message
+        from reasonpipe.verifiers.lean import LeanConfig, lean_missing_message
 
         lean = LeanConfig(mode=config.lean_mode, lean=config.lean, repl=config.repl, header=config.lean_header,
                           project=config.lean_project or None, tactics=tuple(config.tactics), timeout_s=config.timeout,
@@ -62,7 +62,7 @@ def main(config: VerifyJobConfig) -> int:
         if missing is not None:
             print(missing, file=sys.stderr)
             return 2
-    from verifiers.lean.sandbox import SandboxError
+    from reasonpipe.verifiers.lean.sandbox import SandboxError
 
     try:
         with progress(f"verify {config.file}", None, config.quiet) as advance:

@@ -51,7 +51,7 @@ until ``benchmarks/kernels_fhash.py`` has run on a GPU.
 
 Example (the CPU reference; on a CUDA tensor the kernel runs and gives the same bits)::
 
-    python -c "import torch; from kernels.fhash import fingerprint_rows, fingerprints_to_bytes as b; print([h.hex()[:8] for h in b(fingerprint_rows(torch.arange(6).view(3, 2)))])"
+    python -c "import torch; from reasonpipe.kernels.fhash import fingerprint_rows, fingerprints_to_bytes as b; print([h.hex()[:8] for h in b(fingerprint_rows(torch.arange(6).view(3, 2)))])"
 """
 
 from __future__ import annotations
@@ -356,7 +356,7 @@ def fingerprint_rows_triton(x: torch.Tensor, float_bits: int = 32, header: bytes
     mask = float_mask(float_bits)
     if not x.is_cuda and not interpreted():
         raise RuntimeError("the mix64 kernel runs on CUDA tensors, or on CPU tensors with TRITON_INTERPRET=1 set "
-                           "before kernels.fhash is imported; fingerprint_rows runs the reference on CPU")
+                           "before reasonpipe.kernels.fhash is imported; fingerprint_rows runs the reference on CPU")
     n, k = x.shape
     if out is None:
         out = torch.empty((n, 2), dtype=torch.int64, device=x.device)

@@ -33,7 +33,7 @@ logits; this op takes logits that exist); no split of one row's vocabulary acros
 
 Example::
 
-    python -c "import torch, kernels.logprob as k; x = torch.randn(2, 5, 64); print(k.token_logprobs(x, x.argmax(-1)))"
+    python -c "import torch, reasonpipe.kernels.logprob as k; x = torch.randn(2, 5, 64); print(k.token_logprobs(x, x.argmax(-1)))"
 """
 
 from __future__ import annotations
@@ -362,7 +362,7 @@ def _impl_for(logits: torch.Tensor, impl: str) -> str:
     if logits.dtype not in TRITON_DTYPES:
         raise TypeError(f"the Triton path takes {', '.join(map(str, TRITON_DTYPES))}; got {logits.dtype}")
     if not logits.is_cuda and not interpreted():
-        raise RuntimeError("impl='triton' on CPU tensors needs TRITON_INTERPRET=1 set before kernels.logprob is "
+        raise RuntimeError("impl='triton' on CPU tensors needs TRITON_INTERPRET=1 set before reasonpipe.kernels.logprob is "
                            f"imported (now TRITON_INTERPRET={os.environ.get('TRITON_INTERPRET')!r}, kernels compiled)")
     return "triton"
 

@@ -57,12 +57,12 @@ TOOL_STAGES: dict[str, str] = {"gen": "tracegen", "verify": "verify"}
 TOOLS = ("gen", "verify", "search", "cache", "submit", "jobs")
 EPILOG = """job stages: reasonpipe <stage> --config F [--key value ...] (the config's fields as --key value; YAML
 values; nested keys dotted), reasonpipe <stage> --help for the fields, reasonpipe submit <stage> ... on Ray, and
-python -m jobs.<module> --config F [--key value ...] as the module form. gen and verify run their job stage
+python -m reasonpipe.jobs.<module> --config F [--key value ...] as the module form. gen and verify run their job stage
 (tracegen, verify) when given --config; reasonpipe gen TASK and reasonpipe verify FILE are the tools."""
 
 
 def make_parser() -> argparse.ArgumentParser:
-    from jobs import STAGES, stage_summary
+    from reasonpipe.jobs import STAGES, stage_summary
 
     parser = argparse.ArgumentParser(prog="reasonpipe", description="reasoning and program-search pipeline: "
                                      "interactive tools and job stages", epilog=EPILOG)
@@ -157,19 +157,19 @@ def make_parser() -> argparse.ArgumentParser:
     for stage in STAGES:  # listed here; main() hands their command lines to jobs.run_stage
         if stage not in TOOLS:
             sub.add_parser(stage, add_help=False, help=stage_summary(stage))
-    from jobs.submit import add_parsers  # submit, jobs: Ray jobs
+    from reasonpipe.jobs.submit import add_parsers  # submit, jobs: Ray jobs
 
     add_parsers(sub)
     for action in sub.choices["submit"]._actions:  # its stages by the names used here
         if action.dest == "job":
-            action.help = f"the stage: {', '.join(STAGES)} (or a module of jobs/: python -m jobs.<module>)"
+            action.help = f"the stage: {', '.join(STAGES)} (or a module of jobs/: python -m reasonpipe.jobs.<module>)"
     return parser
 
 
 def job_stage(argv: Sequence[str]) -> str | None:
     """The job stage a ``reasonpipe`` command line runs, or None for a tool: ``<stage> ...``, and ``gen`` or
     ``verify`` with ``--config`` (before any ``--``)."""
-    from jobs import STAGES
+    from reasonpipe.jobs import STAGES
 
     if not argv:
         return None
@@ -184,7 +184,7 @@ def unknown_command(name: str) -> str | None:
     """One line naming the valid commands when ``name`` is none of them, else None."""
     import difflib
 
-    from jobs import STAGES
+    from reasonpipe.jobs import STAGES
 
     valid = [*TOOLS, *(s for s in STAGES if s not in TOOLS)]
     if name.startswith("-") or name in valid:
@@ -198,7 +198,7 @@ def unknown_command(name: str) -> str | None:
 
 def cmd_gen(args: argparse.Namespace) -> int:
     from reasonpipe.tracegen import GenRequest, generate
-    from searchers import SearchOptions
+    from reasonpipe.searchers import SearchOptions
 
     options = {field: getattr(args, flag[2:].replace("-", "_")) for flag, (field, _, _) in TASK_FLAGS.items()}
     options = {k: v for k, v in options.items() if v is not None}
@@ -220,7 +220,7 @@ def cmd_gen(args: argparse.Namespace) -> int:
 
 
 def _lean_config(args: argparse.Namespace):
-    from verifiers.lean import DEFAULT_TACTICS, LeanConfig
+    from reasonpipe.verifiers.lean import DEFAULT_TACTICS, LeanConfig
 
     header = ""
     if args.lean_header:
@@ -244,14 +244,14 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
     lean = None
     if args.backend != "exact":
-        from verifiers.lean import lean_missing_message
+        from reasonpipe.verifiers.lean import lean_missing_message
 
         lean = _lean_config(args)
         missing = lean_missing_message(lean)
         if missing is not None:
             print(f"reasonpipe verify --backend {args.backend}: {missing}", file=sys.stderr)
             return 2
-    from verifiers.lean.sandbox import SandboxError
+    from reasonpipe.verifiers.lean.sandbox import SandboxError
 
     try:
         with progress(f"verify {os.path.basename(args.file)}", None, args.quiet) as advance:
@@ -331,7 +331,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     stage = job_stage(argv)
     if stage is not None:  # a job stage: the rest of the line is --config F and --key value overrides
-        from jobs import run_stage
+        from reasonpipe.jobs import run_stage
 
         return run_stage(stage, argv[1:], prog=f"reasonpipe {argv[0]}")
     if argv and (message := unknown_command(argv[0])):
@@ -339,13 +339,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     args, extra = make_parser().parse_known_args(argv)
     if args.command == "submit":  # the rest of the line is the job's --key value overrides
-        from jobs import STAGES
+        from reasonpipe.jobs import STAGES
 
         args.job = STAGES.get(args.job, TOOL_STAGES.get(args.job, args.job))  # a stage name -> its module
         args.overrides, extra = extra, []
     if extra:
         make_parser().error(f"unrecognized arguments: {' '.join(extra)}")
-    from jobs.submit import cmd_jobs, cmd_submit
+    from reasonpipe.jobs.submit import cmd_jobs, cmd_submit
 
     command = {"gen": cmd_gen, "verify": cmd_verify, "search": cmd_search, "cache": cmd_cache,
                "submit": cmd_submit, "jobs": cmd_jobs}[args.command]

@@ -28,7 +28,7 @@ from reasonpipe.jsonl import atomic_write
 from reasonpipe.report import markdown_table
 from reasonpipe.tasks import make_task
 from reasonpipe.tokenizer import TaskTokenizer
-from searchers import SearchOptions, get_searcher
+from reasonpipe.searchers import SearchOptions, get_searcher
 from reasonpipe.strategies import Point, parallel_points, sequential_points
 
 

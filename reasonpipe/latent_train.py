@@ -16,7 +16,7 @@ latent positions it is a plain forward).
 
 Resumable: each stage's weights go to ``models/<method>/stage-<k>/`` (written to a temporary folder, then
 renamed, with the settings' hash in its ``stage.json``) and a rerun starts after the last finished stage of the
-same settings. Reusing a finished method is the job's: ``jobs.latent`` runs each method as the stage
+same settings. Reusing a finished method is the job's: ``reasonpipe.jobs.latent`` runs each method as the stage
 ``models/<method>/train`` (:class:`reasonpipe.stage.Stage`, config :func:`training_config`).
 
 Example::
@@ -192,7 +192,7 @@ def train_method(cfg: LatentConfig, method: str, train: Sequence[Any],
                  progress: Callable[[int], None] | None = None) -> tuple[Any, dict[str, Any]]:
     """Train one method, resuming after its last finished curriculum stage of the same settings; the model
     (eval mode) and a summary. The mean loss of every 20 steps goes to ``models/<method>/metrics.jsonl``.
-    Whether a finished method is reused is the job's stage (:mod:`jobs.latent`, :mod:`reasonpipe.stage`)."""
+    Whether a finished method is reused is the job's stage (:mod:`reasonpipe.jobs.latent`, :mod:`reasonpipe.stage`)."""
     import torch
 
     from reasonpipe.latent import LatentLM

@@ -1,7 +1,7 @@
 """Program-search experiments: evolve programs for one problem, with and/or without the functional-hash cache.
 
 Builds the problem from a seed (List Functions or CountDown), runs aging evolution
-(:mod:`searchers.evolve`), and reports what was found and what the cache saved; with ``compare`` it runs
+(:mod:`reasonpipe.searchers.evolve`), and reports what was found and what the cache saved; with ``compare`` it runs
 both ways from the same seed and checks that they found the same program. ``write_report`` leaves a table
 (report.md), the raw numbers (results.json) and a plot of best fitness against candidates and evaluations.
 
@@ -24,7 +24,7 @@ from reasonpipe.jsonl import atomic_write
 from reasonpipe.report import markdown_table
 from reasonpipe.tasks import list_programs as lf
 from reasonpipe.tasks import make_task
-from searchers.evolve import CountdownSpace, EvolveConfig, EvolveResult, ListFunctionsSpace, aging_evolution
+from reasonpipe.searchers.evolve import CountdownSpace, EvolveConfig, EvolveResult, ListFunctionsSpace, aging_evolution
 
 TASKS = ("list_functions", "countdown")
 

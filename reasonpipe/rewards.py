@@ -112,7 +112,7 @@ class StepScore(_TraceReward):
 
     def __init__(self, task: str, task_options: dict[str, Any] | None = None, lean: Any = None) -> None:
         super().__init__(task, task_options)
-        self.lean = lean  # a verifiers.lean.LeanConfig: check the steps in Lean instead of exactly
+        self.lean = lean  # a reasonpipe.verifiers.lean.LeanConfig: check the steps in Lean instead of exactly
         self._verifier = None
 
     def __getstate__(self) -> dict:
@@ -122,11 +122,11 @@ class StepScore(_TraceReward):
     def verifier(self) -> Any:
         if self._verifier is None:
             if self.lean is not None:
-                from verifiers.lean import LeanVerifier
+                from reasonpipe.verifiers.lean import LeanVerifier
 
                 self._verifier = LeanVerifier(self.lean)
             else:
-                from verifiers import get_verifier
+                from reasonpipe.verifiers import get_verifier
 
                 self._verifier = get_verifier(self.task_name)
         return self._verifier

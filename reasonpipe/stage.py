@@ -1,6 +1,6 @@
 """Stages: run a piece of a job, or reuse it when it already finished with the same resolved config.
 
-Every job (``jobs.pipeline``, ``jobs.ksweep``, ``jobs.latent``) cuts its work into stages and runs each through
+Every job (``reasonpipe.jobs.pipeline``, ``reasonpipe.jobs.ksweep``, ``reasonpipe.jobs.latent``) cuts its work into stages and runs each through
 :class:`Stage`, so all of them reuse and resume the same way. A stage is a name, a folder and the resolved
 config that decides its outputs (a JSON-able dict; leave out what does not change them, e.g. ``quiet``).
 Next to its outputs it keeps a record, ``<folder>/<name>.stage.json``: the config, its SHA-256 ``hash``, the

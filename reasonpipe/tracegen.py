@@ -3,7 +3,7 @@
 Problem ``i`` of a run with seed ``s`` draws from its own generator seeded by ``(s, i)``, so the output
 is byte-identical whatever the number of workers. Workers return finished JSON lines in chunks; the
 parent writes them in order to a temporary file that is renamed into place at the end. A searcher that
-cannot write the asked-for trace for a generated problem (:class:`~searchers.base.SearchFailed`) makes
+cannot write the asked-for trace for a generated problem (:class:`~reasonpipe.searchers.base.SearchFailed`) makes
 that index draw again from the same generator; for the user's own problems it is an error naming the line
 (or a skip with ``skip_bad``). An interrupted run resumes where it stopped (``--resume``), with the same
 bytes as an uninterrupted one.
@@ -31,7 +31,7 @@ from reasonpipe.errors import InputError
 from reasonpipe.jsonl import RecordReader, atomic_write, dumps, sniff
 from reasonpipe.tasks import get_task_class, make_task
 from reasonpipe.tokenizer import TaskTokenizer
-from searchers import SearchFailed, SearchOptions, get_searcher
+from reasonpipe.searchers import SearchFailed, SearchOptions, get_searcher
 
 MAX_REDRAWS = 1000
 

@@ -11,7 +11,7 @@ Formats (``auto`` picks by content):
   whose steps carry their own Lean statements: verified with ``--backend lean`` only.
 
 Backends: ``exact`` (the task's exact verifier), ``lean`` (each step stated and proved in Lean 4,
-:mod:`verifiers.lean`), ``exact+lean`` (exact verdicts, confirmed by Lean where Lean states the step). The Lean
+:mod:`reasonpipe.verifiers.lean`), ``exact+lean`` (exact verdicts, confirmed by Lean where Lean states the step). The Lean
 backends check traces in chunks, so that one ``lean`` run covers the steps of many traces.
 
 Streams the file (memory stays flat), writes per-trace verdicts atomically when asked, and returns a
@@ -33,8 +33,8 @@ from typing import Any
 from reasonpipe.errors import InputError
 from reasonpipe.jsonl import RecordReader, atomic_write, dumps, sniff
 from reasonpipe.traces import Trace, TraceMeta
-from verifiers import get_verifier
-from verifiers.verdicts import TraceReport, Verdict
+from reasonpipe.verifiers import get_verifier
+from reasonpipe.verifiers.verdicts import TraceReport, Verdict
 
 FORMATS = ("auto", "reasonpipe", "sos", "text", "safe")
 BACKENDS = ("exact", "lean", "exact+lean")
@@ -105,7 +105,7 @@ def _sos_trace(record: dict[str, Any]) -> Trace:
 
 def _safe_trace(record: dict[str, Any]) -> Trace:
     """Safe's record: steps with their own Lean statements (task ``formal``)."""
-    from verifiers.lean.formalize import FormalStep
+    from reasonpipe.verifiers.lean.formalize import FormalStep
 
     steps = record.get("steps")
     if not isinstance(steps, list):
@@ -231,7 +231,7 @@ def verify_file(path: str, *, fmt: str = "auto", out: str | None = None, skip_ba
                 lean: Any = None) -> VerifySummary:
     """Verify every trace in ``path``; write per-trace verdicts to ``out`` (JSONL) when given.
 
-    ``backend``: exact | lean | exact+lean; ``lean``: a :class:`verifiers.lean.LeanConfig` for the Lean ones.
+    ``backend``: exact | lean | exact+lean; ``lean``: a :class:`reasonpipe.verifiers.lean.LeanConfig` for the Lean ones.
     """
     if backend not in BACKENDS:
         raise InputError(f"unknown backend {backend!r} (known: {', '.join(BACKENDS)})", field="backend")
@@ -244,7 +244,7 @@ def verify_file(path: str, *, fmt: str = "auto", out: str | None = None, skip_ba
         if backend == "exact":
             reports = _exact_reports(traces)
         else:
-            from verifiers.lean import LeanConfig, LeanVerifier
+            from reasonpipe.verifiers.lean import LeanConfig, LeanVerifier
 
             lean_verifier = LeanVerifier(lean if lean is not None else LeanConfig())
             stack.callback(lean_verifier.close)

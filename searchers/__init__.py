@@ -2,8 +2,8 @@
 
 ``countdown``: ``dfs``, ``bfs``, ``beam``, ``direct``, ``kbacktrack``; ``sudoku``: ``dfs``, ``direct``,
 ``kbacktrack``; ``reachability``: ``path``, ``bfs``, ``direct``; the reasoning-gym tasks
-(:mod:`reasonpipe.tasks.gym`): ``direct``, ``kbacktrack`` (:mod:`searchers.gym`). Each is
-``(task, problem, options, rng) -> Trace`` (see :mod:`searchers.base`).
+(:mod:`reasonpipe.tasks.gym`): ``direct``, ``kbacktrack`` (:mod:`reasonpipe.searchers.gym`). Each is
+``(task, problem, options, rng) -> Trace`` (see :mod:`reasonpipe.searchers.base`).
 
 Example::
 
@@ -16,8 +16,8 @@ from collections.abc import Callable
 
 from reasonpipe.errors import InputError
 from reasonpipe.tasks import GYM_TASKS
-from searchers import countdown, gym, reachability, sudoku
-from searchers.base import SearchFailed, SearchOptions
+from reasonpipe.searchers import countdown, gym, reachability, sudoku
+from reasonpipe.searchers.base import SearchFailed, SearchOptions
 
 SEARCHERS: dict[str, dict[str, Callable]] = {
     "countdown": {"dfs": countdown.dfs, "bfs": countdown.bfs, "beam": countdown.beam,

@@ -7,7 +7,7 @@ length fields. It raises :class:`SearchFailed` when the trace asked for cannot e
 
 Example::
 
-    python -c "from searchers.base import SearchOptions; print(SearchOptions(k=3))"
+    python -c "from reasonpipe.searchers.base import SearchOptions; print(SearchOptions(k=3))"
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ from reasonpipe.tasks.countdown import (CountdownProblem, CountdownTask, Nums, l
                                         numbers_after, replace_pair, solvable, solve, successors)
 from reasonpipe.traces import Trace, TraceMeta
 from reasonpipe.traces.countdown import DeadEnd, Exhausted, Explore, Generate, Goal, Move, Op, State, backtracks
-from searchers.base import SearchFailed, SearchOptions
+from reasonpipe.searchers.base import SearchFailed, SearchOptions
 
 # -- heuristics (Stream of Search) ------------------------------------------------------------------
 # A heuristic maps the target to a per-number distance ``d``; a node's score is the sum of ``d`` over its

@@ -4,7 +4,7 @@ Each task gives its correct branch and distinct wrong ones (``GymTask.branches``
 a trace in the shared grammar: ``Problem:``, then for each wrong branch tried ``Try:``, its ``Check:`` lines
 and the ``Reject:`` that refutes it, then the correct branch's ``Try:``, ``Check:`` lines and ``Answer:``.
 An entry the task does not cover (:class:`~reasonpipe.tasks.gym.base.NotCovered`) is a
-:class:`~searchers.base.SearchFailed`: the generator draws another problem.
+:class:`~reasonpipe.searchers.base.SearchFailed`: the generator draws another problem.
 
 Example::
 
@@ -20,7 +20,7 @@ from collections.abc import Callable
 from reasonpipe.tasks.gym.base import Branch, GymProblem, GymTask, NotCovered
 from reasonpipe.tasks.gym.grammar import Answer, Check, ProblemLine, Reject, Try
 from reasonpipe.traces import Trace, TraceMeta
-from searchers.base import SearchFailed, SearchOptions
+from reasonpipe.searchers.base import SearchFailed, SearchOptions
 
 
 def _trace(task: GymTask, problem: GymProblem, tried: list[Branch], right: Branch, searcher: str) -> Trace:

@@ -10,7 +10,7 @@ finds the one candidate it reaches, and writes the question line, a CoT, and ``A
 * ``direct``: the answer line only.
 
 Meta: ``nodes_expanded`` = the nodes the BFS expanded before reaching the answer's layer (0 for ``direct``),
-``backtracks`` = 0, ``solved`` = True. :class:`~searchers.base.SearchFailed` when not exactly one candidate
+``backtracks`` = 0, ``solved`` = True. :class:`~reasonpipe.searchers.base.SearchFailed` when not exactly one candidate
 is reachable (only possible for the user's own problems). Deterministic; ``rng`` is not used.
 
 Example::
@@ -26,7 +26,7 @@ from reasonpipe.errors import InputError
 from reasonpipe.tasks.reachability import ReachProblem, solve_graph
 from reasonpipe.traces import Trace, TraceMeta
 from reasonpipe.traces.reachability import Answer, Frontier, Path, Question
-from searchers.base import SearchFailed, SearchOptions
+from reasonpipe.searchers.base import SearchFailed, SearchOptions
 
 
 def _search(task, problem: ReachProblem, name: str, cot: str) -> Trace:

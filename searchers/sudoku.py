@@ -13,7 +13,7 @@
   distinct wrong ``(cell, value)`` tried at some point of the path on a cell with two or more
   candidates, whose singles lead to a contradiction with no further guess; each detour is written
   like a dfs branch (guess, placements, contradiction, revert) before the path continues. Points,
-  cells and values are drawn with ``rng``; :class:`~searchers.base.SearchFailed` when fewer than
+  cells and values are drawn with ``rng``; :class:`~reasonpipe.searchers.base.SearchFailed` when fewer than
   ``k`` such detours exist.
 
 The traces of ``dfs`` do not depend on ``rng``; all three are deterministic given its seed.
@@ -30,7 +30,7 @@ import random
 from reasonpipe.tasks.sudoku import COL, DIGITS, POPCOUNT, ROW, Board, first_conflict, propagate_singles, start_step
 from reasonpipe.traces import Trace, TraceMeta
 from reasonpipe.traces.sudoku import End, GiveUp, Guess, Invalid, NoCand, Place, Revert
-from searchers.base import SearchFailed, SearchOptions
+from reasonpipe.searchers.base import SearchFailed, SearchOptions
 
 # Placement steps are immutable, so one object per (cell, value) serves every trace.
 _PLACE = tuple(tuple(Place(ROW[i], COL[i], v) for v in range(10)) for i in range(81))

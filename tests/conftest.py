@@ -11,7 +11,7 @@ that is missing; a test file never tests for a capability itself:
 - ``lean_repl``: leanprover-community's ``repl`` on PATH;
 - ``vllm``: vllm installed (``import vllm`` would find it);
 - ``bwrap``: bubblewrap can create a sandbox here (``bwrap --ro-bind / / --unshare-all --die-with-parent true``
-  exits 0; probed here, not by verifiers.lean.sandbox, whose own probe is under test);
+  exits 0; probed here, not by reasonpipe.verifiers.lean.sandbox, whose own probe is under test);
 - ``triton_interpret``: runs only where the Triton kernels are interpreted (``TRITON_INTERPRET=1``), i.e. in
   the subprocess that the ``rerun_interpreted`` fixture starts;
 - ``slow``: long-running, never skipped here (deselect with ``-m 'not slow'``).
@@ -96,7 +96,7 @@ def _no_bwrap() -> str | None:
 
 def interpreted() -> bool:
     """Are the Triton kernels defined interpreted in this process (TRITON_INTERPRET=1 before their import)?"""
-    from kernels.logprob import interpreted as kernels_interpreted
+    from reasonpipe.kernels.logprob import interpreted as kernels_interpreted
 
     return kernels_interpreted()
 

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from reasonpipe.errors import InputError
 from reasonpipe.tasks import GYM_TASKS, make_task
-from verifiers.countdown import CountdownVerifier
-from verifiers.gym import GymVerifier
-from verifiers.reachability import ReachabilityVerifier
-from verifiers.sudoku import SudokuVerifier
-from verifiers.verdicts import StepVerdict, TraceReport, Verdict
+from reasonpipe.verifiers.countdown import CountdownVerifier
+from reasonpipe.verifiers.gym import GymVerifier
+from reasonpipe.verifiers.reachability import ReachabilityVerifier
+from reasonpipe.verifiers.sudoku import SudokuVerifier
+from reasonpipe.verifiers.verdicts import StepVerdict, TraceReport, Verdict
 
 VERIFIERS = {"countdown": CountdownVerifier, "sudoku": SudokuVerifier, "reachability": ReachabilityVerifier}
 # the reasoning-gym tasks: one verifier class, built on the task object (``GymVerifier(make_task(name))``)

@@ -29,7 +29,7 @@ from __future__ import annotations
 from reasonpipe.tasks.countdown import apply, numbers_after
 from reasonpipe.traces import Trace
 from reasonpipe.traces.countdown import DeadEnd, Exhausted, Explore, Generate, Goal, Move, State, Unparsed
-from verifiers.verdicts import ExactVerifier, StepVerdict, Verdict
+from reasonpipe.verifiers.verdicts import ExactVerifier, StepVerdict, Verdict
 
 _P = Verdict.PROVED
 _R = Verdict.REFUTED

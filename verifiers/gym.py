@@ -6,7 +6,7 @@ correct by reasoning-gym's scorer.
 
 Example::
 
-    python -c "from reasonpipe.tasks import make_task; from verifiers.gym import GymVerifier; print(GymVerifier(make_task('arc_1d')).task)"
+    python -c "from reasonpipe.tasks import make_task; from reasonpipe.verifiers.gym import GymVerifier; print(GymVerifier(make_task('arc_1d')).task)"
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 from reasonpipe.tasks.gym.base import GymTask
 from reasonpipe.tasks.gym.grammar import Answer, Check, ProblemLine, Reject, Try, Unparsed
 from reasonpipe.traces import Trace
-from verifiers.verdicts import ExactVerifier, StepVerdict, Verdict
+from reasonpipe.verifiers.verdicts import ExactVerifier, StepVerdict, Verdict
 
 
 class GymVerifier(ExactVerifier):

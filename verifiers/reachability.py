@@ -25,7 +25,7 @@ from __future__ import annotations
 from reasonpipe.tasks.reachability import bfs, node_name
 from reasonpipe.traces import Trace
 from reasonpipe.traces.reachability import Answer, Frontier, Path, Question, Unparsed
-from verifiers.verdicts import ExactVerifier, StepVerdict, Verdict
+from reasonpipe.verifiers.verdicts import ExactVerifier, StepVerdict, Verdict
 
 _P = Verdict.PROVED
 _R = Verdict.REFUTED

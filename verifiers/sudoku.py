@@ -33,7 +33,7 @@ from reasonpipe.tasks.sudoku import (BIT, DIGITS, Board, cell_name, first_confli
                                      shared_unit)
 from reasonpipe.traces import Trace
 from reasonpipe.traces.sudoku import End, GiveUp, Guess, Invalid, NoCand, Place, Revert, Start, Unparsed
-from verifiers.verdicts import ExactVerifier, StepVerdict, Verdict
+from reasonpipe.verifiers.verdicts import ExactVerifier, StepVerdict, Verdict
 
 _P = Verdict.PROVED
 _R = Verdict.REFUTED

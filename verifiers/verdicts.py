@@ -8,7 +8,7 @@ check; a trace is *valid* when every step holds. ``error`` is never counted as r
 
 Example::
 
-    python -c "from verifiers.verdicts import StepVerdict, Verdict; print(StepVerdict(Verdict.PROVED, 'ok'))"
+    python -c "from reasonpipe.verifiers.verdicts import StepVerdict, Verdict; print(StepVerdict(Verdict.PROVED, 'ok'))"
 """
 
 from __future__ import annotations

@@ -68,7 +68,7 @@ def hash_rows(outputs: Any, float_bits: int = DEFAULT_FLOAT_BITS, namespace: byt
 def _mix64_rows(outputs: Any, float_bits: int, namespace: bytes | str) -> list[bytes]:
     import numpy as np
 
-    from kernels.fhash import fingerprint_rows, fingerprints_to_bytes
+    from reasonpipe.kernels.fhash import fingerprint_rows, fingerprints_to_bytes
 
     float_mask(float_bits)  # validates
     if type(outputs).__module__.startswith("torch"):

@@ -18,26 +18,28 @@ from collections import defaultdict
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]  # tests/architecture/ -> the repository
-ROOTS = ("reasonpipe", "searchers", "verifiers", "jobs", "kernels")
+# Folder -> the package it installs as (pyproject.toml's package-dir): the four siblings are reasonpipe.<folder>.
+ROOTS = {"reasonpipe": "reasonpipe", "searchers": "reasonpipe.searchers", "verifiers": "reasonpipe.verifiers",
+         "jobs": "reasonpipe.jobs", "kernels": "reasonpipe.kernels"}
 
 # Bottom first. Each rule lives in the lowest layer that needs it.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("base: errors, files, configs, reports, hashing, kernels", (
         "reasonpipe.errors", "reasonpipe.environ", "reasonpipe.jsonl", "reasonpipe.config", "reasonpipe.console",
         "reasonpipe.report", "reasonpipe.manifest", "reasonpipe.stage", "reasonpipe.checkpoints", "reasonpipe.localray",
-        "kernels", "reasonpipe.fhash")),
+        "reasonpipe.kernels", "reasonpipe.fhash")),
     ("trace grammars", ("reasonpipe.traces",)),
     ("tasks: problems, rules, scores", ("reasonpipe.tasks",)),
     ("tokenizer", ("reasonpipe.tokenizer",)),
     ("search and verification", (
-        "searchers", "verifiers", "reasonpipe.tracegen", "reasonpipe.verify", "reasonpipe.programsearch")),
+        "reasonpipe.searchers", "reasonpipe.verifiers", "reasonpipe.tracegen", "reasonpipe.verify", "reasonpipe.programsearch")),
     ("models, sampling, inference strategies", (
         "reasonpipe.models", "reasonpipe.budgets", "reasonpipe.sampling", "reasonpipe.ray_sampling",
         "reasonpipe.strategies")),
     ("training and evaluation", (
-        "reasonpipe.distributed", "reasonpipe.sft", "reasonpipe.rewards", "reasonpipe.grpo", "reasonpipe.evaluation",
+        "reasonpipe.distributed", "reasonpipe.sft", "reasonpipe.rewards", "reasonpipe.rl", "reasonpipe.evaluation",
         "reasonpipe.latent", "reasonpipe.latent_data", "reasonpipe.latent_train", "reasonpipe.latent_probe")),
-    ("jobs", ("jobs",)),
+    ("jobs", ("reasonpipe.jobs",)),
     ("command line", ("reasonpipe.cli", "reasonpipe.__main__", "reasonpipe")),
 ]
 
@@ -45,10 +47,10 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
 def module_files() -> dict[str, Path]:
     """Dotted module name -> file, for every module of the project's packages."""
     out = {}
-    for root in ROOTS:
+    for root, package in ROOTS.items():
         for path in sorted((REPO / root).rglob("*.py")):
-            parts = path.relative_to(REPO).with_suffix("").parts
-            name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+            parts = path.relative_to(REPO / root).with_suffix("").parts
+            name = ".".join([package, *(parts[:-1] if parts[-1] == "__init__" else parts)])
             out[name] = path
     return out
 

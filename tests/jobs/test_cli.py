@@ -228,15 +228,15 @@ STAGE_CASES = {
 def stage_module(stage: str):
     import importlib
 
-    from jobs import STAGES
+    from reasonpipe.jobs import STAGES
 
-    return importlib.import_module(f"jobs.{STAGES[stage]}")
+    return importlib.import_module(f"reasonpipe.jobs.{STAGES[stage]}")
 
 
 @pytest.fixture
 def seen(monkeypatch):
     """Replace every stage's ``main`` by one that records its config: the command line, not the work, is tested."""
-    from jobs import STAGES
+    from reasonpipe.jobs import STAGES
 
     got: dict[str, object] = {}
     for stage in STAGES:
@@ -288,7 +288,7 @@ def test_the_job_stages_really_run_and_match_the_tools(cli, tmp_path):
 def test_stage_help_lists_every_field_with_type_default_and_help(cli, stage):
     import typing
 
-    from jobs import field_rows
+    from reasonpipe.jobs import field_rows
 
     ask = ["--config", "F", "--help"] if stage == "verify" else ["--help"]  # verify without --config: the tool
     r = cli(stage, *ask)
@@ -298,7 +298,7 @@ def test_stage_help_lists_every_field_with_type_default_and_help(cli, stage):
     rows = field_rows(config_cls, getattr(module, "HELP", None))
     for name, tp, _, _ in rows:
         assert f"--{name} {tp}" in r.out, name
-    assert f"python -m jobs.{module.__name__.split('.')[1]} --config F" in r.out
+    assert f"python -m reasonpipe.jobs.{module.__name__.split('.')[2]} --config F" in r.out
     if stage in ("tracegen", "verify", "sft", "rl", "eval"):  # configs whose help text this repository has
         assert all(text for _, _, _, text in rows), [name for name, _, _, text in rows if not text]
     assert cli(stage, "--config", "not-read.yaml", "--help").code == 0  # --help wins: the file is not read
@@ -320,7 +320,7 @@ class HelpDemo:
 
 
 def test_help_text_comes_from_metadata_extra_help_and_source_comments():
-    from jobs import field_rows
+    from reasonpipe.jobs import field_rows
 
     rows = {name: (tp, default, text) for name, tp, default, text in field_rows(HelpDemo, {"d": "from the job"})}
     assert rows == {"a": ("int", "1", "from metadata"), "b": ("str", '"x"', "trailing comment continued here"),
@@ -337,12 +337,12 @@ def test_a_bad_override_exits_2_with_one_line_naming_the_field_and_the_valid_one
     assert "the fields of SFTConfig: data, out, task" in r.err
     r = cli("pipeline", "--config", config, "--datasets.0.nn", 3)
     assert r.code == 2 and "--datasets.0.nn: no such field (did you mean --datasets.0.n?)" in r.err
-    assert "fields of datasets.0 (DatasetConfig): name, task, searcher, n," in r.err
+    assert "fields of datasets.0 (DatasetBlock): name, task, searcher, n," in r.err
     r = cli("pipeline", "--config", config, "--seed.x", 3)
     assert r.code == 2 and "--seed.x: seed (int) has no field 'x'" in r.err
     r = cli("eval", "--problems", "many")
     assert r.code == 2 and "field 'problems': expected int" in r.err
-    from jobs import sft
+    from reasonpipe.jobs import sft
 
     assert sft.cli(["--max_step", "3"]) == 2  # the module form checks the same way
 
@@ -352,13 +352,13 @@ def test_unknown_stage_lists_the_valid_ones_and_submit_takes_stage_names(cli, tm
     assert r.code == 2 and "unknown command 'evall' (did you mean eval?)" in r.err
     for stage in ("tracegen", "verify --config", "sft", "rl", "eval", "latent", "ksweep", "pipeline"):
         assert stage in r.err
-    r = cli("submit", "eval", "--config", tmp_path / "missing.yaml")  # eval -> jobs/evaluate.py
+    r = cli("submit", "eval", "--config", tmp_path / "missing.yaml")  # eval -> jobs/evaluation.py
     assert r.code == 2 and "missing.yaml: no such config file" in r.err
 
 
 def test_stages_are_the_job_modules_and_the_top_help_lists_them(cli):
-    from jobs import STAGES
-    from jobs.submit import available_jobs
+    from reasonpipe.jobs import STAGES
+    from reasonpipe.jobs.submit import available_jobs
 
     assert sorted(STAGES.values()) == sorted(available_jobs())
     r = cli("--help")

@@ -1,10 +1,10 @@
-"""The tracegen and verify job entry points (``python -m jobs.<name> --config F``), without Ray."""
+"""The tracegen and verify job entry points (``python -m reasonpipe.jobs.<name> --config F``), without Ray."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from jobs import tracegen, verify
+from reasonpipe.jobs import tracegen, verify
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -27,9 +27,9 @@ def test_ksweep_reruns_a_changed_stage_and_what_follows_it_never_reusing_stale_r
     import json
     import os
 
-    import reasonpipe.grpo
+    import reasonpipe.rl
     import reasonpipe.sft
-    from jobs import ksweep
+    from reasonpipe.jobs import ksweep
 
     calls = []
 
@@ -52,7 +52,7 @@ def test_ksweep_reruns_a_changed_stage_and_what_follows_it_never_reusing_stale_r
         return {"accuracy": sft["tokens_seen"] / 1000 + cfg.eval_problems / 1e6, "mean_tokens": 1.0}
 
     monkeypatch.setattr(reasonpipe.sft, "train", fake_train("sft"))
-    monkeypatch.setattr(reasonpipe.grpo, "train", fake_train("rl"))
+    monkeypatch.setattr(reasonpipe.rl, "train", fake_train("rl"))
     monkeypatch.setattr(ksweep, "accuracy", fake_accuracy)
     opts = "{numbers: 3, max_number: 9, target_min: 10, target_max: 49}"
     recipe = tmp_path / "k.yaml"
@@ -88,7 +88,7 @@ def test_a_bad_nested_block_fails_before_any_work(tmp_path):
     searcher or evaluation key is one error naming the field, before a single trace is generated."""
     import pytest
 
-    from jobs.pipeline import PipelineConfig, main
+    from reasonpipe.jobs.pipeline import PipelineConfig, main
     from reasonpipe.config import load_config
     from reasonpipe.errors import InputError
 
@@ -106,7 +106,7 @@ def test_a_bad_nested_block_fails_before_any_work(tmp_path):
 def test_a_bad_ksweep_block_fails_before_any_work(tmp_path):
     import pytest
 
-    from jobs.ksweep import KSweepConfig, main
+    from reasonpipe.jobs.ksweep import KSweepConfig, main
     from reasonpipe.config import load_config
     from reasonpipe.errors import InputError
 

@@ -26,7 +26,7 @@ import pytest
 import ray  # imported here, not in a test: Ray's log handler keeps the sys.stderr of its first import
 import yaml
 
-from jobs import submit as S
+from reasonpipe.jobs import submit as S
 
 ROOT = Path(S.__file__).resolve().parent.parent
 
@@ -237,7 +237,7 @@ def test_a_job_killed_mid_run_is_resubmitted_and_resumes_to_the_uninterrupted_mo
     config = sft_config(tmp_path / "killed.yaml", traces, tmp_path / "killed", **settings)
     killed: list = []
     killer = threading.Thread(target=kill_when, args=(tmp_path / "killed" / "checkpoints" / "checkpoint-4" /
-                                                      "trainer_state.json", f"jobs.sft --config {config}", killed))
+                                                      "trainer_state.json", f"reasonpipe.jobs.sft --config {config}", killed))
     killer.start()
 
     r = cli("submit", "sft", "--config", config, "--address", cluster, "--retries", "1")
@@ -292,7 +292,7 @@ def test_job_names_are_the_modules_of_jobs_with_a_main(tmp_path):
     (tmp_path / "broken.py").write_text("def main(:\n")
     (tmp_path / "submit.py").write_text("def main(c): return 0\n")
     assert S.available_jobs(tmp_path) == ["train"]
-    assert {"sft", "pipeline", "evaluate", "rl", "ksweep"} <= set(S.available_jobs())
+    assert {"sft", "pipeline", "evaluation", "rl", "ksweep"} <= set(S.available_jobs())
     assert S.check_job("sft") == "sft"
     with pytest.raises(S.SubmitError, match="valid jobs: .*sft"):
         S.check_job("submit")
@@ -347,10 +347,10 @@ def test_plan_uploads_with_a_relative_config_and_runs_locally_with_an_absolute_o
     inside = ROOT / "configs" / "sft-demo.yaml"
     common = dict(name=None, num_gpus=None, environ={}, now=0.0)
     remote = S.plan("sft", str(inside), ["--lr", "1e-3"], upload=True, python="python", **common)
-    assert remote.entrypoint == "python -m jobs.sft --config configs/sft-demo.yaml --lr 1e-3"
+    assert remote.entrypoint == "python -m reasonpipe.jobs.sft --config configs/sft-demo.yaml --lr 1e-3"
     assert remote.runtime_env["working_dir"] == str(ROOT) and remote.metadata["config"] == "configs/sft-demo.yaml"
     local = S.plan("sft", str(inside), [], upload=False, python="/opt/py 3/python", **common)
-    assert local.entrypoint == f"'/opt/py 3/python' -m jobs.sft --config {inside}"
+    assert local.entrypoint == f"'/opt/py 3/python' -m reasonpipe.jobs.sft --config {inside}"
     assert "working_dir" not in local.runtime_env
     outside = tmp_path / "x.yaml"
     outside.write_text("model: tiny\n")
@@ -406,7 +406,7 @@ class TakenIdClient:
 
 
 def test_a_taken_id_gets_a_suffix_and_other_refusals_are_one_line():
-    sub = S.Submission(job="sft", entrypoint="python -m jobs.sft --config c.yaml", submission_id="reasonpipe-sft-c-1",
+    sub = S.Submission(job="sft", entrypoint="python -m reasonpipe.jobs.sft --config c.yaml", submission_id="reasonpipe-sft-c-1",
                        runtime_env={}, metadata={})
     client = TakenIdClient()
     assert S._submit(client, sub) == "reasonpipe-sft-c-1-2"
@@ -470,7 +470,7 @@ class EndsClient:
     (["SUCCEEDED"], 2, 0, 1),
 ])
 def test_a_failed_job_is_resubmitted_up_to_retries_times(statuses, retries, code, submitted, capsys):
-    sub = S.Submission(job="sft", entrypoint="python -m jobs.sft --config c.yaml", submission_id="reasonpipe-sft-c-1",
+    sub = S.Submission(job="sft", entrypoint="python -m reasonpipe.jobs.sft --config c.yaml", submission_id="reasonpipe-sft-c-1",
                        runtime_env={}, metadata={})
     client = EndsClient(statuses)
     assert S._run_with_retries(client, sub, "http://h:8265", "http://h:8265", retries) == code

@@ -1,4 +1,4 @@
-"""kernels.fhash: the mix64 row-fingerprint kernel against its numpy reference, bit for bit.
+"""reasonpipe.kernels.fhash: the mix64 row-fingerprint kernel against its numpy reference, bit for bit.
 
 Layers:
 
@@ -28,7 +28,7 @@ import numpy as np
 import pytest
 import torch
 
-from kernels.fhash import (GOLDEN, fingerprint_rows, fingerprint_rows_triton, fingerprints_to_bytes, interpreted, mix,
+from reasonpipe.kernels.fhash import (GOLDEN, fingerprint_rows, fingerprint_rows_triton, fingerprints_to_bytes, interpreted, mix,
                            reference_fingerprints)
 from reasonpipe.fhash import EncodeError, functional_hash, hash_rows
 
@@ -279,7 +279,7 @@ def test_kernel_lowers_for_sm90_without_a_gpu():
     triton = pytest.importorskip("triton")
     if interpreted():
         pytest.skip("the interpreter subprocess defines interpreted kernels")
-    import kernels.fhash as F
+    import reasonpipe.kernels.fhash as F
     try:
         from triton.backends.compiler import GPUTarget
         from triton.compiler import ASTSource

@@ -1,4 +1,4 @@
-"""kernels.logprob: fused token log-probabilities (+ entropy) against float64 references, values and gradients.
+"""reasonpipe.kernels.logprob: fused token log-probabilities (+ entropy) against float64 references, values and gradients.
 
 Three layers:
 
@@ -27,7 +27,7 @@ from unittest import mock
 import pytest
 import torch
 
-from kernels.logprob import (LaunchConfig, TokenLogprobs, interpreted, launch_config, logprob_backward,
+from reasonpipe.kernels.logprob import (LaunchConfig, TokenLogprobs, interpreted, launch_config, logprob_backward,
                              logprob_forward, token_logprobs, token_logprobs_reference)
 
 # gradient tolerances: (rtol, atol as a fraction of the largest |gradient|); the entropy term's (log p + H) cancels,
@@ -252,7 +252,7 @@ def test_kernels_compile_for_sm90_at_default_blocks(rows, vocab):
 
     if not os.path.exists(os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin", "ptxas")):
         pytest.skip("Triton's bundled ptxas is not here")
-    from kernels.logprob import _logprob_bwd_kernel, _logprob_fwd_kernel
+    from reasonpipe.kernels.logprob import _logprob_bwd_kernel, _logprob_fwd_kernel
 
     aligned = vocab % 16 == 0
     ints = {"n_rows": rows, "rows_per_batch": rows, "stride_b": 0, "stride_t": vocab, "vocab": vocab,
@@ -274,7 +274,7 @@ def test_kernels_compile_for_sm90_at_default_blocks(rows, vocab):
 # --- the Triton code under the interpreter (a subprocess) -------------------------------------------------------
 
 def test_triton_code_under_the_interpreter(rerun_interpreted):
-    """Reruns this file's ``interp`` tests with TRITON_INTERPRET=1 set before kernels.logprob is imported."""
+    """Reruns this file's ``interp`` tests with TRITON_INTERPRET=1 set before reasonpipe.kernels.logprob is imported."""
     rerun_interpreted()
 
 
@@ -302,7 +302,7 @@ def test_interp_one_output_in_the_loss(gen, use):
 @pytest.mark.triton_interpret
 def test_interp_reads_a_slice_in_place(gen):
     """``logits[:, :-1]`` (what a causal LM's scoring takes) is read through its strides, not copied."""
-    from kernels.logprob import _rows_view
+    from reasonpipe.kernels.logprob import _rows_view
 
     full = (torch.randn(2, 9, 70, generator=gen) * 3).requires_grad_(True)
     part = full[:, :-1]

@@ -22,9 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from verifiers.lean.backends import FileBackend, Goal
-from verifiers.lean.guard import parse_declaration
-from verifiers.lean.sandbox import Limits
+from reasonpipe.verifiers.lean.backends import FileBackend, Goal
+from reasonpipe.verifiers.lean.guard import parse_declaration
+from reasonpipe.verifiers.lean.sandbox import Limits
 
 FAKES = Path(__file__).parent / "fakes"
 MODES = ("file", "file-early", "repl")
@@ -301,7 +301,7 @@ def test_real_lean_echoed_text_forges_nothing(cli, tmp_path):
 @pytest.fixture
 def guard_without_namespace(monkeypatch):
     """The guard's hand lists with `namespace` taken out: what a keyword missing from them looks like."""
-    from verifiers.lean import guard, policy
+    from reasonpipe.verifiers.lean import guard, policy
 
     def clear() -> None:
         guard._lex_cached.cache_clear()

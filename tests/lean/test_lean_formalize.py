@@ -9,10 +9,10 @@ import pytest
 
 from reasonpipe.traces import Trace
 from reasonpipe.traces import countdown as cd
-from verifiers.lean.formalize import FORMALIZERS, Formal, FormalStep, countdown_step, formal_step, formalize, main
-from verifiers.lean.guard import parse_declaration
-from verifiers.lean.policy import check_statement
-from verifiers.verdicts import Verdict
+from reasonpipe.verifiers.lean.formalize import FORMALIZERS, Formal, FormalStep, countdown_step, formal_step, formalize, main
+from reasonpipe.verifiers.lean.guard import parse_declaration
+from reasonpipe.verifiers.lean.policy import check_statement
+from reasonpipe.verifiers.verdicts import Verdict
 
 
 @pytest.mark.parametrize("line, source", [

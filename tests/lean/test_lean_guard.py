@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from verifiers.lean.guard import (ALLOWED_OPTIONS, FORBIDDEN_IDENTIFIERS, Binder, Declaration, GuardError,
+from reasonpipe.verifiers.lean.guard import (ALLOWED_OPTIONS, FORBIDDEN_IDENTIFIERS, Binder, Declaration, GuardError,
                                   parse_declaration, parse_header, parse_proof, tokenize, vacuity)
 
 SHARED = Path(__file__).resolve().parent / "data"  # a copy of ../shared/lean (real Lean output)
@@ -716,8 +716,7 @@ def test_lexer_errors(text, match):
 
 
 def test_module_docstring_example_runs():
-    import verifiers.lean.guard as guard
-
+    import reasonpipe.verifiers.lean.guard as guard
     assert "python -c" in guard.__doc__ and "does NOT" in guard.__doc__
     d = parse_declaration("theorem t : (2:Int)+2=4 := by decide")
     assert d.render("step") == "theorem step : (2:Int)+2=4 := by decide"

@@ -3,7 +3,7 @@ error positions make a word a keyword, and that each word is asked about once.""
 
 from __future__ import annotations
 
-from verifiers.lean.keywords import TOKEN_COLUMN, KeywordProbe, command_probe_lines, token_probe_lines
+from reasonpipe.verifiers.lean.keywords import TOKEN_COLUMN, KeywordProbe, command_probe_lines, token_probe_lines
 
 
 class ScriptedLean:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from verifiers.lean.backends import anonymize, errors_per_block, layout
-from verifiers.lean.diagnostics import UnexpectedOutput, parse_axioms, parse_messages, read_check, unsound_axioms
+from reasonpipe.verifiers.lean.backends import anonymize, errors_per_block, layout
+from reasonpipe.verifiers.lean.diagnostics import UnexpectedOutput, parse_axioms, parse_messages, read_check, unsound_axioms
 
 CASES = Path(__file__).parent / "data" / "cli-cases.json"  # what a real (early) Lean 4 printed
 

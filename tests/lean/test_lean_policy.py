@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from verifiers.lean.guard import Binder, GuardError, parse_declaration, parse_proof
-from verifiers.lean.policy import (ALLOWED_NOTATIONS, ALLOWED_TACTICS, ALLOWED_TERM_WORDS, ALLOWED_WORDS, check_proof,
+from reasonpipe.verifiers.lean.guard import Binder, GuardError, parse_declaration, parse_proof
+from reasonpipe.verifiers.lean.policy import (ALLOWED_NOTATIONS, ALLOWED_TACTICS, ALLOWED_TERM_WORDS, ALLOWED_WORDS, check_proof,
                                    check_statement, proof_words)
 
 SAFE = "theorem test\n  (a x: ℝ)\n  (h₀: a * x + 3 = x - 5)\n  (h₁: x = 3):\n  (a = (-3)) := by sorry"

@@ -1,4 +1,4 @@
-"""verifiers.lean.repl against a fake REPL that replays real recorded exchanges (tests/lean/fakes/fake_repl.py).
+"""reasonpipe.verifiers.lean.repl against a fake REPL that replays real recorded exchanges (tests/lean/fakes/fake_repl.py).
 
 The recordings are leanprover-community/repl's own test files (/work/shared/lean/repl-golden): requests and
 the replies a real REPL (Lean v4.33.0-rc2) gave. Every pair is replayed through ReplProcess; the session
@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from verifiers.lean.repl import (Message, Pos, ReplCrashed, ReplError, ReplProcess, ReplProtocolError,
+from reasonpipe.verifiers.lean.repl import (Message, Pos, ReplCrashed, ReplError, ReplProcess, ReplProtocolError,
                                  ReplResponse, ReplSession, ReplStartError, ReplTimeout, Sorry, encode_request,
                                  take_block)
-from verifiers.lean.sandbox import LeanNotFound, Limits
+from reasonpipe.verifiers.lean.sandbox import LeanNotFound, Limits
 
 REPO = Path(__file__).resolve().parents[2]
 GOLDEN = REPO / "tests" / "lean" / "data" / "repl-golden"  # a copy of ../shared/lean/repl-golden

@@ -1,4 +1,4 @@
-"""verifiers.lean.sandbox: limits, process-group kills, output caps, scrubbed environment, bubblewrap.
+"""reasonpipe.verifiers.lean.sandbox: limits, process-group kills, output caps, scrubbed environment, bubblewrap.
 
 Most programs run here are small Python scripts. The bubblewrap tests run the real sandbox (they skip, saying
 why, where `bwrap` is missing or cannot create a sandbox: `apt-get install -y bubblewrap`), and the real-Lean
@@ -25,8 +25,8 @@ from pathlib import Path
 
 import pytest
 
-from verifiers.lean import sandbox
-from verifiers.lean.sandbox import (FILE_SIZE_LIMIT_BYTES, LeanNotFound, Limits, RunResult, SandboxError,
+from reasonpipe.verifiers.lean import sandbox
+from reasonpipe.verifiers.lean.sandbox import (FILE_SIZE_LIMIT_BYTES, LeanNotFound, Limits, RunResult, SandboxError,
                                     bwrap_error, bwrap_works, find_executable, is_out_of_memory, kill_group,
                                     popen_limited, run_limited, sandbox_argv, sandbox_failure, scrubbed_env,
                                     toolchain_binds)

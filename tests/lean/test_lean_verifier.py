@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 from reasonpipe.traces import Trace
-from verifiers import get_verifier
-from verifiers.lean import LeanConfig, LeanVerifier
-from verifiers.lean.backends import FileBackend
-from verifiers.lean.formalize import Formal, theorem
-from verifiers.lean.sandbox import Limits
-from verifiers.verdicts import StepVerdict, Verdict
+from reasonpipe.verifiers import get_verifier
+from reasonpipe.verifiers.lean import LeanConfig, LeanVerifier
+from reasonpipe.verifiers.lean.backends import FileBackend
+from reasonpipe.verifiers.lean.formalize import Formal, theorem
+from reasonpipe.verifiers.lean.sandbox import Limits
+from reasonpipe.verifiers.verdicts import StepVerdict, Verdict
 
 FAKE_LEAN = Path(__file__).parent / "fakes" / "fake_lean.py"
 CD = ("Current State: 28:[25, 3, 4], Operations: []\n"

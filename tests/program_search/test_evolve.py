@@ -10,7 +10,7 @@ from reasonpipe.fhash import FunctionalHashCache
 from reasonpipe.programsearch import SearchRequest, run_search, same_result
 from reasonpipe.tasks import list_programs as lf
 from reasonpipe.tasks import make_task
-from searchers.evolve import CountdownSpace, EvolveConfig, ListFunctionsSpace, aging_evolution
+from reasonpipe.searchers.evolve import CountdownSpace, EvolveConfig, ListFunctionsSpace, aging_evolution
 
 
 def test_dsl_runs_shows_and_parses():

@@ -20,7 +20,7 @@ from reasonpipe.errors import InputError
 from reasonpipe.traces import Trace, TraceMeta
 from reasonpipe.traces.lines import Unparsed, parse_lines
 from reasonpipe.traces.tokens import vocabulary_from
-from verifiers.verdicts import ExactVerifier, StepVerdict, Verdict
+from reasonpipe.verifiers.verdicts import ExactVerifier, StepVerdict, Verdict
 
 # -- 1. the grammar: steps <-> lines (in a real task: reasonpipe/traces/parity.py) ----------------------------
 
@@ -175,8 +175,8 @@ class ParityVerifier(ExactVerifier):
 def parity_registered(monkeypatch):
     """In the repository these are one line each in reasonpipe/tasks/__init__.py (TASKS), searchers/__init__.py
     (SEARCHERS) and verifiers/__init__.py (VERIFIERS); here they are added for the test only."""
-    import searchers
-    import verifiers
+    from reasonpipe import searchers
+    from reasonpipe import verifiers
     from reasonpipe import tasks
 
     monkeypatch.setitem(tasks.TASKS, "parity", (ParityTask, ParityConfig))

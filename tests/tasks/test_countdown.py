@@ -14,11 +14,11 @@ from reasonpipe.tasks.countdown import (CountdownProblem, apply, combine, legal_
                                         replace_pair, solvable, solve, successors)
 from reasonpipe.traces import Trace
 from reasonpipe.traces import countdown as grammar
-from searchers import SearchOptions, get_searcher
-from searchers.base import SearchFailed
-from searchers.countdown import score, scored_children
-from verifiers import get_verifier
-from verifiers.verdicts import Verdict
+from reasonpipe.searchers import SearchOptions, get_searcher
+from reasonpipe.searchers.base import SearchFailed
+from reasonpipe.searchers.countdown import score, scored_children
+from reasonpipe.verifiers import get_verifier
+from reasonpipe.verifiers.verdicts import Verdict
 
 TASK = make_task("countdown")
 VERIFIER = get_verifier("countdown")

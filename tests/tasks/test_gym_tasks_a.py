@@ -14,10 +14,10 @@ from reasonpipe.tasks.gym.base import GymProblem
 from reasonpipe.tasks.gym.grammar import Answer, Check, Reject, Try
 from reasonpipe.tokenizer import TaskTokenizer
 from reasonpipe.traces import Trace
-from searchers.base import SearchOptions
-from searchers.gym import direct, kbacktrack
-from verifiers import get_verifier
-from verifiers.verdicts import Verdict
+from reasonpipe.searchers.base import SearchOptions
+from reasonpipe.searchers.gym import direct, kbacktrack
+from reasonpipe.verifiers import get_verifier
+from reasonpipe.verifiers.verdicts import Verdict
 
 NAMES = ("arc_1d", "list_functions", "color_cube_rotation")
 

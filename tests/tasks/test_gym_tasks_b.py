@@ -13,10 +13,10 @@ from reasonpipe.tasks import make_task
 from reasonpipe.tasks.gym.base import GymProblem
 from reasonpipe.tasks.gym.grammar import Answer, Check, Reject, Try
 from reasonpipe.tokenizer import TaskTokenizer
-from searchers.base import SearchFailed, SearchOptions
-from searchers.gym import kbacktrack
-from verifiers import get_verifier
-from verifiers.verdicts import Verdict
+from reasonpipe.searchers.base import SearchFailed, SearchOptions
+from reasonpipe.searchers.gym import kbacktrack
+from reasonpipe.verifiers import get_verifier
+from reasonpipe.verifiers.verdicts import Verdict
 
 TASKS = ("zebra_puzzles", "self_reference", "advanced_geometry")
 

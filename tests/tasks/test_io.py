@@ -128,7 +128,7 @@ def test_config_errors_name_file_line_field(tmp_path, text, overrides, expect):
 
 
 def test_pipeline_job_writes_run_folder_and_resumes(tmp_path, capsys):
-    from jobs.pipeline import cli
+    from reasonpipe.jobs.pipeline import cli
 
     recipe = tmp_path / "tiny.yaml"
     recipe.write_text(f"""name: tiny

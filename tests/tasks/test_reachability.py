@@ -18,12 +18,12 @@ from reasonpipe.tokenizer import TaskTokenizer, tokens_of
 from reasonpipe.traces import Trace
 from reasonpipe.traces import reachability as grammar
 from reasonpipe.traces.reachability import Answer, Frontier, Path, Question, Unparsed, answer_line, cot_steps
-from searchers import get_searcher
-from searchers.base import SearchFailed, SearchOptions
-from searchers.reachability import bfs, direct, path
-from verifiers import get_verifier
-from verifiers.reachability import ReachabilityVerifier
-from verifiers.verdicts import Verdict
+from reasonpipe.searchers import get_searcher
+from reasonpipe.searchers.base import SearchFailed, SearchOptions
+from reasonpipe.searchers.reachability import bfs, direct, path
+from reasonpipe.verifiers import get_verifier
+from reasonpipe.verifiers.reachability import ReachabilityVerifier
+from reasonpipe.verifiers.verdicts import Verdict
 
 SEARCHERS = {"path": path, "bfs": bfs, "direct": direct}
 CONFIGS = [

@@ -12,10 +12,10 @@ from reasonpipe.tasks.sudoku import (SudokuConfig, SudokuProblem, SudokuTask, co
 from reasonpipe.traces import Trace
 from reasonpipe.traces import sudoku as grammar
 from reasonpipe.traces.sudoku import End, GiveUp, Guess, Invalid, NoCand, Place, Revert, Start, Unparsed
-from searchers.base import SearchFailed, SearchOptions
-from searchers.sudoku import dfs, direct, kbacktrack
-from verifiers.sudoku import SudokuVerifier
-from verifiers.verdicts import Verdict
+from reasonpipe.searchers.base import SearchFailed, SearchOptions
+from reasonpipe.searchers.sudoku import dfs, direct, kbacktrack
+from reasonpipe.verifiers.sudoku import SudokuVerifier
+from reasonpipe.verifiers.verdicts import Verdict
 
 SEARCHERS = {"dfs": dfs, "direct": direct, "kbacktrack": kbacktrack}
 

@@ -9,7 +9,7 @@ from transformers import PreTrainedTokenizerFast
 
 from reasonpipe.tasks import make_task
 from reasonpipe.tokenizer import TaskTokenizer, count_tokens, tokens_of
-from searchers import SearchOptions, get_searcher
+from reasonpipe.searchers import SearchOptions, get_searcher
 
 GRAMMARS = [("countdown", s) for s in ("dfs", "bfs", "beam", "direct", "kbacktrack")] + \
            [("sudoku", s) for s in ("dfs", "direct", "kbacktrack")]

@@ -1,7 +1,7 @@
 """GRPO with ``fused_logprobs``: the loss and the parameter gradients of one step equal TRL's own computation.
 
 One tiny trainer (``make_trainer`` with the switch on) scores the same hand-made batch twice: through our
-``_get_per_token_logps_and_entropies`` (kernels.logprob) and through TRL 1.16's (its fused LM head). Left-padded
+``_get_per_token_logps_and_entropies`` (reasonpipe.kernels.logprob) and through TRL 1.16's (its fused LM head). Left-padded
 prompts, right-padded completions, temperature 0.7, an old policy different from the current one (the clipping
 acts), the entropy bonus and the high-entropy token mask on, so the entropy gradient counts too. On CPU the
 reference runs in-process; the Triton code runs in a subprocess under ``TRITON_INTERPRET=1``.
@@ -22,12 +22,12 @@ SEED = int(os.environ.get("GRPO_FUSED_SEED", time.time_ns() % 2**31))
 def build_trainer(tmp: str, device: str = "cpu", bf16: bool = False):
     from datasets import Dataset
 
-    from reasonpipe.grpo import GRPORunConfig, make_trainer
+    from reasonpipe.rl import RLConfig, make_trainer
     from reasonpipe.models import build_model
     from reasonpipe.rewards import BOS, make_reward
     from reasonpipe.tokenizer import TaskTokenizer
 
-    cfg = GRPORunConfig(model="tiny", out=tmp, task="countdown", num_generations=2, prompts_per_step=2,
+    cfg = RLConfig(model="tiny", out=tmp, task="countdown", num_generations=2, prompts_per_step=2,
                         max_completion_length=8, temperature=0.7, fused_logprobs=True, quiet=True, device=device,
                         bf16=bf16)
     hf = TaskTokenizer.for_task("countdown").hf()

@@ -65,7 +65,7 @@ def test_mixing_keeps_stages_apart_per_batch_and_the_plan_counts_every_batch():
 
 
 def test_the_job_trains_every_method_and_writes_tables_probe_plots_and_manifest(tmp_path, capfd):
-    from jobs.latent import cli
+    from reasonpipe.jobs.latent import cli
 
     out = tmp_path / "run"
     config = tmp_path / "toy.yaml"
@@ -113,7 +113,7 @@ quiet: true
 def test_a_run_resumes_after_its_last_finished_stage(tmp_path):
     """Interrupted (Ctrl-C) in its last curriculum stage, a method resumes after the stage before and ends with
     the weights of an uninterrupted run."""
-    from jobs.latent import train_stage
+    from reasonpipe.jobs.latent import train_stage
     from reasonpipe.latent_train import problems
 
     def config(out):

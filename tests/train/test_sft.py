@@ -17,7 +17,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 @pytest.fixture(scope="module")
 def traces(tmp_path_factory):
     from reasonpipe.tracegen import GenRequest, generate
-    from searchers import SearchOptions
+    from reasonpipe.searchers import SearchOptions
 
     out = str(tmp_path_factory.mktemp("sft") / "cd3.jsonl")
     generate(GenRequest(task="countdown", searcher="dfs", out=out, n=400, seed=3, task_options={"numbers": 3},

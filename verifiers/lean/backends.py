@@ -23,7 +23,7 @@ three modules in a fresh temporary folder, with fresh random names per batch (no
 3. ``Check.lean``: ``import Stmts``, ``import Cand``, then per group of up to 64 steps ``theorem rpG_j : rpS_a ∧
    rpS_b ∧ ... := ⟨@rpP_a, @rpP_b, ...⟩`` (the kernel checks each candidate against its statement) and ``#print
    axioms rpG_j``. Its input holds only our names; its output is read strictly
-   (:func:`~verifiers.lean.diagnostics.read_check`), and the statements it checks against were elaborated in
+   (:func:`~reasonpipe.verifiers.lean.diagnostics.read_check`), and the statements it checks against were elaborated in
    ``Stmts``, where no proof could change their meaning. A group that fails or uses a non-standard axiom is
    checked member by member (``CheckAx.lean``: ``example : rpS_k := @rpP_k`` and ``#print axioms rpP_k``).
 4. With ``replay`` (``lean4checker`` found, or required with ``replay="on"``), the kernel checks every
@@ -36,12 +36,12 @@ that one, the check in the candidate's), reading the check's reply only at the p
 step, each step alone (a step that times out alone is ``error``), never bisected; ``deadline`` (a
 ``time.monotonic()`` value) bounds the wall-clock time of the whole verify call.
 
-Every process runs through :mod:`verifiers.lean.sandbox` (bubblewrap where it works: the toolchain and the project
+Every process runs through :mod:`reasonpipe.verifiers.lean.sandbox` (bubblewrap where it works: the toolchain and the project
 read-only, the batch folder the only writable path, no network).
 
 Example::
 
-    python -c "from verifiers.lean.backends import FileBackend; print(FileBackend().version())"
+    python -c "from reasonpipe.verifiers.lean.backends import FileBackend; print(FileBackend().version())"
 """
 
 from __future__ import annotations
@@ -60,10 +60,10 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from verifiers.lean.diagnostics import (CheckResult, Diagnostic, UnexpectedOutput, parse_axioms,
+from reasonpipe.verifiers.lean.diagnostics import (CheckResult, Diagnostic, UnexpectedOutput, parse_axioms,
                                         parse_messages, read_check, unsound_axioms)
-from verifiers.lean.guard import Declaration
-from verifiers.lean.sandbox import (LeanNotFound, Limits, RunResult, SandboxError, find_executable, run_limited,
+from reasonpipe.verifiers.lean.guard import Declaration
+from reasonpipe.verifiers.lean.sandbox import (LeanNotFound, Limits, RunResult, SandboxError, find_executable, run_limited,
                                     sandbox_argv, scrubbed_env, toolchain_binds)
 
 OK, STATEMENT, PROOF, ERROR = "ok", "statement", "proof", "error"
@@ -525,7 +525,7 @@ class ReplBackend:
         return [find_executable(self.repl)]
 
     def _session(self, k: int):
-        from verifiers.lean.repl import ReplSession
+        from reasonpipe.verifiers.lean.repl import ReplSession
 
         while len(self._sessions) <= k:
             self._sessions.append(ReplSession(self._argv(), self.header, limits=self.limits,
@@ -556,7 +556,7 @@ class ReplBackend:
         return self._checker  # type: ignore[return-value]
 
     def probe(self, lines: Sequence[str]) -> dict[int, set[int]]:
-        from verifiers.lean.repl import ReplError
+        from reasonpipe.verifiers.lean.repl import ReplError
 
         try:
             resp = self._session(0).check("\n".join(lines))
@@ -577,7 +577,7 @@ class ReplBackend:
         return min(left, self.limits.timeout_s)
 
     def check_one(self, session, goal: Goal) -> Outcome:
-        from verifiers.lean.repl import ReplError
+        from reasonpipe.verifiers.lean.repl import ReplError
 
         nonce = secrets.token_hex(6)
         s, p = f"rpS_{nonce}_0", f"rpP_{nonce}_0"

@@ -17,7 +17,7 @@ Lean 4 prints information messages (``#print axioms``) bare, current releases as
 
 Example::
 
-    python -m verifiers.lean.diagnostics tests/lean/data/cli-cases.json
+    python -m reasonpipe.verifiers.lean.diagnostics tests/lean/data/cli-cases.json
 """
 
 from __future__ import annotations

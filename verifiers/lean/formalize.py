@@ -9,7 +9,7 @@ Three sources of statements:
   moves, the multiset of remaining numbers) is not arithmetic: those steps are ``no_check`` here, and
   ``--backend exact+lean`` checks them exactly.
 - **Sudoku** (deterministic, decidable over the board): the trace is replayed (the exact verifier's
-  :class:`~verifiers.sudoku.SudokuReplay`) and each claim is stated over the digits on the board at that
+  :class:`~reasonpipe.verifiers.sudoku.SudokuReplay`) and each claim is stated over the digits on the board at that
   step: a placement says the cell is empty, the value is a digit and it is in none of the cell's row, column
   and box; a guess says the same of every listed candidate and that the value is one of them; ``nocand`` says
   every digit is taken by a peer; ``SOL_E END`` says every row, column and box holds every digit.
@@ -25,7 +25,7 @@ configured with prove it); the verifier builds the declaration Lean checks from 
 
 Example::
 
-    python -m verifiers.lean.formalize "Exploring Operation: 66-42=24, Resulting Numbers: [61, 24]"
+    python -m reasonpipe.verifiers.lean.formalize "Exploring Operation: 66-42=24, Resulting Numbers: [61, 24]"
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from typing import Any
 from reasonpipe.tasks.sudoku import PEERS, UNITS
 from reasonpipe.traces import countdown as cd
 from reasonpipe.traces import sudoku as sd
-from verifiers.verdicts import Verdict
+from reasonpipe.verifiers.verdicts import Verdict
 
 DIGITS_LIST = "[1, 2, 3, 4, 5, 6, 7, 8, 9]"
 
@@ -123,7 +123,7 @@ def _peer_digits(cells: list[int], i: int) -> list[int]:
 
 def sudoku(trace: Any) -> list[Formal]:
     """Replay the board with the exact verifier's replay and state each claim over the board before it."""
-    from verifiers.sudoku import SudokuReplay
+    from reasonpipe.verifiers.sudoku import SudokuReplay
 
     replay = SudokuReplay(trace.problem)
     handlers = {sd.Place: replay.place, sd.Guess: replay.guess, sd.Revert: replay.revert, sd.NoCand: replay.nocand,
@@ -186,7 +186,7 @@ class FormalStep:
 def _declares(text: str) -> bool:
     """Whether ``text`` is a whole declaration (``theorem``/``lemma``/``example``, maybe after
     ``set_option ... in`` or a doc comment) rather than a proof. GuardError when Lean's lexer would fail."""
-    from verifiers.lean.guard import DECLARATION_KEYWORDS, TRIVIA, tokenize
+    from reasonpipe.verifiers.lean.guard import DECLARATION_KEYWORDS, TRIVIA, tokenize
 
     return any(t.kind == "keyword" and t.text in DECLARATION_KEYWORDS for t in tokenize(text)
                if t.kind not in TRIVIA)
@@ -202,7 +202,7 @@ def formal_step(step: FormalStep) -> Formal:
     ``sorry`` / ``by sorry`` is no proof (None: the verifier's closing tactics try). Whatever the guard rejects
     is ``unformalizable`` with its reason.
     """
-    from verifiers.lean.guard import GuardError, parse_declaration, parse_proof
+    from reasonpipe.verifiers.lean.guard import GuardError, parse_declaration, parse_proof
 
     stmt = step.statement
     if stmt is None or not stmt.strip() or stmt.strip() == "False":

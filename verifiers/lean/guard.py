@@ -46,7 +46,7 @@ only (comments gone, the tactic layout kept) and runs the guard over its own out
 always something the guard accepted. Send ``render()``'s output to Lean, never the original text.
 :meth:`Declaration.as_pi` gives the statement as one Prop term (``∀ binders, type``) for a trusted
 ``def S : Prop := ...``; :meth:`Declaration.head` the statement without a proof. :func:`parse_proof` guards a
-proof on its own (what follows ``:=``) and returns its canonical text; :mod:`verifiers.lean.policy` adds the
+proof on its own (what follows ``:=``) and returns its canonical text; :mod:`reasonpipe.verifiers.lean.policy` adds the
 allow-list of what a proof may do.
 
 What it does NOT do:
@@ -68,7 +68,7 @@ What it does NOT do:
 
 Example::
 
-    python -c "from verifiers.lean.guard import parse_declaration as p; print(p('theorem t : (2:Int)+2=4 := by decide').render('step'))"
+    python -c "from reasonpipe.verifiers.lean.guard import parse_declaration as p; print(p('theorem t : (2:Int)+2=4 := by decide').render('step'))"
 """
 
 from __future__ import annotations

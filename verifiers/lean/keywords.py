@@ -4,7 +4,7 @@ After a parse error Lean skips to the next token that can start a command and ru
 a proof that the header's grammar makes a command keyword could start a second command after the theorem. A hand
 list of command keywords is never complete (every library adds its own), so the guard's list is only the first
 line; this module asks the Lean that will check the proofs, with the configured header, about every word a batch
-uses that is neither allow-listed nor a dotted name (:func:`verifiers.lean.policy.proof_words`):
+uses that is neither allow-listed nor a dotted name (:func:`reasonpipe.verifiers.lean.policy.proof_words`):
 
 - **token test** (the default mode): ``example : True := let WORD := trivial; WORD`` parses at WORD only when
   WORD is an identifier, not a reserved token of the grammar (tactic names are mostly not reserved: the policy's
@@ -20,7 +20,7 @@ Answers are cached per probe object (one per verifier, so per Lean and header).
 
 Example::
 
-    python -c "from verifiers.lean.keywords import token_probe_lines; print(token_probe_lines(['foo']))"
+    python -c "from reasonpipe.verifiers.lean.keywords import token_probe_lines; print(token_probe_lines(['foo']))"
 """
 
 from __future__ import annotations

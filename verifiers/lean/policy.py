@@ -1,6 +1,6 @@
 """What a proof (and a statement) may contain: the allow-list on top of the guard's lexing rules.
 
-The guard (:mod:`verifiers.lean.guard`) makes sure a text is exactly what it looks like: one declaration, no
+The guard (:mod:`reasonpipe.verifiers.lean.guard`) makes sure a text is exactly what it looks like: one declaration, no
 commands, no attributes, no forbidden names, strings and comments where Lean sees them. This module decides
 what an untrusted proof may *do* once Lean elaborates it. Two modes:
 
@@ -26,7 +26,7 @@ what an untrusted proof may *do* once Lean elaborates it. Two modes:
   What this does *not* catch: Lean does not reserve most tactic names (``decide`` is also a function), so a
   tactic of the header's libraries that is neither on the deny-lists above nor a reserved token passes the
   policy, like a lemma name. That limits what the allow-list promises (it is a second line: what a proof prints
-  is never read as a verdict, see :mod:`verifiers.lean.backends`), not what a verdict means.
+  is never read as a verdict, see :mod:`reasonpipe.verifiers.lean.backends`), not what a verdict means.
   A statement (:func:`check_statement`) follows the same rules and, besides, may not hold a ``by`` or ``do``
   block.
 - **trust** (``trust_tactics=True``, ``--trust-tactics``, for users who run their own provers on their own
@@ -51,7 +51,7 @@ for a theorem), ``do`` (programs), and aesop's clause words (``(add safe ...)``)
 
 Example::
 
-    python -c "from verifiers.lean.policy import check_proof as c; print(c('by\\n  intro x\\n  simp [foo] at x ⊢'))"
+    python -c "from reasonpipe.verifiers.lean.policy import check_proof as c; print(c('by\\n  intro x\\n  simp [foo] at x ⊢'))"
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from types import MappingProxyType
 
-from verifiers.lean.guard import (KEYWORDS, TRIVIA, Declaration, GuardError, Token, _lex, parse_declaration,
+from reasonpipe.verifiers.lean.guard import (KEYWORDS, TRIVIA, Declaration, GuardError, Token, _lex, parse_declaration,
                                   parse_proof, tokenize)
 
 # -- the allow-list ----------------------------------------------------------------------------------------
@@ -182,7 +182,7 @@ def check_proof(proof: str, *, trust_tactics: bool = False) -> str:
     """The canonical text of ``proof`` (a term or a ``by`` block, what follows ``:=``) if the policy allows it;
     else GuardError saying what and where (line and column in ``proof``).
 
-    Both modes: the guard's lexing rules (:func:`verifiers.lean.guard.parse_proof`); a whole ``sorry`` /
+    Both modes: the guard's lexing rules (:func:`reasonpipe.verifiers.lean.guard.parse_proof`); a whole ``sorry`` /
     ``by sorry`` is rejected (it is no proof). Default mode: also the allow-list rules of the module docstring.
     The result goes after ``:=`` in :meth:`Declaration.render`.
     """

@@ -16,11 +16,11 @@ which ``json.dumps`` without indentation gives (it escapes newlines inside strin
 
 :class:`ReplProcess` is one process and the framing; :class:`ReplSession` adds a header environment (imports,
 definitions) built once per process, restarts after crashes and timeouts, and recycles the process before
-its memory grows too large. The processes run under :mod:`verifiers.lean.sandbox`.
+its memory grows too large. The processes run under :mod:`reasonpipe.verifiers.lean.sandbox`.
 
 Example::
 
-    python -c "from verifiers.lean.repl import ReplSession; s = ReplSession(['repl'], 'def f := 37'); print(s.check('example : f = 37 := rfl')); s.close()"
+    python -c "from reasonpipe.verifiers.lean.repl import ReplSession; s = ReplSession(['repl'], 'def f := 37'); print(s.check('example : f = 37 := rfl')); s.close()"
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from verifiers.lean.sandbox import (LeanNotFound, Limits, SandboxError, describe_exit, is_out_of_memory,
+from reasonpipe.verifiers.lean.sandbox import (LeanNotFound, Limits, SandboxError, describe_exit, is_out_of_memory,
                                     kill_group, popen_limited, sandbox_argv)
 
 STDERR_TAIL_BYTES = 2048  # how much of the REPL's stderr a ReplCrashed carries

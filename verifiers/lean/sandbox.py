@@ -67,7 +67,7 @@ unrelated work). Files under ``/usr`` and in the bound toolchain and project are
 
 Example::
 
-    python -c "from verifiers.lean.sandbox import Limits, run_limited; print(run_limited(['python3', '-c', 'print(6*7)'], cwd='.', limits=Limits(timeout_s=5)))"
+    python -c "from reasonpipe.verifiers.lean.sandbox import Limits, run_limited; print(run_limited(['python3', '-c', 'print(6*7)'], cwd='.', limits=Limits(timeout_s=5)))"
 """
 
 from __future__ import annotations

@@ -1,22 +1,22 @@
 """The Lean 4 verifier: formalize each step, guard it, prove it in Lean, and give the contract's verdicts.
 
-For every step (:mod:`verifiers.lean.formalize`): our statement (or, for Safe records, the record's statement as
+For every step (:mod:`reasonpipe.verifiers.lean.formalize`): our statement (or, for Safe records, the record's statement as
 the challenge) and, where the step has one, the prover's proof — only its proof, never its own statement.
 
 1. steps without a statement keep their ``no_check`` / ``unformalizable`` verdict;
-2. the statement goes through the guard (:mod:`verifiers.lean.guard`: exactly one statement, no commands, no
-   look-alike characters) and the proof through the policy (:mod:`verifiers.lean.policy`: in the default mode an
+2. the statement goes through the guard (:mod:`reasonpipe.verifiers.lean.guard`: exactly one statement, no commands, no
+   look-alike characters) and the proof through the policy (:mod:`reasonpipe.verifiers.lean.policy`: in the default mode an
    allow-list of tactics and term forms, nothing that prints, sleeps, reads files or runs code; with
    ``trust_tactics`` only the lexical rules) — else ``unformalizable`` with the reason; a syntactically
    contentless statement (conclusion ``True``, a hypothesis restated, an empty type...) is ``vacuous``;
 3. the words they use that are neither allow-listed nor dotted names are asked of Lean with the configured header
-   (:mod:`verifiers.lean.keywords`): a word the grammar makes a keyword is ``unformalizable`` (it could start a
+   (:mod:`reasonpipe.verifiers.lean.keywords`): a word the grammar makes a keyword is ``unformalizable`` (it could start a
    second command after a parse error);
 4. Lean tries the step's own proof, then each closing tactic in turn (``decide``, ``rfl``, ``omega``, ``simp`` by
    default), one batch per round. A step is ``proved`` only when the backend's *trusted check* confirms it: a
    Lean run whose input holds nothing but our names and statements type-checks the compiled proof against the
    statement and lists its axioms, nothing beyond ``propext``, ``Classical.choice``, ``Quot.sound``
-   (:mod:`verifiers.lean.backends`); what Lean printed while elaborating a proof is only ever a reason;
+   (:mod:`reasonpipe.verifiers.lean.backends`); what Lean printed while elaborating a proof is only ever a reason;
 5. a proved statement with hypotheses is probed for contradictory hypotheses and empty binder types (Lean proving
    ``False`` from them with ``contradiction``, ``simp_all``, ``omega``, ``decide``, or from one binder with
    ``nomatch`` / ``cases`` — a tactic this Lean lacks simply fails): ``vacuous`` if so;
@@ -50,13 +50,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from verifiers.lean.backends import ERROR, OK, REPLAYS, STATEMENT, FileBackend, Goal, ReplBackend
-from verifiers.lean.formalize import Formal, formalize
-from verifiers.lean.guard import Binder, Declaration, GuardError, parse_declaration, parse_header, vacuity
-from verifiers.lean.keywords import KeywordProbe
-from verifiers.lean.policy import check_proof, check_statement, proof_words
-from verifiers.lean.sandbox import Limits, find_executable
-from verifiers.verdicts import StepVerdict, TraceReport, Verdict, summarize
+from reasonpipe.verifiers.lean.backends import ERROR, OK, REPLAYS, STATEMENT, FileBackend, Goal, ReplBackend
+from reasonpipe.verifiers.lean.formalize import Formal, formalize
+from reasonpipe.verifiers.lean.guard import Binder, Declaration, GuardError, parse_declaration, parse_header, vacuity
+from reasonpipe.verifiers.lean.keywords import KeywordProbe
+from reasonpipe.verifiers.lean.policy import check_proof, check_statement, proof_words
+from reasonpipe.verifiers.lean.sandbox import Limits, find_executable
+from reasonpipe.verifiers.verdicts import StepVerdict, TraceReport, Verdict, summarize
 
 DEFAULT_TACTICS = ("decide", "rfl", "omega", "simp")
 # Lean proving False from a statement's hypotheses: the statement holds for nothing.
@@ -145,7 +145,7 @@ class _Pending:
 
 def lean_missing_message(config: LeanConfig) -> str | None:
     """None when the configured Lean (or REPL) can be found; else how to install it."""
-    from verifiers.lean.sandbox import LeanNotFound
+    from reasonpipe.verifiers.lean.sandbox import LeanNotFound
 
     try:
         find_executable(config.repl if config.mode == "repl" else config.lean)
@@ -372,7 +372,7 @@ class LeanVerifier:
 
     def report_many(self, items: Sequence[tuple[int | None, Any]], *, exact: bool = False) -> list[TraceReport]:
         """Reports for many traces with one Lean batch per round for all of them (what makes file mode cheap)."""
-        from verifiers import get_verifier
+        from reasonpipe.verifiers import get_verifier
 
         formals: list[Formal] = []
         bounds: list[tuple[int, int]] = []

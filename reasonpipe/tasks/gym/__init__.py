@@ -14,7 +14,7 @@ The shared grammar, one step a line (``reasonpipe/tasks/gym/grammar.py``)::
 A trace with k backtracks has k ``Reject`` lines, each closing a distinct ``Try``; the direct trace has none.
 Each task module (``reasonpipe/tasks/gym/<task>.py``) defines its problem view, its branches, and how a
 claim about a branch is checked; :mod:`reasonpipe.tasks.gym.base` does the rest of the Task contract. The
-searchers live in :mod:`searchers.gym` and the step verifier in :mod:`verifiers.gym`.
+searchers live in :mod:`reasonpipe.searchers.gym` and the step verifier in :mod:`reasonpipe.verifiers.gym`.
 
 Example::
 

@@ -14,7 +14,7 @@ A hook that meets an entry this task does not read (a shape of problem outside w
 
 From those, :class:`GymTask` gives the Task contract (problems are reasoning-gym entries regenerated from
 their seed, scored by reasoning-gym's ``score_answer``); the searchers ``direct`` / ``kbacktrack``
-(:mod:`searchers.gym`) write traces from the branches, and ``GymVerifier`` (:mod:`verifiers.gym`) checks
+(:mod:`reasonpipe.searchers.gym`) write traces from the branches, and ``GymVerifier`` (:mod:`reasonpipe.verifiers.gym`) checks
 every step with ``check``.
 
 Example::

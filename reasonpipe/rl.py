@@ -8,7 +8,7 @@ each of a fixed set of held-out probe problems and logs pass@k, so the run shows
 (To Backtrack or Not: GRPO lifted pass@1 while pass@32 fell). Everything TRL logs (reward, its std,
 completion length, entropy, KL) goes to ``metrics.jsonl`` with the probe rows; ``report.md`` has the
 before/after table and ``grpo.png`` the curves. ``fused_logprobs: true`` computes the per-token log-probabilities
-and entropies with :mod:`kernels.logprob` (:func:`fused_logprob_trainer_class`) instead of TRL's fused LM head.
+and entropies with :mod:`reasonpipe.kernels.logprob` (:func:`fused_logprob_trainer_class`) instead of TRL's fused LM head.
 
 Warm start: ``model`` is an SFT run's ``final`` folder (its tokenizer beside it). Cold start: ``model`` is a
 size name (``tiny``, ``3M``, ...) and the task tokenizer is built. ``resume: auto`` continues from the last
@@ -41,7 +41,7 @@ from reasonpipe.traces.tokens import BOS, prompt_ids, strip_bos
 
 
 @dataclass
-class GRPORunConfig:
+class RLConfig:
     """One GRPO run (YAML keys; ``--key value`` overrides)."""
 
     model: str = "tiny"                 # an SFT checkpoint folder (warm start) or a size name (cold start)
@@ -70,7 +70,7 @@ class GRPORunConfig:
     device: str = "auto"                # auto | cpu | cuda
     bf16: bool = True                   # on CUDA
     use_vllm: bool = False              # rollouts through TRL's vLLM integration
-    fused_logprobs: bool = False        # per-token log-probs/entropies by kernels.logprob (fused_logprob_trainer_class)
+    fused_logprobs: bool = False        # per-token log-probs/entropies by reasonpipe.kernels.logprob (fused_logprob_trainer_class)
     vllm_mode: str = "colocate"         # colocate | server
     quiet: bool = False
 
@@ -87,7 +87,7 @@ class GRPORunConfig:
             raise InputError(f"unknown vllm_mode {self.vllm_mode!r} (colocate | server)", field="vllm_mode")
 
 
-def make_problems(cfg: GRPORunConfig) -> tuple[Any, list[Any], list[Any]]:
+def make_problems(cfg: RLConfig) -> tuple[Any, list[Any], list[Any]]:
     """The task, the training problems and the probe problems (disjoint seed streams)."""
     from reasonpipe.tasks import make_task
     from reasonpipe.tracegen import problem_rng
@@ -99,7 +99,7 @@ def make_problems(cfg: GRPORunConfig) -> tuple[Any, list[Any], list[Any]]:
     return task, train, probe
 
 
-def load_policy(cfg: GRPORunConfig) -> tuple[Any, Any]:
+def load_policy(cfg: RLConfig) -> tuple[Any, Any]:
     """(model, tokenizer): an SFT checkpoint folder, or a fresh model of a named size with the task tokenizer."""
     from reasonpipe.models import build_model, load_tokenizer
     from reasonpipe.tokenizer import TaskTokenizer
@@ -113,7 +113,7 @@ def load_policy(cfg: GRPORunConfig) -> tuple[Any, Any]:
     return build_model(cfg.model, hf, max_positions=max(512, 2 * cfg.max_completion_length), seed=cfg.seed), hf
 
 
-def probe_pass_at_k(model: Any, hf: Any, task: Any, problems: list[Any], cfg: GRPORunConfig, seed: int) -> dict[str, float]:
+def probe_pass_at_k(model: Any, hf: Any, task: Any, problems: list[Any], cfg: RLConfig, seed: int) -> dict[str, float]:
     """pass@k for every k in ``probe_ks`` on the probe problems, from ``max(probe_ks)`` samples each."""
     from reasonpipe.sampling import HFSampler
     from reasonpipe.strategies import judge, pass_at_k
@@ -133,7 +133,7 @@ def probe_pass_at_k(model: Any, hf: Any, task: Any, problems: list[Any], cfg: GR
     return out
 
 
-def _callbacks(cfg: GRPORunConfig, task: Any, probe: list[Any], hf: Any, metrics_path: str, started: float,
+def _callbacks(cfg: RLConfig, task: Any, probe: list[Any], hf: Any, metrics_path: str, started: float,
                probes: list[dict]):
     from transformers import TrainerCallback
 
@@ -227,7 +227,7 @@ def use_cpu_weight_sync(trainer: Any, probe_ids: list[int], tolerance: float = 1
 
 def fused_logprob_trainer_class() -> type:
     """TRL's ``GRPOTrainer`` with its per-token log-probabilities and entropies computed by
-    :func:`kernels.logprob.token_logprobs` (``fused_logprobs: true``).
+    :func:`reasonpipe.kernels.logprob.token_logprobs` (``fused_logprobs: true``).
 
     TRL 1.16 scores completions through a fused LM head it patches onto the model (``fused_lm_head=True``: the
     hidden states are projected in tiles and the logits never exist whole). This subclass instead runs the model's
@@ -245,10 +245,10 @@ def fused_logprob_trainer_class() -> type:
     import torch
     from trl import GRPOTrainer
 
-    from kernels.logprob import token_logprobs
+    from reasonpipe.kernels.logprob import token_logprobs
 
     class FusedLogprobGRPOTrainer(GRPOTrainer):
-        logprob_impl = "auto"  # auto | triton | reference (kernels.logprob.token_logprobs' impl)
+        logprob_impl = "auto"  # auto | triton | reference (reasonpipe.kernels.logprob.token_logprobs' impl)
 
         def _get_per_token_logps_and_entropies(self, model, input_ids, attention_mask, logits_to_keep,
                                                batch_size=None, compute_entropy=False, compute_aux_loss=False,
@@ -278,7 +278,7 @@ def fused_logprob_trainer_class() -> type:
     return FusedLogprobGRPOTrainer
 
 
-def make_trainer(cfg: GRPORunConfig, model: Any, hf: Any, dataset: Any, reward: Any, callbacks: list):
+def make_trainer(cfg: RLConfig, model: Any, hf: Any, dataset: Any, reward: Any, callbacks: list):
     from trl import GRPOConfig, GRPOTrainer
 
     cuda = resolve_device(cfg.device) == "cuda"
@@ -328,7 +328,7 @@ def make_trainer(cfg: GRPORunConfig, model: Any, hf: Any, dataset: Any, reward: 
     return trainer
 
 
-def write_report(cfg: GRPORunConfig, rows: list[dict], probes: list[dict], summary: dict) -> None:
+def write_report(cfg: RLConfig, rows: list[dict], probes: list[dict], summary: dict) -> None:
     """report.md (before/after pass@k, reward over the run) and grpo.png (reward and pass@k curves)."""
     import matplotlib
 
@@ -384,7 +384,7 @@ def _process_env_restored(names: tuple[str, ...] = ("RANK", "LOCAL_RANK", "WORLD
         yield
 
 
-def train(cfg: GRPORunConfig, callbacks: list | tuple = ()) -> dict[str, Any]:
+def train(cfg: RLConfig, callbacks: list | tuple = ()) -> dict[str, Any]:
     """Run (or resume) one GRPO run; returns its summary (also ``out/summary.json``)."""
     import torch
     from datasets import Dataset

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 
-from jobs import run_job
+from reasonpipe.jobs import run_job
 from reasonpipe.console import print_table
 from reasonpipe.evaluation import HEADERS, EvalConfig, rows_of, run_eval
 
@@ -40,7 +40,7 @@ HELP: dict[str, str] = {
 
 
 def cli(argv: list[str] | None = None) -> int:
-    return run_job("eval", "evaluate", __doc__, EvalConfig, main, argv, help=HELP)
+    return run_job("eval", "evaluation", __doc__, EvalConfig, main, argv, help=HELP)
 
 
 if __name__ == "__main__":
