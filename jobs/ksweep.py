@@ -35,6 +35,7 @@ from reasonpipe.errors import InputError
 from reasonpipe.console import print_table
 from reasonpipe.jsonl import atomic_write
 from reasonpipe.report import markdown_table
+from reasonpipe.seeds import stream
 from reasonpipe.stage import Stage
 
 
@@ -62,10 +63,9 @@ def accuracy(model_dir: str, cfg: KSweepConfig) -> dict[str, float]:
     from reasonpipe.sampling import HFSampler
     from reasonpipe.strategies import judge
     from reasonpipe.tasks import make_task
-    from reasonpipe.tracegen import problem_rng
 
     task = make_task(cfg.task, **(cfg.eval_task_options or cfg.task_options))
-    problems = [task.generate(problem_rng(cfg.seed + 2_000_003, i)) for i in range(cfg.eval_problems)]
+    problems = [task.generate(stream("ksweep-eval", cfg.seed, i)) for i in range(cfg.eval_problems)]
     prompts = [task.prompt(p) for p in problems]
     sampler = HFSampler(model_dir, batch_size=128)
     samples = sampler.sample(prompts, 1, cfg.max_new_tokens, cfg.temperature, cfg.seed)

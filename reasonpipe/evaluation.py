@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -26,6 +25,7 @@ from typing import Any
 from reasonpipe.errors import InputError
 from reasonpipe.jsonl import atomic_write
 from reasonpipe.report import markdown_table
+from reasonpipe.seeds import stream
 from reasonpipe.tasks import make_task
 from reasonpipe.tokenizer import TaskTokenizer
 from reasonpipe.searchers import SearchOptions, get_searcher
@@ -57,7 +57,7 @@ class EvalConfig:
 
 def eval_problems(cfg: EvalConfig) -> list[Any]:
     task = make_task(cfg.task, **cfg.task_options)
-    return [task.generate(random.Random(f"eval/{cfg.problem_seed}/{i}")) for i in range(cfg.problems)]
+    return [task.generate(stream("eval", cfg.problem_seed, i)) for i in range(cfg.problems)]
 
 
 def data_bound(cfg: EvalConfig, problems: list[Any]) -> list[Point]:
@@ -67,7 +67,7 @@ def data_bound(cfg: EvalConfig, problems: list[Any]) -> list[Point]:
     tok = TaskTokenizer.for_task(cfg.task)
     rows = []
     for i, p in enumerate(problems):
-        trace = search(task, p, SearchOptions(), random.Random(i))
+        trace = search(task, p, SearchOptions(), stream("eval-search", cfg.problem_seed, i))
         text = trace.to_text()
         prompt = task.prompt(p)
         rows.append((trace.meta.solved, tok.count(text[len(prompt):]) + 1))  # + <eos>

@@ -39,6 +39,7 @@ from typing import Any
 from reasonpipe.errors import InputError
 from reasonpipe.jsonl import drop_rows_after
 from reasonpipe.latent_data import METHODS, collate
+from reasonpipe.seeds import stream
 
 TASK = "reachability"
 
@@ -133,7 +134,7 @@ def problems(options: dict[str, Any], n: int, tag: str, seed: int) -> list[Any]:
     from reasonpipe.tasks import make_task
 
     task = make_task(TASK, **options)
-    return [task.generate(random.Random(f"{tag}/{seed}/{i}")) for i in range(n)]
+    return [task.generate(stream(tag, seed, i)) for i in range(n)]
 
 
 def stage_batches(n: int, stage: int, cfg: LatentConfig, rng: random.Random) -> list[tuple[int, list[int]]]:
@@ -233,7 +234,7 @@ def train_method(cfg: LatentConfig, method: str, train: Sequence[Any],
         optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         epochs = cfg.stage0_epochs if stage == 0 else cfg.epochs_per_stage
         for epoch in range(epochs):
-            rng = random.Random(f"latent/{cfg.seed}/{stage}/{epoch}")
+            rng = stream("latent", cfg.seed, stage, epoch)
             for s, items in stage_batches(len(train), stage, cfg, rng):
                 batch = collate(task, [train[i] for i in items], method, [s] * len(items), cfg.per_step, tok)
                 out = lm(batch.input_ids.to(device), batch.attention_mask.to(device), batch.labels.to(device))
@@ -264,7 +265,7 @@ def train_method(cfg: LatentConfig, method: str, train: Sequence[Any],
 
 def planned_steps(cfg: LatentConfig, n: int) -> int:
     """Optimizer steps of one method: the batches :func:`stage_batches` makes for every stage and epoch."""
-    return sum(len(stage_batches(n, stage, cfg, random.Random(f"latent/{cfg.seed}/{stage}/{epoch}")))
+    return sum(len(stage_batches(n, stage, cfg, stream("latent", cfg.seed, stage, epoch)))
                for stage in range(cfg.stages + 1)
                for epoch in range(cfg.stage0_epochs if stage == 0 else cfg.epochs_per_stage))
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -22,6 +21,7 @@ from reasonpipe.errors import InputError
 from reasonpipe.fhash import FunctionalHashCache, MemoryStore, SQLiteStore
 from reasonpipe.jsonl import atomic_write
 from reasonpipe.report import markdown_table
+from reasonpipe.seeds import stream
 from reasonpipe.tasks import list_programs as lf
 from reasonpipe.tasks import make_task
 from reasonpipe.searchers.evolve import CountdownSpace, EvolveConfig, EvolveResult, ListFunctionsSpace, aging_evolution
@@ -61,7 +61,7 @@ class RunSummary:
 
 def make_space(request: SearchRequest):
     """The search space and a description of the problem (the hidden program is shown, never searched)."""
-    rng = random.Random(f"{request.task}/{request.problem_seed}")
+    rng = stream(request.task, request.problem_seed)
     if request.task == "list_functions":
         problem = lf.generate(rng)
         space = ListFunctionsSpace(problem, heldout=request.heldout, heldout_seed=request.problem_seed)

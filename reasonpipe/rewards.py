@@ -30,8 +30,7 @@ import json
 import logging
 from typing import Any
 
-from reasonpipe.tasks import get_task_class, make_task
-from reasonpipe.traces.tokens import BOS, strip_bos  # noqa: F401 (BOS: re-exported, tests read it here)
+from reasonpipe.tasks import completion_text, get_task_class, make_task
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +62,7 @@ class _TraceReward(abc.ABC):
     def text(prompt: Any, completion: Any) -> str:
         if not isinstance(completion, str):  # conversational completions: the last message's content
             completion = completion[-1]["content"] if completion else ""
-        prompt = prompt if isinstance(prompt, str) else ""
-        return strip_bos(prompt) + completion
+        return completion_text(prompt if isinstance(prompt, str) else "", completion)
 
     def __call__(self, prompts: list[Any], completions: list[Any], problem: list[Any] | None = None,
                  **kwargs: Any) -> list[float | None]:

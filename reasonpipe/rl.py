@@ -37,6 +37,7 @@ from reasonpipe.errors import InputError
 from reasonpipe.jsonl import atomic_write, drop_rows_after
 from reasonpipe.models import resolve_device
 from reasonpipe.rewards import make_reward
+from reasonpipe.seeds import stream
 from reasonpipe.traces.tokens import BOS, prompt_ids, strip_bos
 
 
@@ -90,12 +91,11 @@ class RLConfig:
 def make_problems(cfg: RLConfig) -> tuple[Any, list[Any], list[Any]]:
     """The task, the training problems and the probe problems (disjoint seed streams)."""
     from reasonpipe.tasks import make_task
-    from reasonpipe.tracegen import problem_rng
 
     task = make_task(cfg.task, **cfg.task_options)
     probe_task = make_task(cfg.task, **(cfg.probe_task_options or cfg.task_options))
-    train = [task.generate(problem_rng(cfg.seed, i)) for i in range(cfg.problems)]
-    probe = [probe_task.generate(problem_rng(cfg.seed + 1_000_003, i)) for i in range(cfg.probe_problems)]
+    train = [task.generate(stream("reasonpipe", cfg.seed, i)) for i in range(cfg.problems)]
+    probe = [probe_task.generate(stream("rl-probe", cfg.seed, i)) for i in range(cfg.probe_problems)]
     return task, train, probe
 
 

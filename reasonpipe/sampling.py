@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 from reasonpipe.errors import InputError
 from reasonpipe.models import resolve_device
+from reasonpipe.seeds import int_seed
 from reasonpipe.traces.tokens import prompt_ids
 
 
@@ -105,7 +106,7 @@ class HFSampler:
             kwargs.update(do_sample=False)
         if self.static_cache:
             kwargs["cache_implementation"] = "static"
-        torch.manual_seed(seed * 1_000_003 + index)
+        torch.manual_seed(int_seed("sample", seed, index))
         with torch.inference_mode():
             out = self.model.generate(input_ids=input_ids.to(self.device), attention_mask=attention.to(self.device),
                                       **kwargs)

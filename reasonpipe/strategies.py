@@ -25,6 +25,7 @@ from typing import Any
 
 from reasonpipe.budgets import sequence_flops
 from reasonpipe.sampling import Completion
+from reasonpipe.tasks import completion_text, score_completion
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
@@ -64,9 +65,8 @@ def judge(task: Any, problem: Any, prompt: str, completion: Completion, token_pr
         ids = completion.ids[:token_prefix]
         text = tokenizer.decode([t for t in ids if t != tokenizer.eos_token_id])
         completion = Completion(text, token_prefix, completion.prompt_tokens, False, ids)
-    full = prompt + text
-    ok = task.score(problem, full) == 1.0
-    answer = task.parse_answer(full)
+    ok = score_completion(task, problem, prompt, text) == 1.0
+    answer = task.parse_answer(completion_text(prompt, text))
     if isinstance(answer, list):
         answer = tuple(str(a) for a in answer)
     return Judged(completion, ok, answer)

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from reasonpipe.errors import InputError
+from reasonpipe.seeds import stream
 from reasonpipe.jsonl import RecordReader, atomic_write, dumps, sniff
 from reasonpipe.tasks import get_task_class, make_task
 from reasonpipe.tokenizer import TaskTokenizer
@@ -86,7 +87,7 @@ class GenSummary:
 
 def problem_rng(seed: int, index: int) -> random.Random:
     """The generator of problem ``index`` in a run seeded ``seed`` (stable across processes and runs)."""
-    return random.Random(f"reasonpipe/{seed}/{index}")
+    return stream("reasonpipe", seed, index)
 
 
 class _Maker:

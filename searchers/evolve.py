@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from reasonpipe.fhash import FunctionalHashCache
+from reasonpipe.seeds import stream
 from reasonpipe.tasks import list_programs as lf
 from reasonpipe.tasks.countdown import CountdownProblem, apply
 
@@ -90,7 +91,7 @@ class ListFunctionsSpace:
         self.problem = problem
         self.max_ops = max_ops
         self.probes = [x for x, _ in problem.train]
-        rng = random.Random(f"heldout/{heldout_seed}")
+        rng = stream("heldout", heldout_seed)
         cfg = lf.ListFunctionsConfig()
         hidden = []
         while len(hidden) < heldout:
@@ -147,7 +148,7 @@ class CountdownSpace:
     def __init__(self, problem: CountdownProblem, *, n_probes: int = 8, probe_seed: int = 0) -> None:
         self.problem = problem
         n = len(problem.nums)
-        rng = random.Random(f"countdown-probes/{probe_seed}")
+        rng = stream("countdown-probes", probe_seed)
         self.probes = [tuple(problem.nums)] + [tuple(rng.randint(1, 99) for _ in range(n)) for _ in range(n_probes)]
 
     # a program is a postfix tuple: ints are positions in the number list, strings are operators

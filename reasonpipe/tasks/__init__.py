@@ -24,6 +24,7 @@ from reasonpipe.tasks.countdown import CountdownConfig, CountdownTask
 from reasonpipe.tasks.reachability import ReachabilityConfig, ReachabilityTask
 from reasonpipe.tasks.sudoku import SudokuConfig, SudokuTask
 from reasonpipe.traces import use_task_registry
+from reasonpipe.traces.tokens import strip_bos
 
 TASKS: dict[str, tuple[type, type]] = {
     "countdown": (CountdownTask, CountdownConfig),
@@ -76,6 +77,17 @@ def make_task(name: str, **options: Any):
         raise InputError(f"unknown option(s) {', '.join(unknown)} for task {name} (known: {', '.join(sorted(known))})",
                          field=unknown[0])
     return cls(config_cls(**options))
+
+
+def completion_text(prompt: str, completion: str) -> str:
+    """The whole trace a model wrote after ``prompt``, as the task's scorer reads it: the prompt without its BOS,
+    then the completion. Every score of a sampled completion (rewards, evaluation) reads it through here."""
+    return strip_bos(prompt) + completion
+
+
+def score_completion(task: Any, problem: Any, prompt: str, completion: str) -> float:
+    """The task's exact score (0..1) of ``completion`` sampled after ``prompt`` for ``problem``."""
+    return float(task.score(problem, completion_text(prompt, completion)))
 
 
 use_task_registry(get_task_class)  # a task class is a reasonpipe.traces.TaskFormat

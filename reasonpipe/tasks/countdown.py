@@ -22,6 +22,7 @@ from functools import lru_cache
 from typing import Any
 
 from reasonpipe.errors import InputError
+from reasonpipe.seeds import stream
 from reasonpipe.traces import countdown as grammar_module
 from reasonpipe.traces.countdown import DeadEnd, Exhausted, Explore, Generate, Goal, Move, Op, State
 from reasonpipe.traces.tokens import vocabulary_from
@@ -296,7 +297,7 @@ class CountdownTask:
         c = self.config
         self.max_number = c.max_number if c.max_number is not None else c.target_max - 1
         targets = list(range(c.target_min, c.target_max + 1))
-        random.Random(f"countdown-targets/{c.split_seed}").shuffle(targets)
+        stream("countdown-targets", c.split_seed).shuffle(targets)
         n_held = max(1, int(len(targets) * c.heldout_fraction)) if len(targets) > 1 else 0
         self.heldout_targets = sorted(targets[:n_held])
         self.train_targets = sorted(targets[n_held:])

@@ -25,7 +25,7 @@ ROOTS = {"reasonpipe": "reasonpipe", "searchers": "reasonpipe.searchers", "verif
 # Bottom first. Each rule lives in the lowest layer that needs it.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("base: errors, files, configs, reports, hashing, kernels", (
-        "reasonpipe.errors", "reasonpipe.environ", "reasonpipe.jsonl", "reasonpipe.config", "reasonpipe.console",
+        "reasonpipe.errors", "reasonpipe.environ", "reasonpipe.seeds", "reasonpipe.jsonl", "reasonpipe.config", "reasonpipe.console",
         "reasonpipe.report", "reasonpipe.manifest", "reasonpipe.stage", "reasonpipe.checkpoints", "reasonpipe.localray",
         "reasonpipe.kernels", "reasonpipe.fhash")),
     ("trace grammars", ("reasonpipe.traces",)),

@@ -24,7 +24,8 @@ def build_trainer(tmp: str, device: str = "cpu", bf16: bool = False):
 
     from reasonpipe.rl import RLConfig, make_trainer
     from reasonpipe.models import build_model
-    from reasonpipe.rewards import BOS, make_reward
+    from reasonpipe.rewards import make_reward
+    from reasonpipe.traces.tokens import BOS
     from reasonpipe.tokenizer import TaskTokenizer
 
     cfg = RLConfig(model="tiny", out=tmp, task="countdown", num_generations=2, prompts_per_step=2,
