@@ -1,6 +1,6 @@
 """Evaluation job: the parallel-versus-sequential budget grid (``reasonpipe.evaluation``) as one stage, reused when
 it finished.
-The grid is the stage ``eval`` of its folder (:class:`reasonpipe.stage.Stage`, record ``<out>/eval.stage.json``),
+The grid is the stage ``eval`` of its folder (``reasonpipe.stage.Stage``, record ``<out>/eval.stage.json``),
 its config the resolved EvalConfig without ``out`` and ``workers`` (the same samples on any number of workers)
 and with ``backtrack_model`` and ``direct_model`` replaced by their folders' bytes (its inputs): a run with the same
 config and models is reused (one line, then its recorded table; nothing sampled), a changed setting or a

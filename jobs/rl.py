@@ -1,5 +1,5 @@
 """RL job: GRPO with verifier rewards (``reasonpipe.rl``) as one stage, reused when it finished.
-The run is the stage ``rl`` of its folder (:class:`reasonpipe.stage.Stage`, record ``<out>/rl.stage.json``), its
+The run is the stage ``rl`` of its folder (``reasonpipe.stage.Stage``, record ``<out>/rl.stage.json``), its
 config the resolved RLConfig without ``out``, ``quiet``, ``resume`` and the fields that do not change the trained
 model (``save_every``, ``keep_checkpoints``), its inputs the bytes of ``model`` when it is a checkpoint folder (a
 warm start from an SFT run's ``final``: a retrained SFT model re-runs RL) and of ``resume`` when it is one.

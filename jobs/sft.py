@@ -1,5 +1,5 @@
 """SFT job: train one model on trace files (``reasonpipe.sft``) as one stage, reused when it finished.
-The run is the stage ``sft`` of its folder (:class:`reasonpipe.stage.Stage`, record ``<out>/sft.stage.json``),
+The run is the stage ``sft`` of its folder (``reasonpipe.stage.Stage``, record ``<out>/sft.stage.json``),
 its config the resolved SFTConfig without ``out``, ``quiet``, ``resume`` and the fields that do not change the
 trained model (``workers``, ``save_every``, ``keep_checkpoints``, ``max_failures``), its inputs the bytes of the
 ``data`` files (and of ``model`` or ``resume`` when they are checkpoint folders). ``resume: auto`` (the default)

@@ -1,5 +1,5 @@
 """Trace-generation job: ``reasonpipe gen`` as a job stage (``reasonpipe tracegen --config F``), sharded over Ray.
-The file is one stage (:class:`reasonpipe.stage.Stage`) with its record beside it, ``<out>.stage.json`` (for
+The file is one stage (``reasonpipe.stage.Stage``) with its record beside it, ``<out>.stage.json`` (for
 ``out: data/cd.jsonl``: ``data/cd.jsonl.stage.json``), its config the request without ``out``, ``workers``,
 ``backend``, ``chunk``, ``resume`` and ``quiet`` (none of them changes the bytes). ``resume: true`` (the default)
 lets the stage decide: a file finished with the same request and still holding the recorded bytes is reused (one

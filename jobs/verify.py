@@ -1,5 +1,5 @@
 """Verification job: ``reasonpipe verify`` as a job stage (``reasonpipe verify --config F``), exact or in Lean 4.
-The run is one stage (:class:`reasonpipe.stage.Stage`): its config the settings without ``file``, ``out``,
+The run is one stage (``reasonpipe.stage.Stage``): its config the settings without ``file``, ``out``,
 ``quiet``, ``jobs``, ``cache`` and ``force``, its input the bytes of ``file``; its record lies beside the verdicts,
 ``<out>.stage.json``, or, with no ``out``, beside the traces, ``<file>.verify.stage.json``. A run with the same
 file bytes and settings is reused (one line, then its recorded tables and exit code; Lean is not started), a
