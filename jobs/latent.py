@@ -10,8 +10,12 @@ and writes the run folder ``out``: ``models/<method>/`` (with ``metrics.jsonl``,
 Rerun: each method's training is the stage ``models/<method>/train`` (:class:`reasonpipe.stage.Stage`, record
 ``train.stage.json`` beside ``final/``): reused when it finished with the same training settings (one line says
 so), resumed after its last finished curriculum stage when interrupted, trained afresh when a training setting
-changed (the line names it). Evaluation, probe and report are computed again on every run (seconds at these
-sizes). Run folders made before these records existed train every method once more.
+changed (the line names it). Evaluation and probe are the stage ``evaluate`` of ``out`` (record
+``evaluate.stage.json``, outputs ``results.jsonl`` and ``probe.jsonl``), its config the whole config without
+``out`` and ``quiet`` plus every training stage's hash: reused when nothing changed (nothing sampled), run again
+when an evaluation setting changed or a method was trained again. The report, plots and manifest are written
+from its results on every run (the training table marks reused trainings). Run folders made before these
+records existed train and evaluate once more.
 
 Example::
 
@@ -36,11 +40,10 @@ from reasonpipe.stage import Stage
 def main(config: LatentConfig) -> int:
     import torch
 
-    from reasonpipe.latent_probe import probe, probe_table
-    from reasonpipe.latent_train import evaluate, planned_steps, problems
+    from reasonpipe.latent_probe import ProbeRow, probe_table
+    from reasonpipe.latent_train import EvalPoint, planned_steps, problems
     from reasonpipe.manifest import write_manifest
     from reasonpipe.report import markdown_table
-    from reasonpipe.tasks import make_task
 
     config.validate()
     torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
@@ -51,25 +54,12 @@ def main(config: LatentConfig) -> int:
                 for name, opts in config.eval_sets.items()}
     trained: dict[str, Any] = {}
     summaries: dict[str, dict[str, Any]] = {}
-    points = []
     for method in config.methods:
         with progress(f"latent {method}", planned_steps(config, len(train)), config.quiet) as advance:
-            model, summary = train_stage(config, method, train, advance)
-        trained[method], summaries[method] = model, summary
-        for name, (options, probs) in held_out.items():
-            points += evaluate(config, method, model, name, options, probs)
-    probe_rows = []
-    if "coconut" in trained:
-        first = next(iter(held_out))
-        options, probs = held_out[first]
-        probe_rows = probe(config, trained["coconut"], make_task("reachability", **options),
-                           probs[:config.probe_problems])
-    with atomic_write(os.path.join(config.out, "results.jsonl")) as f:
-        for p in points:
-            f.write(json.dumps(asdict(p)) + "\n")
-    with atomic_write(os.path.join(config.out, "probe.jsonl")) as f:
-        for r in probe_rows:
-            f.write(json.dumps(asdict(r)) + "\n")
+            trained[method], summaries[method] = train_stage(config, method, train, advance)
+    evaluated = evaluation_stage(config, summaries).run(lambda: evaluate_all(config, trained, held_out))
+    points = [EvalPoint(**p) for p in evaluated["points"]]
+    probe_rows = [ProbeRow(**r) for r in evaluated["probe"]]
     headers = ["method", "eval set", "thoughts", "accuracy", "extra positions", "generated tokens", "problems"]
     rows = [[p.method, p.eval_set, str(p.thoughts), f"{p.accuracy:.1%}", f"{p.extra_positions:.1f}",
              f"{p.mean_generated:.1f}", str(p.problems)] for p in points]
@@ -104,10 +94,43 @@ def main(config: LatentConfig) -> int:
     return 0
 
 
+def evaluation_stage(config: LatentConfig, summaries: dict[str, dict[str, Any]]) -> Stage:
+    """Evaluation and probe as the stage ``evaluate`` of ``out``: the config without ``out`` and ``quiet``, and
+    each method's training-stage hash (``summaries[method]["stage_hash"]``, from :func:`train_stage`)."""
+    resolved = {k: v for k, v in asdict(config).items() if k not in ("out", "quiet")}
+    resolved["train_stages"] = {method: s["stage_hash"] for method, s in summaries.items()}
+    return Stage("evaluate", config.out, resolved, outputs=["results.jsonl", "probe.jsonl"])
+
+
+def evaluate_all(config: LatentConfig, trained: dict[str, Any],
+                 held_out: dict[str, tuple[dict[str, Any], list]]) -> dict[str, Any]:
+    """Every trained model on every held-out set, and the probe of the coconut model on the first set's first
+    ``probe_problems`` graphs; writes ``results.jsonl`` and ``probe.jsonl``. The stage summary: both as rows."""
+    from reasonpipe.latent_probe import probe
+    from reasonpipe.latent_train import evaluate
+    from reasonpipe.tasks import make_task
+
+    points = [p for method, model in trained.items() for name, (options, probs) in held_out.items()
+              for p in evaluate(config, method, model, name, options, probs)]
+    probe_rows = []
+    if "coconut" in trained:
+        options, probs = next(iter(held_out.values()))
+        probe_rows = probe(config, trained["coconut"], make_task("reachability", **options),
+                           probs[:config.probe_problems])
+    with atomic_write(os.path.join(config.out, "results.jsonl")) as f:
+        for p in points:
+            f.write(json.dumps(asdict(p)) + "\n")
+    with atomic_write(os.path.join(config.out, "probe.jsonl")) as f:
+        for r in probe_rows:
+            f.write(json.dumps(asdict(r)) + "\n")
+    return {"points": [asdict(p) for p in points], "probe": [asdict(r) for r in probe_rows]}
+
+
 def train_stage(config: LatentConfig, method: str, train: list, advance) -> tuple[Any, dict[str, Any]]:
     """The training of one method as the stage ``models/<method>/train``: reused (the model loaded from
     ``final``) when it finished with the same :func:`~reasonpipe.latent_train.training_config`, resumed after
-    its last finished curriculum stage when interrupted, trained afresh (the folder emptied) when it changed."""
+    its last finished curriculum stage when interrupted, trained afresh (the folder emptied) when it changed.
+    The summary carries ``reused`` and the stage's ``stage_hash``."""
     from reasonpipe.latent_train import load_trained, train_method, training_config
 
     stage = Stage("train", os.path.join(config.out, "models", method), training_config(config, method),
@@ -122,8 +145,8 @@ def train_stage(config: LatentConfig, method: str, train: list, advance) -> tupl
     summary = stage.run(fit)
     if stage.reused:
         advance(summary["steps"])
-        return load_trained(config, method), {**summary, "reused": True}
-    return trained[0], {**summary, "reused": False}
+        return load_trained(config, method), {**summary, "reused": True, "stage_hash": stage.hash}
+    return trained[0], {**summary, "reused": False, "stage_hash": stage.hash}
 
 
 def plot_accuracy(points: list, path: str) -> None:

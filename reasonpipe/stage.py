@@ -1,8 +1,10 @@
 """Stages: run a piece of a job, or reuse it when it already finished with the same resolved config.
 
-Every job (``reasonpipe.jobs.pipeline``, ``reasonpipe.jobs.ksweep``, ``reasonpipe.jobs.latent``) cuts its work into stages and runs each through
-:class:`Stage`, so all of them reuse and resume the same way. A stage is a name, a folder and the resolved
-config that decides its outputs (a JSON-able dict; leave out what does not change them, e.g. ``quiet``).
+Every job runs its work through :class:`Stage`, so all of them reuse and resume the same way: the multi-stage
+ones (``reasonpipe.jobs.pipeline``, ``ksweep``, ``latent``) cut it into several stages, the single-stage ones
+(``sft``, ``rl``, ``evaluation``, ``tracegen``, ``verify``) are one stage each. A stage is a name, a folder and
+the resolved config that decides its outputs (a JSON-able dict; leave out what does not change them, e.g.
+``quiet``).
 Next to its outputs it keeps a record, ``<folder>/<name>.stage.json``: the config, its SHA-256 ``hash``, the
 status (``running`` or ``done``), the SHA-256 of every output file and, once done, the stage's summary. The
 record is written atomically (temporary file, fsync, rename): a crash leaves the previous record or the new
@@ -19,14 +21,18 @@ one, never half of one. ``stage.run(fn)`` then does one of four things:
   runs from scratch.
 - **run**: no record and none of the declared paths there: ``fn`` runs.
 
+``stage.run(fn, fresh=True)`` (a job's ``resume: never``, ``force: true``) skips the choice: the declared paths
+are removed and ``fn`` runs from scratch even when the stage finished with the same config.
+
 Files there but no record (a run folder made before stages were recorded, by the old ``done.json`` code) count
 as made under an unknown config: they are removed and the stage runs once more from scratch. Reuse, resume and
 re-run each print one line (``log``, default stderr) that says why; a re-run names the changed fields with their
 old and new values. A first run prints nothing.
 
 Chain stages by putting the upstream stage's :attr:`Stage.hash` into the downstream config (a changed SFT
-config then re-runs the evaluation that read its model), or name input files in ``inputs`` (their SHA-256 is
-part of the config).
+config then re-runs the evaluation that read its model), or name input files or folders in ``inputs`` (a
+file's SHA-256, a folder's :func:`folder_sha256`, is part of the config). An input inside the stage's own
+declared paths is refused (a re-run would remove it before ``fn`` reads it).
 
 Example (runs as is: the second ``run`` is reused, the third re-runs because ``n`` changed; stderr says so)::
 
@@ -72,6 +78,24 @@ Outcome = Literal["reused", "ran", "resumed", "rerun"]
 
 def _stderr(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
+
+
+def folder_sha256(path: str) -> str:
+    """SHA-256 (hex) of a folder's files: every file's path relative to ``path`` and its SHA-256, in sorted order
+    (symbolic links followed; an empty folder has a hash too)."""
+    files = []
+    for root, dirs, names in os.walk(path, followlinks=True):
+        dirs.sort()
+        for name in sorted(names):
+            full = os.path.join(root, name)
+            files.append((os.path.relpath(full, path).replace(os.sep, "/"), file_sha256(full)))
+    blob = json.dumps(sorted(files), separators=(",", ":"))
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+def _inside(path: str, folder: str) -> bool:
+    path, folder = os.path.realpath(path), os.path.realpath(folder)
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
 def canonical(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -135,8 +159,9 @@ class Stage:
     ``outputs``: paths under ``folder`` that a finished stage has (files or folders); reuse needs every one, and
     a re-run removes them. ``scratch``: what an unfinished run leaves to resume from (checkpoints, ``.partial``
     files, logs), removed on a re-run, not needed for reuse; glob patterns (``"*"``: the whole folder belongs to
-    the stage; records are never removed). ``inputs``: name -> file whose bytes are part of the config.
-    ``log``: where the one-line notices go (None: nowhere).
+    the stage; records are never removed). ``inputs``: name -> file or folder whose bytes are part of the
+    config (none of them inside ``outputs`` or ``scratch``). ``log``: where the one-line notices go (None:
+    nowhere).
     """
 
     def __init__(self, name: str, folder: str, config: Mapping[str, Any], *, outputs: Sequence[str] = (),
@@ -156,9 +181,17 @@ class Stage:
         self.log = log
         self.inputs: dict[str, str] = {}
         for key, path in (inputs or {}).items():
-            if not os.path.isfile(path):
+            if os.path.isdir(path):
+                self.inputs[key] = folder_sha256(path)
+            elif os.path.isfile(path):
+                self.inputs[key] = file_sha256(path)
+            else:
                 raise InputError("input file missing", path=path, field=f"inputs.{key}")
-            self.inputs[key] = file_sha256(path)
+            owner = next((p for p in self._paths(self.outputs + self.scratch) if _inside(path, p)), None)
+            if owner is not None:
+                raise InputError(f"stage {name}: an input inside the stage's own {os.path.relpath(owner, folder)} "
+                                 f"(a re-run would remove it); copy it elsewhere first", path=path,
+                                 field=f"inputs.{key}")
         self.hash = config_hash(self.config, self.inputs)
         self.record_path = os.path.join(folder, name + RECORD_SUFFIX)
         self.outcome: Outcome | None = None   # set by run()
@@ -264,13 +297,16 @@ class Stage:
                     os.unlink(path)
         return removed
 
-    def run(self, fn: Callable[[], Mapping[str, Any]]) -> dict[str, Any]:
+    def run(self, fn: Callable[[], Mapping[str, Any]], *, fresh: bool = False) -> dict[str, Any]:
         """Reuse the stage or call ``fn() -> summary`` (a JSON-able mapping); the summary either way.
 
         After it, :attr:`outcome` says which (``reused``, ``ran``, ``resumed``, ``rerun``). If ``fn`` raises,
-        the record stays ``running`` and the next run resumes.
+        the record stays ``running`` and the next run resumes. ``fresh``: never reuse or resume; the declared
+        paths are removed first (when anything of the stage is there: ``rerun``).
         """
         state = self.state()
+        if fresh and state.status != "new":
+            state = StageState("changed", "a fresh start was asked for")
         if state.status == "done":
             record = self.record() or {}
             self._say(f"reused: {state.reason}")

@@ -102,7 +102,7 @@ quiet: true
     again = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     assert {r["method"]: r["accuracy"] for r in again if r["thoughts"] == 0} == first
     assert "(reused)" in (out / "report.md").read_text()
-    assert capfd.readouterr().err.count(": reused: finished") == 4
+    assert capfd.readouterr().err.count(": reused: finished") == 5  # 4 trainings and the evaluation
     record = json.loads((out / "models" / "coconut" / "train.stage.json").read_text())
     assert record["status"] == "done" and record["config"]["hidden"] == 32 and record["summary"]["steps"] > 0
     assert cli(args + ["--methods", "[nocot]", "--lr", "0.002"]) == 0  # a changed training setting: trained again
