@@ -7,9 +7,10 @@ One entry style for every stage, the config a dataclass loaded from YAML with ``
     reasonpipe submit <stage> --config F [--key value ...]   # the same stage as a Ray job (jobs/submit.py)
     python -m reasonpipe.jobs.<module> --config F [--key value ...]     # the module form: the same, without the CLI
 
-The stages (:data:`STAGES`): tracegen, verify, sft, rl, eval (module ``evaluation``), latent, ksweep, pipeline.
-``reasonpipe gen`` and ``reasonpipe verify FILE`` stay the interactive tools; given ``--config`` they run the
-tracegen and verify stages.
+The stages (:data:`STAGES`): tracegen, verify, sft, rl, eval (module ``evaluation``), latent, ksweep, pipeline,
+search. ``reasonpipe gen TASK``, ``reasonpipe verify FILE`` and ``reasonpipe search evolve`` stay the interactive
+tools; given ``--config`` they run the tracegen, verify and search stages. ``reasonpipe cache stats|clear PATH``
+stays a tool only: it inspects one file and makes nothing a stage could reuse.
 
 Example::
 
@@ -36,7 +37,7 @@ from typing import Any
 
 # Stage name (``reasonpipe <stage>``) -> module of jobs/ (``python -m reasonpipe.jobs.<module>``).
 STAGES: dict[str, str] = {"tracegen": "tracegen", "verify": "verify", "sft": "sft", "rl": "rl", "eval": "evaluation",
-                          "latent": "latent", "ksweep": "ksweep", "pipeline": "pipeline"}
+                          "latent": "latent", "ksweep": "ksweep", "pipeline": "pipeline", "search": "search"}
 
 _PROG: ContextVar[str | None] = ContextVar("jobs_prog", default=None)
 

@@ -3,10 +3,11 @@
 - Tools: ``gen`` writes search traces, ``verify FILE`` checks every step of them, ``search`` (program search),
   ``cache`` (a functional-hash cache file), ``submit`` / ``jobs`` (Ray jobs).
 - Job stages (:data:`jobs.STAGES`): ``reasonpipe <stage> --config F [--key value ...]`` for tracegen, verify,
-  sft, rl, eval, latent, ksweep, pipeline; ``reasonpipe <stage> --help`` lists the stage's config fields;
-  ``reasonpipe submit <stage> ...`` runs the same stage as a Ray job. ``gen`` and ``verify`` take the job form
-  when the line has ``--config``: ``reasonpipe verify --config F`` is the verify stage, ``reasonpipe gen
-  --config F`` the tracegen stage, while ``reasonpipe verify FILE`` and ``reasonpipe gen TASK`` stay the tools.
+  sft, rl, eval, latent, ksweep, pipeline, search; ``reasonpipe <stage> --help`` lists the stage's config fields;
+  ``reasonpipe submit <stage> ...`` runs the same stage as a Ray job. ``gen``, ``verify`` and ``search`` take the
+  job form when the line has ``--config``: ``reasonpipe verify --config F`` is the verify stage, ``reasonpipe gen
+  --config F`` the tracegen stage, ``reasonpipe search --config F`` the search stage, while ``reasonpipe verify
+  FILE``, ``reasonpipe gen TASK`` and ``reasonpipe search evolve`` stay the tools.
 
 Exit status: 0 success (for ``verify``: every step holds), 1 some step does not hold, 2 bad input or
 usage (one message naming file, line and field; never a traceback), 130 interrupted.
@@ -53,12 +54,13 @@ def _bool_or_none(text: str) -> bool | None:
 
 
 # ``reasonpipe gen|verify --config F``: the job stage of the tool (see the module docstring).
-TOOL_STAGES: dict[str, str] = {"gen": "tracegen", "verify": "verify"}
+TOOL_STAGES: dict[str, str] = {"gen": "tracegen", "verify": "verify", "search": "search"}
 TOOLS = ("gen", "verify", "search", "cache", "submit", "jobs")
 EPILOG = """job stages: reasonpipe <stage> --config F [--key value ...] (the config's fields as --key value; YAML
 values; nested keys dotted), reasonpipe <stage> --help for the fields, reasonpipe submit <stage> ... on Ray, and
-python -m reasonpipe.jobs.<module> --config F [--key value ...] as the module form. gen and verify run their job stage
-(tracegen, verify) when given --config; reasonpipe gen TASK and reasonpipe verify FILE are the tools."""
+python -m reasonpipe.jobs.<module> --config F [--key value ...] as the module form. gen, verify and search run their
+job stage (tracegen, verify, search) when given --config; reasonpipe gen TASK, reasonpipe verify FILE and reasonpipe
+search evolve are the tools."""
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -133,7 +135,7 @@ def make_parser() -> argparse.ArgumentParser:
     ver.add_argument("--show", type=int, default=20, help="failing traces to list (default 20)")
     ver.add_argument("--quiet", action="store_true", help="no progress bar")
 
-    search = sub.add_parser("search", help="program search").add_subparsers(dest="method", required=True)
+    search = sub.add_parser("search", help="program search (with --config: the search stage)").add_subparsers(dest="method", required=True)
     evo = search.add_parser("evolve", help="aging evolution, with or without the functional-hash cache")
     evo.add_argument("--task", default="list_functions", help="list_functions | countdown")
     evo.add_argument("--budget", type=int, default=3000, help="candidates, initial population included")

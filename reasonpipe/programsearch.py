@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from reasonpipe.errors import InputError
@@ -31,18 +31,24 @@ TASKS = ("list_functions", "countdown")
 
 @dataclass
 class SearchRequest:
-    task: str = "list_functions"
-    budget: int = 3000
-    population: int = 100
-    sample: int = 10
-    seed: int = 0
-    problem_seed: int = 0
-    cache: str | None = None            # SQLite path, "memory", or None for no cache
-    compare: bool = False               # also run without the cache and compare
-    max_evals: int = 1
-    remove_probability: float = 0.0
-    heldout: int = 200                  # list_functions: extra hidden inputs checked per evaluation (the cost)
-    numbers: int = 5                    # countdown
+    """One program search: the problem, the evolution's settings and the cache's."""
+
+    task: str = field(default="list_functions", metadata={"help": "list_functions | countdown"})
+    budget: int = field(default=3000, metadata={"help": "candidates, the initial population included"})
+    population: int = field(default=100, metadata={"help": "population size"})
+    sample: int = field(default=10, metadata={"help": "tournament size"})
+    seed: int = field(default=0, metadata={"help": "seed of the search"})
+    problem_seed: int = field(default=0, metadata={"help": "seed of the problem"})
+    cache: str | None = field(default=None, metadata={"help": "SQLite file of the functional-hash cache, or "
+                                                      "'memory'; none: no cache"})
+    compare: bool = field(default=False, metadata={"help": "also run without the cache and check the result is the "
+                                                   "same"})
+    max_evals: int = field(default=1, metadata={"help": "evaluate a behaviour up to K times and average"})
+    remove_probability: float = field(default=0.0, metadata={"help": "drop an entry after a hit with this "
+                                                              "probability"})
+    heldout: int = field(default=200, metadata={"help": "list_functions: hidden inputs checked per evaluation (its "
+                                                "cost)"})
+    numbers: int = field(default=5, metadata={"help": "countdown: how many numbers"})
 
 
 @dataclass
