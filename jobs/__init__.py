@@ -100,7 +100,7 @@ def run_job(name: str, module: str, doc: str, config_cls: type, main: Callable[[
 
 # -- the command line of a config dataclass -------------------------------------------------------------------
 
-def _flag_error(message: str) -> None:
+def _flag_error(message: str) -> typing.NoReturn:
     """argparse's message (``argument --lr: expected float, ...``) as one InputError naming the flag."""
     from reasonpipe.errors import InputError
 
@@ -130,8 +130,9 @@ class _Value:
         from reasonpipe.config import coerce, read_value
         from reasonpipe.errors import InputError
 
-        bare = _strip_optional(self.tp)
-        value = text if bare is str and not (bare is not self.tp and text in ("null", "~")) else read_value(text)
+        value = read_value(text)
+        if _strip_optional(self.tp) is str and (value is not None or self.tp is str):
+            value = text  # a str field takes the text as it is (``--name 2024``); null only where None is allowed
         try:
             coerce(value, self.tp)
         except InputError as e:

@@ -136,9 +136,10 @@ def test_the_parser_has_a_typed_flag_per_field_and_rejects_bad_values():
     assert {"--seed", "--runs-dir", "--evaluate.settings.problems", "--evaluate.backtrack"} <= flags
     assert not any(".N." in f or f.startswith("--datasets.") for f in flags)  # list entries: dotted overrides
     path, given = parse_job_args(parser, PipelineConfig, ["--config", "c.yaml", "--seed", "3", "--runs-dir=x",
-                                                          "--datasets.0.n", "9", "--datasets.0.options.numbers", "3"])
-    assert path == "c.yaml" and given == {"seed": 3, "runs_dir": "x", "datasets.0.n": 9,
-                                          "datasets.0.options.numbers": 3}
+                                                          "--name", "2024", "--datasets.0.n", "9",
+                                                          "--datasets.0.options.numbers", "3"])
+    assert path == "c.yaml" and given == {"seed": 3, "runs_dir": "x", "name": "2024", "datasets.0.n": 9,
+                                          "datasets.0.options.numbers": 3}  # a str field takes the text as it is
     for argv, message in ((["--seed", "many"], "--seed: expected int, got str 'many'"),
                           (["--evaluate.settings.lengths", "[1, x]"], "--evaluate.settings.lengths: expected int"),
                           (["--datasets.0.n", "x"], "--datasets.0.n: expected int"),
