@@ -1,6 +1,7 @@
 """Job stages: one module per job, each with ``main(config) -> exit code`` (so it runs the same under Ray or not).
 
-One entry style for every stage, the config a dataclass loaded from YAML with ``--key value`` overrides::
+One entry style for every stage, the config a dataclass loaded from YAML with ``--key value`` overrides (an
+argparse parser generated from the dataclass, :func:`config_parser`: a flag per field, nested blocks dotted)::
 
     reasonpipe <stage> --config F [--key value ...]          # the command line
     reasonpipe <stage> --help                                 # the stage's fields: type, default, help
@@ -19,17 +20,15 @@ Example::
 
 from __future__ import annotations
 
+import argparse
 import ast
 import dataclasses
 import difflib
-import inspect
-import io
 import json
 import textwrap
-import tokenize
 import types
 import typing
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
@@ -72,80 +71,127 @@ def run_stage(stage: str, argv: list[str], prog: str | None = None) -> int:
 
 
 def run_job(name: str, module: str, doc: str, config_cls: type, main: Callable[[Any], int], argv: list[str] | None,
-            interrupted: str = "interrupted", help: Mapping[str, str] | None = None) -> int:
-    """A job's command line: ``--config F`` plus ``--key value`` overrides, loaded into ``config_cls`` and
-    passed to ``main``; bad input (an unknown ``--key`` included) exits 2 with one message (see
-    :func:`reasonpipe.console.run_command`); ``--help`` lists the fields of ``config_cls`` (:func:`field_rows`),
-    ``help`` giving the text of fields that carry none."""
-    import argparse
+            interrupted: str = "interrupted") -> int:
+    """A job's command line: ``--config F`` plus ``--field value`` flags generated from ``config_cls``
+    (:func:`config_parser`) and dotted overrides of list and mapping entries (``--datasets.0.n 100``), loaded
+    into ``config_cls`` and passed to ``main``; bad input (an unknown flag, a bad value) exits 2 with one
+    message (see :func:`reasonpipe.console.run_command`); ``--help`` lists the fields of ``config_cls`` with
+    their help text (:func:`field_rows`)."""
     import os
     import sys
 
-    from reasonpipe.config import load_config, parse_overrides
+    from reasonpipe.config import load_config
     from reasonpipe.console import run_command
 
     invoked = _PROG.get()
     prog = invoked or f"python -m reasonpipe.jobs.{module}"
-    parser = argparse.ArgumentParser(prog=prog, add_help=False, allow_abbrev=False)
-    parser.add_argument("-h", "--help", action="store_true")
-    parser.add_argument("--config")
-    args, overrides = parser.parse_known_args(argv)
-    if args.help:
-        sys.stdout.write(job_help(prog, module, doc, config_cls, help))
+    asks = argparse.ArgumentParser(prog=prog, add_help=False, allow_abbrev=False)
+    asks.add_argument("-h", "--help", action="store_true")
+    if asks.parse_known_args(argv)[0].help:  # --help wins over everything else: nothing is read
+        sys.stdout.write(job_help(prog, module, doc, config_cls))
         return 0
 
     def run() -> int:
-        values = parse_overrides(overrides)
-        for key in values:
-            check_override(config_cls, key)
-        return main(load_config(config_cls, args.config, values))
+        path, overrides = parse_job_args(config_parser(prog, config_cls), config_cls, argv)
+        return main(load_config(config_cls, path, overrides))
 
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     return run_command(invoked or name, run, interrupted)
 
 
+# -- the command line of a config dataclass -------------------------------------------------------------------
+
+def _flag_error(message: str) -> typing.NoReturn:
+    """argparse's message (``argument --lr: expected float, ...``) as one InputError naming the flag."""
+    from reasonpipe.errors import InputError
+
+    head, sep, rest = message.partition(": ")
+    if head.startswith("argument ") and sep:
+        raise InputError(rest, path=head[len("argument "):].split("/")[0])
+    raise InputError(message)
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are :class:`reasonpipe.errors.InputError` (one line, exit 2 through
+    :func:`reasonpipe.console.run_command`) instead of a usage message and ``sys.exit``."""
+
+    def error(self, message: str) -> typing.NoReturn:  # type: ignore[override]
+        _flag_error(message)
+        raise AssertionError("unreachable")
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class _Value:
+    """An argparse ``type``: the text read as YAML (kept as text for a ``str`` field) and checked against the
+    field's annotation; argparse reports a bad one as ``argument --field: <why>``."""
+
+    tp: Any
+
+    def __call__(self, text: str) -> Any:
+        from reasonpipe.config import coerce, read_value
+        from reasonpipe.errors import InputError
+
+        value = read_value(text)
+        if _strip_optional(self.tp) is str and (value is not None or self.tp is str):
+            value = text  # a str field takes the text as it is (``--name 2024``); null only where None is allowed
+        try:
+            coerce(value, self.tp)
+        except InputError as e:
+            raise argparse.ArgumentTypeError(e.message) from None
+        return value
+
+
+def flag_fields(cls: type, prefix: str = "") -> list[tuple[str, Any, dataclasses.Field]]:
+    """``(dotted name, annotation, field)`` of every field of dataclass ``cls`` that a flag sets: its own and
+    those of nested dataclasses (``--evaluate.settings.problems``), not those inside lists or mappings (dotted
+    overrides: ``--datasets.0.n``)."""
+    hints = typing.get_type_hints(cls)
+    out = []
+    for f in dataclasses.fields(cls):
+        out.append((f"{prefix}{f.name}", hints[f.name], f))
+        inner = _strip_optional(hints[f.name])
+        if dataclasses.is_dataclass(inner):
+            out += flag_fields(inner, f"{prefix}{f.name}.")
+    return out
+
+
+def config_parser(prog: str, config_cls: type) -> argparse.ArgumentParser:
+    """The argparse parser of ``config_cls``: ``--config F``, ``-h/--help`` and one flag per field (its
+    ``--dashed-name`` too) with the field's type converter, help and default; a flag left out keeps the
+    file's value (the parser's defaults are not applied, only shown)."""
+    parser = _Parser(prog=prog, add_help=False, allow_abbrev=False)
+    parser.add_argument("-h", "--help", action="store_true", help="show this help and exit")
+    parser.add_argument("--config", metavar="F", help="YAML file of the fields (default: none, every field at its "
+                                                      "default)")
+    for name, tp, f in flag_fields(config_cls):
+        flags = [f"--{name}"] + ([f"--{name.replace('_', '-')}"] if "_" in name else [])
+        parser.add_argument(*flags, dest=name, type=_Value(tp), default=argparse.SUPPRESS,
+                            metavar=_type_name(f, tp).upper(),
+                            help=f"{f.metadata.get('help', '')} (default: {_default(f)})".strip())
+    return parser
+
+
+def parse_job_args(parser: argparse.ArgumentParser, config_cls: type,
+                   argv: list[str] | None) -> tuple[str | None, dict[str, Any]]:
+    """``(config path, overrides)`` from a job's arguments: the flags of ``parser`` (:func:`config_parser`), and
+    the rest as dotted overrides of list and mapping entries, each checked against ``config_cls``
+    (:func:`check_override`, which names the valid fields) and its value against the entry's type."""
+    from reasonpipe.config import coerce, parse_overrides
+    from reasonpipe.errors import InputError
+
+    args, rest = parser.parse_known_args(argv)
+    given = {k: v for k, v in vars(args).items() if k not in ("help", "config")}
+    for key, value in parse_overrides(rest).items():
+        tp = check_override(config_cls, key)
+        try:
+            coerce(value, tp)
+        except InputError as e:
+            raise InputError(e.message, path=f"--{key}") from None
+        given[key] = value
+    return args.config, given
+
+
 # -- the fields of a config dataclass -------------------------------------------------------------------------
-
-def _source_comments(cls: type) -> dict[str, str]:
-    """Each field's comments in the class source: trailing, continued on the next lines (indented past the field),
-    or on the lines just above it (at the field's indentation)."""
-    try:
-        source = textwrap.dedent(inspect.getsource(cls))
-    except (OSError, TypeError):
-        return {}
-    comments: dict[int, tuple[int, str, bool]] = {}  # line -> (column, text, alone on its line)
-    try:
-        for tok in tokenize.generate_tokens(io.StringIO(source).readline):
-            if tok.type == tokenize.COMMENT:
-                alone = not tok.line[: tok.start[1]].strip()
-                comments[tok.start[0]] = (tok.start[1], tok.string.lstrip("#").strip(), alone)
-        body = ast.parse(source).body[0].body  # type: ignore[attr-defined]
-    except (SyntaxError, tokenize.TokenError, IndexError, AttributeError):
-        return {}
-    out: dict[str, list[str]] = {}
-    last: tuple[str, int] | None = None  # the previous field and its column
-    prev_end = 0
-    for node in body:
-        if not (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)):
-            prev_end = node.end_lineno or node.lineno
-            last = None
-            continue
-        name, col = node.target.id, node.col_offset
-        leading = []
-        for line in range(prev_end + 1, node.lineno):
-            if line not in comments:
-                continue
-            c_col, text, alone = comments[line]
-            if last and alone and c_col > last[1]:
-                out.setdefault(last[0], []).append(text)  # continues the previous field's comment
-            elif alone and c_col == col:
-                leading.append(text)
-        trailing = [comments[line][1] for line in range(node.lineno, (node.end_lineno or node.lineno) + 1)
-                    if line in comments and not comments[line][2]]
-        out[name] = leading + trailing
-        last, prev_end = (name, col), node.end_lineno or node.lineno
-    return {name: " ".join(parts) for name, parts in out.items() if parts}
-
 
 def _type_name(f: dataclasses.Field, tp: Any) -> str:
     if isinstance(f.type, str):  # the annotation as written (from __future__ import annotations)
@@ -161,7 +207,7 @@ def _default(f: dataclasses.Field) -> str:
     else:
         return "required"
     if dataclasses.is_dataclass(value):
-        value = dataclasses.asdict(value)
+        return "its fields' defaults"
     return json.dumps(value, default=str)  # JSON is YAML: the form --key value reads
 
 
@@ -173,33 +219,28 @@ def _strip_optional(tp: Any) -> Any:
     return tp
 
 
-def field_rows(cls: type, extra_help: Mapping[str, str] | None = None,
-               prefix: str = "") -> list[tuple[str, str, str, str]]:
+def field_rows(cls: type, prefix: str = "") -> list[tuple[str, str, str, str]]:
     """``(dotted name, type, default, help)`` for every field of dataclass ``cls``, nested dataclasses (also in
-    lists: ``name.N.field``) included. Help: the field's ``metadata["help"]``, else ``extra_help[name]``, else
-    the field's comment in the class source."""
-    extra_help = extra_help or {}
+    lists: ``name.N.field``) included; the help is the field's ``metadata["help"]``."""
     try:
         hints = typing.get_type_hints(cls)
     except (NameError, TypeError):  # an annotation that does not resolve: listed as written, not recursed into
         hints = {f.name: Any for f in dataclasses.fields(cls)}
-    comments = _source_comments(cls)
     rows = []
     for f in dataclasses.fields(cls):
         path = f"{prefix}{f.name}"
-        text = f.metadata.get("help") or extra_help.get(path) or comments.get(f.name, "")
-        rows.append((path, _type_name(f, hints[f.name]), _default(f), " ".join(text.split())))
+        rows.append((path, _type_name(f, hints[f.name]), _default(f), " ".join(f.metadata.get("help", "").split())))
         inner = _strip_optional(hints[f.name])
         if typing.get_origin(inner) is list and typing.get_args(inner):
             inner, path = typing.get_args(inner)[0], f"{path}.N"
         if dataclasses.is_dataclass(inner):
-            rows += field_rows(inner, extra_help, f"{path}.")
+            rows += field_rows(inner, f"{path}.")
     return rows
 
 
-def job_help(prog: str, module: str, doc: str, config_cls: type, extra_help: Mapping[str, str] | None = None) -> str:
+def job_help(prog: str, module: str, doc: str, config_cls: type) -> str:
     """The ``--help`` of a job stage: usage, the module's summary, and every config field with type, default, help."""
-    rows = field_rows(config_cls, extra_help)
+    rows = field_rows(config_cls)
     width = min(max(len(f"--{name} {tp}") for name, tp, _, _ in rows) + 4, 46)
     summary = " ".join(doc.split("\n\n")[0].split()).replace("``", "`")
     stage = next((s for s, m in STAGES.items() if m == module), module)
@@ -222,9 +263,10 @@ def job_help(prog: str, module: str, doc: str, config_cls: type, extra_help: Map
     return "\n".join(lines) + "\n"
 
 
-def check_override(cls: type, key: str) -> None:
-    """Raise :class:`InputError` naming ``--key`` and the valid fields when ``key`` (dotted) is not a field path
-    of dataclass ``cls``; free-form mappings (``dict`` fields) take any key below them."""
+def check_override(cls: type, key: str) -> Any:
+    """The annotation of the entry ``key`` (dotted) of dataclass ``cls``; :class:`InputError` naming ``--key``
+    and the valid fields when ``key`` is not a field path (or names a field that the job fills itself).
+    Free-form mappings (``dict`` fields) take any key below them."""
     from reasonpipe.errors import InputError
 
     tp: Any = cls
@@ -235,6 +277,9 @@ def check_override(cls: type, key: str) -> None:
         where = ".".join(done)
         if dataclasses.is_dataclass(tp):
             names = [f.name for f in dataclasses.fields(tp)]
+            filled = getattr(tp, "filled", {})
+            if part in filled:
+                raise InputError(f"not a field of this block: {filled[part]}", path=f"--{key}")
             if part not in names:
                 close = difflib.get_close_matches(part, names, n=1)
                 hint = f" (did you mean --{'.'.join(done + close)}?)" if close else ""
@@ -246,8 +291,11 @@ def check_override(cls: type, key: str) -> None:
                 raise InputError(f"{where} is a list: expected an index (--{where}.0...), not {part!r}",
                                  path=f"--{key}")
             tp = (typing.get_args(tp) or (Any,))[0]
-        elif tp is Any or tp is dict or origin is dict:
-            return
+        elif tp is dict or origin is dict:
+            tp = typing.get_args(tp)[1] if len(typing.get_args(tp)) == 2 else Any
+        elif tp is Any:
+            return Any
         else:
             raise InputError(f"{where} ({getattr(tp, '__name__', tp)}) has no field {part!r}", path=f"--{key}")
         done.append(part)
+    return tp

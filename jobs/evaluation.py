@@ -48,25 +48,8 @@ def main(config: EvalConfig) -> int:
     return 0
 
 
-# --help text of the EvalConfig fields that carry no comment in reasonpipe/evaluation.py.
-HELP: dict[str, str] = {
-    "out": "run folder: results.jsonl, report.md, accuracy_vs_flops.png, manifest.json",
-    "task": "the task",
-    "task_options": "the task's options for the held-out problems",
-    "problems": "held-out problems",
-    "problem_seed": "seed of the problems (their own, apart from the sampling's)",
-    "lengths": "the sequential model's budgets L: generated tokens of its one sample",
-    "ns": "the parallel model's budgets n: samples per problem",
-    "sequential_temperature": "sampling temperature of the backtracking model (0: greedy)",
-    "parallel_temperature": "sampling temperature of the direct model",
-    "batch_size": "hf: prompts per generate call",
-    "device": "auto | cpu | cuda",
-    "seed": "seed of the sampling",
-}
-
-
 def cli(argv: list[str] | None = None) -> int:
-    return run_job("eval", "evaluation", __doc__, EvalConfig, main, argv, help=HELP)
+    return run_job("eval", "evaluation", __doc__, EvalConfig, main, argv)
 
 
 if __name__ == "__main__":

@@ -30,32 +30,55 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reasonpipe.jobs import run_job
-from reasonpipe.config import build
+from reasonpipe.config import helptext, settings_block
 from reasonpipe.errors import InputError
 from reasonpipe.console import print_table
 from reasonpipe.jsonl import atomic_write
 from reasonpipe.report import markdown_table
+from reasonpipe.rl import RLConfig
 from reasonpipe.seeds import stream
+from reasonpipe.sft import SFTConfig
 from reasonpipe.stage import Stage
+from reasonpipe.tasks import check_options
+
+
+SFTSettings = settings_block(SFTConfig, "SFTSettings", __name__, filled={
+    "data": "the sweep sets it: k<k>/traces.jsonl", "out": "the sweep sets it: k<k>/sft",
+    "task": "the sweep's task", "seed": "the sweep's seed", "quiet": "the sweep's quiet"})
+RLSettings = settings_block(RLConfig, "RLSettings", __name__, filled={
+    "model": "the sweep sets it: k<k>/sft/final", "out": "the sweep sets it: k<k>/rl", "task": "the sweep's task",
+    "task_options": "the sweep's task_options", "probe_task_options": "the sweep's eval_task_options",
+    "seed": "the sweep's seed", "quiet": "the sweep's quiet"})
 
 
 @dataclass
 class KSweepConfig:
-    name: str = "ksweep-cpu"
-    runs_dir: str = "runs"
-    task: str = "countdown"
-    task_options: dict[str, Any] = field(default_factory=dict)       # training problems
-    eval_task_options: dict[str, Any] = field(default_factory=dict)  # held-out problems (default: task_options)
-    ks: list[int] = field(default_factory=lambda: [0, 1, 2, 3, 5])
-    traces: int = 2000                  # kbacktrack traces per k
-    seed: int = 1
-    workers: int = 1
-    sft: dict[str, Any] = field(default_factory=dict)   # reasonpipe.sft.SFTConfig fields (model, max_tokens, ...)
-    rl: dict[str, Any] = field(default_factory=dict)    # reasonpipe.rl.RLConfig fields (max_steps, lr, ...)
-    eval_problems: int = 100
-    max_new_tokens: int = 256
-    temperature: float = 0.0            # 0: greedy
-    quiet: bool = False
+    """For every k: kbacktrack traces, SFT, accuracy, GRPO, accuracy, in runs/<name>/k<k>/."""
+
+    name: str = field(default="ksweep-cpu", metadata=helptext("the sweep folder's name: runs_dir/<name>/"))
+    runs_dir: str = field(default="runs", metadata=helptext("folder of the run folders"))
+    task: str = field(default="countdown", metadata=helptext("the task"))
+    task_options: dict[str, Any] = field(default_factory=dict, metadata=helptext(
+        "the task's options for the training problems (traces and GRPO)"))
+    eval_task_options: dict[str, Any] = field(default_factory=dict, metadata=helptext(
+        "the task's options for the held-out problems (empty: task_options)"))
+    ks: list[int] = field(default_factory=lambda: [0, 1, 2, 3, 5], metadata=helptext(
+        "the backtrack counts swept (0: the solution path alone)"))
+    traces: int = field(default=2000, metadata=helptext("kbacktrack traces per k"))
+    seed: int = field(default=1, metadata=helptext("seed of the problems, the models and the sampling"))
+    workers: int = field(default=1, metadata=helptext("trace-generation workers"))
+    sft: SFTSettings = field(default_factory=SFTSettings, metadata=helptext(  # type: ignore[valid-type]
+        "the SFT settings of every k: the fields of reasonpipe.sft.SFTConfig but those the sweep sets"))
+    rl: RLSettings = field(default_factory=RLSettings, metadata=helptext(  # type: ignore[valid-type]
+        "the GRPO settings of every k: the fields of reasonpipe.rl.RLConfig but those the sweep sets"))
+    eval_problems: int = field(default=100, metadata=helptext("held-out problems of each accuracy"))
+    max_new_tokens: int = field(default=256, metadata=helptext("generated tokens of the one sample, at most"))
+    temperature: float = field(default=0.0, metadata=helptext("sampling temperature of the accuracy (0: greedy)"))
+    quiet: bool = field(default=False, metadata=helptext("no progress bars or log lines"))
+
+    def __post_init__(self) -> None:  # the task's options, checked at load
+        check_options(self.task, self.task_options, "task_options")
+        check_options(self.task, self.eval_task_options or self.task_options, "eval_task_options")
 
 
 def accuracy(model_dir: str, cfg: KSweepConfig) -> dict[str, float]:
@@ -100,12 +123,25 @@ def _accuracy_stage(cfg: KSweepConfig, folder: str, name: str, model_dir: str, m
     return stage.run(measure)
 
 
+def sft_config(cfg: KSweepConfig, folder: str) -> SFTConfig:
+    """The SFT config of one k (its folder ``k<k>/``): the ``sft`` block with the sweep's task, seed and quiet,
+    trained on ``traces.jsonl`` into ``sft/``."""
+    return cfg.sft.resolve({}, data=[os.path.join(folder, "traces.jsonl")], out=os.path.join(folder, "sft"),
+                           task=cfg.task, seed=cfg.seed, quiet=cfg.quiet)
+
+
+def rl_config(cfg: KSweepConfig, folder: str) -> RLConfig:
+    """The GRPO config of one k: the ``rl`` block from the SFT model ``sft/final`` into ``rl/``, on the sweep's
+    task and problems."""
+    return cfg.rl.resolve({}, model=os.path.join(folder, "sft", "final"), out=os.path.join(folder, "rl"),
+                          task=cfg.task, task_options=cfg.task_options, probe_task_options=cfg.eval_task_options,
+                          seed=cfg.seed, quiet=cfg.quiet)
+
+
 def run_k(cfg: KSweepConfig, k: int, root: str) -> dict[str, Any]:
     """Traces, SFT, accuracy, GRPO, accuracy for one k: five stages (:class:`reasonpipe.stage.Stage`) in
     ``k<k>/``, each reused when it finished with the same config (and, downstream, the same upstream stages)."""
-    from reasonpipe.rl import RLConfig
     from reasonpipe.rl import train as grpo_train
-    from reasonpipe.sft import SFTConfig
     from reasonpipe.sft import train as sft_train
     from reasonpipe.tracegen import GenRequest, fingerprint, generate
     from reasonpipe.searchers import SearchOptions
@@ -120,17 +156,13 @@ def run_k(cfg: KSweepConfig, k: int, root: str) -> dict[str, Any]:
     traces.run(lambda: dataclasses.asdict(generate(request, resume=True)))
 
     sft_dir = os.path.join(folder, "sft")
-    sft_cfg = build(SFTConfig, {**cfg.sft, "data": [data], "out": sft_dir, "task": cfg.task, "seed": cfg.seed,
-                                "quiet": cfg.quiet}, "sft")
+    sft_cfg = sft_config(cfg, folder)
     sft_stage = Stage("sft", folder, _resolved(sft_cfg), inputs={"traces": data},
                       outputs=["sft/final", "sft/summary.json"], scratch=["sft"])
     sft = sft_stage.run(lambda: sft_train(sft_cfg))
     after_sft = _accuracy_stage(cfg, folder, "accuracy_sft", os.path.join(sft_dir, "final"), sft_stage)
 
-    rl_cfg = build(RLConfig, {**cfg.rl, "model": os.path.join(sft_dir, "final"), "out": os.path.join(folder, "rl"),
-                                   "task": cfg.task, "task_options": cfg.task_options,
-                                   "probe_task_options": cfg.eval_task_options, "seed": cfg.seed, "quiet": cfg.quiet},
-                   "rl")
+    rl_cfg = rl_config(cfg, folder)
     rl_stage = Stage("rl", folder, {**_resolved(rl_cfg), "model_stage": sft_stage.hash},
                      outputs=["rl/final", "rl/summary.json"], scratch=["rl"])
     rl_stage.run(lambda: grpo_train(rl_cfg))
@@ -175,19 +207,10 @@ def write_report(cfg: KSweepConfig, root: str, rows: list[dict]) -> None:
 
 
 def check(cfg: KSweepConfig) -> None:
-    """The ``sft`` and ``rl`` blocks built into their typed configs before any work starts (InputError naming
-    the field: a misspelt key fails here, not after the traces of the first k were generated)."""
-    from reasonpipe.rl import RLConfig
-    from reasonpipe.sft import SFTConfig
-    from reasonpipe.tasks import make_task
-
+    """What load does not check, before any work starts (the ``sft`` and ``rl`` blocks and the task's options
+    were built and checked at load): at least one k."""
     if not cfg.ks:
         raise InputError("no backtrack counts to sweep", field="ks")
-    make_task(cfg.task, **cfg.task_options)
-    build(SFTConfig, {**cfg.sft, "data": ["<traces>"], "out": "<out>", "task": cfg.task, "seed": cfg.seed}, "sft")
-    build(RLConfig, {**cfg.rl, "model": "<sft model>", "out": "<out>", "task": cfg.task,
-                          "task_options": cfg.task_options, "probe_task_options": cfg.eval_task_options,
-                          "seed": cfg.seed}, "rl")
 
 
 def main(cfg: KSweepConfig) -> int:

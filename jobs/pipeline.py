@@ -38,9 +38,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reasonpipe.jobs import run_job
-from reasonpipe.config import to_dict
+from reasonpipe.config import helptext, settings_block, to_dict
 from reasonpipe.console import print_table, progress
 from reasonpipe.errors import InputError
+from reasonpipe.evaluation import EvalConfig
 from reasonpipe.jsonl import atomic_write
 from reasonpipe.manifest import write_manifest
 from reasonpipe.report import histograms, markdown_table
@@ -48,52 +49,78 @@ from reasonpipe.stage import Stage
 from reasonpipe.tracegen import GenRequest, GenSummary, fingerprint, generate
 from reasonpipe.verify import verify_file
 from reasonpipe.searchers import SearchOptions
+from reasonpipe.sft import SFTConfig
 
 
 @dataclass
 class DatasetBlock:
     """One trace dataset: a task, a searcher and its options."""
 
-    name: str
-    task: str
-    searcher: str = "dfs"
-    n: int = 1000
-    k: int = 1
-    beam: int = 5
-    heuristic: str = "sum"
-    max_nodes: int = 0
-    options: dict[str, Any] = field(default_factory=dict)  # task options, e.g. {numbers: 4, split: train}
+    name: str = field(metadata=helptext("the dataset's name: data/<name>.jsonl, and how models.N.data names it"))
+    task: str = field(metadata=helptext("the task (countdown, sudoku, reachability, arc_1d, ...)"))
+    searcher: str = field(default="dfs", metadata=helptext("dfs | bfs | beam | direct | kbacktrack (by task)"))
+    n: int = field(default=1000, metadata=helptext("number of traces"))
+    k: int = field(default=1, metadata=helptext("kbacktrack: exact number of backtracks"))
+    beam: int = field(default=5, metadata=helptext("beam: width"))
+    heuristic: str = field(default="sum", metadata=helptext("beam: the CountDown heuristic"))
+    max_nodes: int = field(default=0, metadata=helptext("nodes expanded per problem, at most (0: no limit)"))
+    options: dict[str, Any] = field(default_factory=dict, metadata=helptext(
+        "the task's options, e.g. {numbers: 4, split: train}, or !include tasks/countdown-3.yaml"))
+
+    def __post_init__(self) -> None:  # the task, its options and the searcher, checked at load
+        from reasonpipe.searchers import get_searcher
+        from reasonpipe.tasks import check_options
+
+        check_options(self.task, self.options, "options")
+        try:
+            get_searcher(self.task, self.searcher)
+        except InputError as e:
+            raise InputError(e.message, field="searcher") from None
+
+
+SFTSettings = settings_block(SFTConfig, "SFTSettings", __name__, filled={
+    "data": "the pipeline sets it from models.N.data", "out": "the pipeline sets it: runs/<name>/models/<model>"},
+    inherited={"seed": "the pipeline's seed", "quiet": "the pipeline's quiet"})
+EvalSettings = settings_block(EvalConfig, "EvalSettings", __name__, filled={
+    "out": "the pipeline sets it: runs/<name>/eval", "backtrack_model": "the pipeline sets it from evaluate.backtrack",
+    "direct_model": "the pipeline sets it from evaluate.direct"}, inherited={"seed": "the pipeline's seed"})
 
 
 @dataclass
 class ModelBlock:
     """One SFT run of the pipeline: the fields of reasonpipe.sft.SFTConfig, with ``data`` naming datasets."""
 
-    name: str
-    data: list[str] = field(default_factory=list)   # dataset names of this pipeline
-    settings: dict[str, Any] = field(default_factory=dict)  # SFTConfig fields: model, max_steps, max_tokens, ...
+    name: str = field(metadata=helptext("the model's name: models/<name>/, and how evaluate names it"))
+    data: list[str] = field(default_factory=list, metadata=helptext("the datasets it trains on, by name"))
+    settings: SFTSettings = field(default_factory=SFTSettings, metadata=helptext(  # type: ignore[valid-type]
+        "its SFT settings: the fields of reasonpipe.sft.SFTConfig but data and out"))
 
 
 @dataclass
 class EvalBlock:
     """The evaluation grid: EvalConfig fields, with the models named by their pipeline names."""
 
-    backtrack: str = ""
-    direct: str = ""
-    settings: dict[str, Any] = field(default_factory=dict)  # EvalConfig fields: task, problems, lengths, ns, ...
+    backtrack: str = field(default="", metadata=helptext("the backtracking model (sequential), by name"))
+    direct: str = field(default="", metadata=helptext("the direct model (parallel), by name"))
+    settings: EvalSettings = field(default_factory=EvalSettings, metadata=helptext(  # type: ignore[valid-type]
+        "the grid's settings: the fields of reasonpipe.evaluation.EvalConfig but out and the models"))
 
 
 @dataclass
 class PipelineConfig:
-    name: str = "demo-cpu"
-    seed: int = 1
-    workers: int = 2
-    trace_backend: str = "auto"   # auto: ray inside a Ray job, else process | ray | process
-    runs_dir: str = "runs"
-    quiet: bool = False
-    datasets: list[DatasetBlock] = field(default_factory=list)
-    models: list[ModelBlock] = field(default_factory=list)
-    evaluate: EvalBlock | None = None
+    """Trace datasets, SFT of models on them, the parallel-versus-sequential grid, in runs/<name>/."""
+
+    name: str = field(default="demo-cpu", metadata=helptext("the run folder's name: runs_dir/<name>/"))
+    seed: int = field(default=1, metadata=helptext(
+        "seed of the datasets, and of the models and the grid where their settings set none"))
+    workers: int = field(default=2, metadata=helptext("trace-generation workers (the bytes are the same for any count)"))
+    trace_backend: str = field(default="auto", metadata=helptext(
+        "auto (ray inside a Ray job, else process) | ray | process"))
+    runs_dir: str = field(default="runs", metadata=helptext("folder of the run folders"))
+    quiet: bool = field(default=False, metadata=helptext("no progress bars or log lines"))
+    datasets: list[DatasetBlock] = field(default_factory=list, metadata=helptext("the trace datasets"))
+    models: list[ModelBlock] = field(default_factory=list, metadata=helptext("the models trained by SFT"))
+    evaluate: EvalBlock | None = field(default=None, metadata=helptext("the evaluation grid (none: no grid)"))
 
 
 def trace_backend(choice: str) -> str:
@@ -131,30 +158,17 @@ def _generate_or_reuse(request: GenRequest, name: str, quiet: bool) -> tuple[Gen
 
 
 def check(config: PipelineConfig) -> None:
-    """Every nested block built into its typed config and every name resolved, before any work starts: a bad
-    ``models.<name>.settings`` key fails here, not after the datasets were generated. InputError naming the field."""
-    from reasonpipe.config import build
-    from reasonpipe.evaluation import EvalConfig
-    from reasonpipe.sft import SFTConfig
-    from reasonpipe.tasks import make_task
-    from reasonpipe.searchers import get_searcher
-
+    """The cross-references, before any work starts (every block was built and checked at load, task options and
+    searchers included): at least one dataset, every model's datasets and the evaluation's models named in the
+    config. InputError naming the field."""
     if not config.datasets:
         raise InputError("no datasets to build", field="datasets")
     names = [d.name for d in config.datasets]
-    for i, ds in enumerate(config.datasets):
-        try:
-            make_task(ds.task, **ds.options)
-            get_searcher(ds.task, ds.searcher)
-        except InputError as e:
-            raise InputError(e.message, field=f"datasets.{i}.{e.field or 'task'}") from None
-    for spec in config.models:
+    for i, spec in enumerate(config.models):
         missing = [d for d in spec.data if d not in names]
         if missing or not spec.data:
             raise InputError(f"model {spec.name}: unknown datasets {missing} (known: {', '.join(names)})",
-                             field=f"models.{spec.name}.data")
-        build(SFTConfig, {"seed": config.seed, **spec.settings, "data": ["<dataset>"], "out": "<out>"},
-              f"models.{spec.name}.settings")
+                             field=f"models.{i}.data")
     if config.evaluate is not None:
         models = {m.name for m in config.models}
         for role in ("backtrack", "direct"):
@@ -162,7 +176,6 @@ def check(config: PipelineConfig) -> None:
             if name and name not in models:
                 raise InputError(f"no model named {name!r} (known: {', '.join(sorted(models))})",
                                  field=f"evaluate.{role}")
-        build(EvalConfig, {"seed": config.seed, **config.evaluate.settings, "out": "<out>"}, "evaluate.settings")
 
 
 def main(config: PipelineConfig) -> int:
@@ -226,20 +239,33 @@ def build_datasets(config: PipelineConfig, run_dir: str):
     return files, all_valid, [("Trace datasets", headers, rows, extra)]
 
 
+def sft_config(config: PipelineConfig, spec: ModelBlock, run_dir: str, files: dict[str, str]) -> SFTConfig:
+    """The SFT config of model ``spec``: its settings, the pipeline's seed and quiet where they set none, its
+    datasets' files and its folder ``models/<name>/``."""
+    return spec.settings.resolve({"seed": config.seed, "quiet": config.quiet}, data=[files[d] for d in spec.data],
+                                 out=os.path.join(run_dir, "models", spec.name))
+
+
+def eval_config(config: PipelineConfig, run_dir: str) -> EvalConfig:
+    """The evaluation's config: its settings, the pipeline's seed where they set none, the models' final
+    checkpoints and the folder ``eval/``."""
+    spec = config.evaluate
+    paths = {role: os.path.join(run_dir, "models", name, "final") if name else ""
+             for role, name in (("backtrack_model", spec.backtrack), ("direct_model", spec.direct))}
+    return spec.settings.resolve({"seed": config.seed}, **paths, out=os.path.join(run_dir, "eval"))
+
+
 def train_model(config: PipelineConfig, spec: ModelBlock, run_dir: str, files: dict[str, str]) -> dict[str, Any]:
     """SFT of one model: the stage ``sft`` of ``models/<name>/``, reused when it finished with the same settings
     and data, resumed from its last complete checkpoint when interrupted, trained afresh when they changed."""
-    from reasonpipe.config import build
-    from reasonpipe.sft import SFTConfig, train
+    from reasonpipe.sft import train
 
     missing = [d for d in spec.data if d not in files]
     if missing or not spec.data:
         raise InputError(f"model {spec.name}: unknown datasets {missing} (known: {', '.join(files)})",
                          field=f"models.{spec.name}.data")
-    out = os.path.join(run_dir, "models", spec.name)
-    settings = {"seed": config.seed, "quiet": config.quiet, **spec.settings,
-                "data": [files[d] for d in spec.data], "out": out}
-    cfg = build(SFTConfig, settings, f"models.{spec.name}.settings")
+    cfg = sft_config(config, spec, run_dir, files)
+    out = cfg.out
     resolved = {k: v for k, v in dataclasses.asdict(cfg).items() if k != "quiet"}
     stage = Stage("sft", out, resolved, inputs={d: files[d] for d in spec.data}, outputs=["final", "summary.json"],
                   scratch=["*"])
@@ -260,18 +286,14 @@ def _model_table(trained: dict[str, dict[str, Any]]):
 
 
 def _evaluate(config: PipelineConfig, run_dir: str, trained: dict[str, dict[str, Any]]):
-    from reasonpipe.config import build
-    from reasonpipe.evaluation import HEADERS, EvalConfig, rows_of, run_eval
+    from reasonpipe.evaluation import HEADERS, rows_of, run_eval
     from reasonpipe.strategies import Point
 
     spec = config.evaluate
-    paths = {}
     for role, name in (("backtrack_model", spec.backtrack), ("direct_model", spec.direct)):
         if name and name not in trained:
             raise InputError(f"no model named {name!r} (known: {', '.join(trained)})", field=f"evaluate.{role}")
-        paths[role] = os.path.join(run_dir, "models", name, "final") if name else ""
-    cfg = build(EvalConfig, {"seed": config.seed, **spec.settings, **paths, "out": os.path.join(run_dir, "eval")},
-                "evaluate.settings")
+    cfg = eval_config(config, run_dir)
     models = {role: trained[name]["stage_hash"] for role, name in (("backtrack_model", spec.backtrack),
                                                                      ("direct_model", spec.direct)) if name}
     resolved = {k: v for k, v in dataclasses.asdict(cfg).items() if k != "workers"}  # workers: the same samples

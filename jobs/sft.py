@@ -50,26 +50,8 @@ def main(config: SFTConfig) -> int:
     return 0
 
 
-# --help text of the SFTConfig fields that carry no comment in reasonpipe/sft.py.
-HELP: dict[str, str] = {
-    "task": "the task of the traces (its tokenizer)",
-    "batch_size": "examples per device and step",
-    "grad_accum": "gradient-accumulation steps per optimizer step",
-    "max_steps": "optimizer steps",
-    "lr": "peak learning rate (cosine schedule with a floor)",
-    "min_lr_ratio": "the schedule's floor, a fraction of lr",
-    "warmup_steps": "linear warm-up steps",
-    "weight_decay": "AdamW weight decay",
-    "seed": "seed of the model's initialisation and the data order",
-    "save_every": "steps between checkpoints",
-    "keep_checkpoints": "checkpoints kept (the oldest removed)",
-    "log_every": "steps between metrics.jsonl rows",
-    "quiet": "no progress bar or log lines (metrics.jsonl only)",
-}
-
-
 def cli(argv: list[str] | None = None) -> int:
-    return run_job("sft", "sft", __doc__, SFTConfig, main, argv, help=HELP)
+    return run_job("sft", "sft", __doc__, SFTConfig, main, argv)
 
 
 if __name__ == "__main__":

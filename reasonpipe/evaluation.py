@@ -22,37 +22,51 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from reasonpipe.config import helptext
 from reasonpipe.errors import InputError
 from reasonpipe.jsonl import atomic_write
 from reasonpipe.report import markdown_table
 from reasonpipe.seeds import stream
-from reasonpipe.tasks import make_task
-from reasonpipe.tokenizer import TaskTokenizer
 from reasonpipe.searchers import SearchOptions, get_searcher
 from reasonpipe.strategies import Point, parallel_points, sequential_points
+from reasonpipe.tasks import check_options, make_task
+from reasonpipe.tokenizer import TaskTokenizer
 
 
 @dataclass
 class EvalConfig:
-    out: str = "runs/eval"
-    task: str = "countdown"
-    task_options: dict[str, Any] = field(default_factory=lambda: {"split": "test_target"})
-    problems: int = 200
-    problem_seed: int = 1234
-    backtrack_model: str = ""          # checkpoint folder (sequential)
-    direct_model: str = ""             # checkpoint folder (parallel)
-    lengths: list[int] = field(default_factory=lambda: [256, 512, 1024, 2048, 4096])
-    ns: list[int] = field(default_factory=lambda: [1, 2, 4, 8, 16, 32, 64])
-    direct_max_new_tokens: int = 256   # enough for a solution path
-    sequential_temperature: float = 0.0
-    parallel_temperature: float = 1.0
-    data_searcher: str = "dfs"         # the searcher that wrote the backtracking model's traces (data bound)
-    sampler: str = "hf"                # hf | vllm
-    batch_size: int = 64
-    workers: int = 1                   # > 1: sampling spread over Ray actors (reasonpipe.ray_sampling), same samples
-    static_cache: bool = False         # hf on CUDA
-    device: str = "auto"
-    seed: int = 0
+    """The parallel-versus-sequential grid (YAML keys; ``--key value`` overrides)."""
+
+    out: str = field(default="runs/eval", metadata=helptext("run folder: results.jsonl, report.md, accuracy_vs_flops.png, "
+                                                      "manifest.json"))
+    task: str = field(default="countdown", metadata=helptext("the task"))
+    task_options: dict[str, Any] = field(default_factory=lambda: {"split": "test_target"}, metadata=helptext(
+        "the task's options for the held-out problems"))
+    problems: int = field(default=200, metadata=helptext("held-out problems"))
+    problem_seed: int = field(default=1234, metadata=helptext("seed of the problems (their own, apart from the sampling's)"))
+    backtrack_model: str = field(default="", metadata=helptext("checkpoint folder of the backtracking model (sequential)"))
+    direct_model: str = field(default="", metadata=helptext("checkpoint folder of the direct model (parallel)"))
+    lengths: list[int] = field(default_factory=lambda: [256, 512, 1024, 2048, 4096], metadata=helptext(
+        "the sequential model's budgets L: generated tokens of its one sample"))
+    ns: list[int] = field(default_factory=lambda: [1, 2, 4, 8, 16, 32, 64], metadata=helptext(
+        "the parallel model's budgets n: samples per problem"))
+    direct_max_new_tokens: int = field(default=256, metadata=helptext("the direct model's generated tokens per sample "
+                                                                 "(enough for a solution path)"))
+    sequential_temperature: float = field(default=0.0, metadata=helptext(
+        "sampling temperature of the backtracking model (0: greedy)"))
+    parallel_temperature: float = field(default=1.0, metadata=helptext("sampling temperature of the direct model"))
+    data_searcher: str = field(default="dfs", metadata=helptext(
+        "the searcher that wrote the backtracking model's traces (the data bound)"))
+    sampler: str = field(default="hf", metadata=helptext("hf | vllm"))
+    batch_size: int = field(default=64, metadata=helptext("hf: prompts per generate call"))
+    workers: int = field(default=1, metadata=helptext(
+        "> 1: sampling spread over Ray actors (reasonpipe.ray_sampling), the same samples"))
+    static_cache: bool = field(default=False, metadata=helptext("hf on CUDA: a static KV cache"))
+    device: str = field(default="auto", metadata=helptext("auto | cpu | cuda"))
+    seed: int = field(default=0, metadata=helptext("seed of the sampling"))
+
+    def __post_init__(self) -> None:  # the task's options, checked at load
+        check_options(self.task, self.task_options, "task_options")
 
 
 def eval_problems(cfg: EvalConfig) -> list[Any]:

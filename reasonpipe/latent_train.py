@@ -36,6 +36,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from reasonpipe.config import helptext
 from reasonpipe.errors import InputError
 from reasonpipe.jsonl import drop_rows_after
 from reasonpipe.latent_data import METHODS, collate
@@ -46,31 +47,47 @@ TASK = "reachability"
 
 @dataclass
 class LatentConfig:
-    out: str = "runs/latent-cpu"
-    seed: int = 0
-    task_options: dict[str, Any] = field(default_factory=lambda: {"nodes": 12, "depth": 3})
-    # held-out evaluation sets: overrides of task_options (split test: graphs never trained on)
+    """Continuous thought on graph reachability (YAML keys; ``--key value`` overrides)."""
+
+    out: str = field(default="runs/latent-cpu", metadata=helptext(
+        "run folder: results.jsonl, probe.jsonl, report.md, accuracy.png, manifest.json"))
+    seed: int = field(default=0, metadata=helptext("seed of the problems, the models' initialisation and the data order"))
+    task_options: dict[str, Any] = field(default_factory=lambda: {"nodes": 12, "depth": 3}, metadata=helptext(
+        "the reachability task's options for the training graphs"))
     eval_sets: dict[str, dict[str, Any]] = field(default_factory=lambda: {
-        "test": {"split": "test"}, "larger": {"split": "test", "nodes": 18, "depth": 4}})
-    train_problems: int = 4000
-    eval_problems: int = 300
-    methods: list[str] = field(default_factory=lambda: list(METHODS))
-    layers: int = 2
-    hidden: int = 128
-    heads: int = 4
-    per_step: int = 1            # thoughts per replaced CoT step (Coconut's c)
-    max_stage: int = 0           # CoT steps replaced at the last stage; 0: the training depth
-    stage0_epochs: int = 3
-    epochs_per_stage: int = 3
-    mix: float = 0.1
-    frontier_weight: float = 0.0
-    batch_size: int = 32
-    lr: float = 1e-3
-    weight_decay: float = 0.01
-    budgets: list[int] = field(default_factory=list)  # thought counts at evaluation; default 0..max_stage*per_step
-    probe_problems: int = 200
-    device: str = "auto"
-    quiet: bool = False
+        "test": {"split": "test"}, "larger": {"split": "test", "nodes": 18, "depth": 4}}, metadata=helptext(
+        "held-out evaluation sets by name: overrides of task_options (split test: graphs never trained on)"))
+    train_problems: int = field(default=4000, metadata=helptext("training graphs"))
+    eval_problems: int = field(default=300, metadata=helptext("graphs per evaluation set"))
+    methods: list[str] = field(default_factory=lambda: list(METHODS), metadata=helptext(
+        f"the methods trained and compared: {' | '.join(METHODS)}"))
+    layers: int = field(default=2, metadata=helptext("transformer layers"))
+    hidden: int = field(default=128, metadata=helptext("hidden width"))
+    heads: int = field(default=4, metadata=helptext("attention heads (hidden must be a multiple)"))
+    per_step: int = field(default=1, metadata=helptext("thoughts per replaced CoT step (Coconut's c)"))
+    max_stage: int = field(default=0, metadata=helptext("CoT steps replaced at the last stage; 0: the training depth"))
+    stage0_epochs: int = field(default=3, metadata=helptext("epochs of stage 0 (the full chain of thought)"))
+    epochs_per_stage: int = field(default=3, metadata=helptext("epochs of every later curriculum stage"))
+    mix: float = field(default=0.1, metadata=helptext(
+        "probability that an example of stage k is drawn at an earlier stage instead, in [0, 1)"))
+    frontier_weight: float = field(default=0.0, metadata=helptext(
+        "weight of the thoughts' supervision by the nodes reachable within j + 1 edges (Reasoning by Superposition); "
+        "0: none"))
+    batch_size: int = field(default=32, metadata=helptext("examples per step"))
+    lr: float = field(default=1e-3, metadata=helptext("learning rate"))
+    weight_decay: float = field(default=0.01, metadata=helptext("AdamW weight decay"))
+    budgets: list[int] = field(default_factory=list, metadata=helptext(
+        "thought counts at evaluation; empty: 0..max_stage*per_step"))
+    probe_problems: int = field(default=200, metadata=helptext("graphs of the frontier probe"))
+    device: str = field(default="auto", metadata=helptext("auto | cpu | cuda"))
+    quiet: bool = field(default=False, metadata=helptext("no progress bars or log lines"))
+
+    def __post_init__(self) -> None:  # the task's options and every evaluation set's, checked at load
+        from reasonpipe.tasks import check_options
+
+        check_options("reachability", self.task_options, "task_options")
+        for name, options in self.eval_sets.items():
+            check_options("reachability", {**self.task_options, **options}, f"eval_sets.{name}")
 
     def validate(self) -> None:
         unknown = [m for m in self.methods if m not in METHODS]

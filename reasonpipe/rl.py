@@ -33,6 +33,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from reasonpipe.config import helptext
 from reasonpipe.errors import InputError
 from reasonpipe.jsonl import atomic_write, drop_rows_after
 from reasonpipe.models import resolve_device
@@ -45,35 +46,47 @@ from reasonpipe.traces.tokens import BOS, prompt_ids, strip_bos
 class RLConfig:
     """One GRPO run (YAML keys; ``--key value`` overrides)."""
 
-    model: str = "tiny"                 # an SFT checkpoint folder (warm start) or a size name (cold start)
-    out: str = "runs/grpo"
-    task: str = "countdown"
-    task_options: dict[str, Any] = field(default_factory=dict)        # training problems
-    probe_task_options: dict[str, Any] = field(default_factory=dict)  # probe problems (default: task_options)
-    reward: str = "correctness"         # correctness | shaped | step_score
-    problems: int = 512                 # training problems (prompts)
-    probe_problems: int = 32
-    probe_ks: list[int] = field(default_factory=lambda: [1, 2, 4, 8])
-    probe_every: int = 10               # steps; 0: only before and after
-    probe_temperature: float = 1.0
-    num_generations: int = 8            # completions per prompt (the GRPO group)
-    prompts_per_step: int = 4
-    max_steps: int = 50
-    lr: float = 1e-4
-    beta: float = 0.0                   # KL coefficient (0: no reference model)
-    temperature: float = 1.0
-    max_completion_length: int = 128
-    save_every: int = 10
-    keep_checkpoints: int = 2
-    log_every: int = 1
-    seed: int = 0
-    resume: str = "auto"                # auto | never | a checkpoint folder
-    device: str = "auto"                # auto | cpu | cuda
-    bf16: bool = True                   # on CUDA
-    use_vllm: bool = False              # rollouts through TRL's vLLM integration
-    fused_logprobs: bool = False        # per-token log-probs/entropies by reasonpipe.kernels.logprob (fused_logprob_trainer_class)
-    vllm_mode: str = "colocate"         # colocate | server
-    quiet: bool = False
+    model: str = field(default="tiny", metadata=helptext("an SFT checkpoint folder (warm start) or a size name (cold start)"))
+    out: str = field(default="runs/grpo", metadata=helptext("run folder: checkpoints/, final/, metrics.jsonl, report.md, "
+                                                      "grpo.png"))
+    task: str = field(default="countdown", metadata=helptext("the task: its problems, tokenizer and verifier"))
+    task_options: dict[str, Any] = field(default_factory=dict, metadata=helptext("the task's options for the training "
+                                                                           "problems"))
+    probe_task_options: dict[str, Any] = field(default_factory=dict, metadata=helptext(
+        "the task's options for the probe problems (empty: task_options)"))
+    reward: str = field(default="correctness", metadata=helptext("correctness | shaped | step_score"))
+    problems: int = field(default=512, metadata=helptext("training problems (prompts)"))
+    probe_problems: int = field(default=32, metadata=helptext("held-out problems of the pass@k probe"))
+    probe_ks: list[int] = field(default_factory=lambda: [1, 2, 4, 8], metadata=helptext(
+        "the k of pass@k at each probe (max(probe_ks) samples per problem)"))
+    probe_every: int = field(default=10, metadata=helptext("steps between probes; 0: only before and after"))
+    probe_temperature: float = field(default=1.0, metadata=helptext("sampling temperature of the probe"))
+    num_generations: int = field(default=8, metadata=helptext("completions per prompt (the GRPO group)"))
+    prompts_per_step: int = field(default=4, metadata=helptext("prompts per optimizer step (each with num_generations "
+                                                         "completions)"))
+    max_steps: int = field(default=50, metadata=helptext("optimizer steps"))
+    lr: float = field(default=1e-4, metadata=helptext("learning rate"))
+    beta: float = field(default=0.0, metadata=helptext("KL coefficient (0: no reference model)"))
+    temperature: float = field(default=1.0, metadata=helptext("sampling temperature of the rollouts"))
+    max_completion_length: int = field(default=128, metadata=helptext("generated tokens per completion, at most"))
+    save_every: int = field(default=10, metadata=helptext("steps between checkpoints"))
+    keep_checkpoints: int = field(default=2, metadata=helptext("checkpoints kept (the oldest removed)"))
+    log_every: int = field(default=1, metadata=helptext("steps between metrics.jsonl rows"))
+    seed: int = field(default=0, metadata=helptext("seed of the problems, the model's initialisation and the sampling"))
+    resume: str = field(default="auto", metadata=helptext("auto | never | a checkpoint folder"))
+    device: str = field(default="auto", metadata=helptext("auto | cpu | cuda"))
+    bf16: bool = field(default=True, metadata=helptext("on CUDA"))
+    use_vllm: bool = field(default=False, metadata=helptext("rollouts through TRL's vLLM integration"))
+    fused_logprobs: bool = field(default=False, metadata=helptext(
+        "per-token log-probs/entropies by reasonpipe.kernels.logprob (fused_logprob_trainer_class)"))
+    vllm_mode: str = field(default="colocate", metadata=helptext("colocate | server"))
+    quiet: bool = field(default=False, metadata=helptext("no progress bar or log lines (metrics.jsonl only)"))
+
+    def __post_init__(self) -> None:  # the task's options, checked at load
+        from reasonpipe.tasks import check_options
+
+        check_options(self.task, self.task_options, "task_options")
+        check_options(self.task, self.probe_task_options or self.task_options, "probe_task_options")
 
     def validate(self) -> None:
         if self.num_generations < 2:

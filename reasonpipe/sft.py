@@ -68,6 +68,7 @@ from typing import Any
 import numpy as np
 
 from reasonpipe.checkpoints import checkpoint_step, last_complete_checkpoint
+from reasonpipe.config import helptext
 from reasonpipe.distributed import (
     gather_checksums,
     rank_and_world,
@@ -88,33 +89,37 @@ from reasonpipe.tokenizer import TaskTokenizer, count_tokens
 class SFTConfig:
     """One SFT run (YAML keys; ``--key value`` overrides)."""
 
-    data: list[str] = field(default_factory=list)  # JSONL trace files
-    out: str = "runs/sft"                           # run folder: checkpoints/, final/, metrics.jsonl, manifest.json
-    task: str = "countdown"
-    model: str = "tiny"                             # a size (tiny, 3M, 17M, 38M, 144M) or a checkpoint folder
-    max_len: int = 4096                             # tokens per example; longer examples are dropped (and counted)
-    batch_size: int = 16
-    grad_accum: int = 1
-    max_steps: int = 1000
-    max_tokens: int = 0                             # stop once this many training tokens were seen (0: no limit)
-    lr: float = 1e-3
-    min_lr_ratio: float = 0.1
-    warmup_steps: int = 50
-    weight_decay: float = 0.01
-    seed: int = 0
-    save_every: int = 200
-    keep_checkpoints: int = 2
-    log_every: int = 10
-    resume: str = "auto"                            # auto (continue from the last checkpoint) | never | a folder
-    device: str = "auto"                            # auto | cpu | cuda
-    bf16: bool = True                               # on CUDA
-    compile: bool = False                           # torch.compile the model (CUDA; pays off on long runs)
-    workers: int = 0                                # dataloader workers
-    num_workers: int = 1                            # data-parallel training processes; > 1: Ray Train DDP
-                                                    # (reasonpipe.distributed), global batch = batch_size x num_workers
-    max_failures: int = 2                           # num_workers > 1: restarts from the last checkpoint after a
-                                                    # worker dies (-1: no limit)
-    quiet: bool = False
+    data: list[str] = field(default_factory=list, metadata=helptext("JSONL trace files"))
+    out: str = field(default="runs/sft", metadata=helptext("run folder: checkpoints/, final/, metrics.jsonl, manifest.json"))
+    task: str = field(default="countdown", metadata=helptext("the task of the traces (its tokenizer)"))
+    model: str = field(default="tiny", metadata=helptext("a size (tiny, 3M, 17M, 38M, 144M) or a checkpoint folder"))
+    max_len: int = field(default=4096, metadata=helptext("tokens per example; longer examples are dropped (and counted)"))
+    batch_size: int = field(default=16, metadata=helptext("examples per device and step"))
+    grad_accum: int = field(default=1, metadata=helptext("gradient-accumulation steps per optimizer step"))
+    max_steps: int = field(default=1000, metadata=helptext("optimizer steps"))
+    max_tokens: int = field(default=0, metadata=helptext("stop once this many training tokens were seen (0: no limit)"))
+    lr: float = field(default=1e-3, metadata=helptext("peak learning rate (cosine schedule with a floor)"))
+    min_lr_ratio: float = field(default=0.1, metadata=helptext("the schedule's floor, a fraction of lr"))
+    warmup_steps: int = field(default=50, metadata=helptext("linear warm-up steps"))
+    weight_decay: float = field(default=0.01, metadata=helptext("AdamW weight decay"))
+    seed: int = field(default=0, metadata=helptext("seed of the model's initialisation and the data order"))
+    save_every: int = field(default=200, metadata=helptext("steps between checkpoints"))
+    keep_checkpoints: int = field(default=2, metadata=helptext("checkpoints kept (the oldest removed)"))
+    log_every: int = field(default=10, metadata=helptext("steps between metrics.jsonl rows"))
+    resume: str = field(default="auto", metadata=helptext("auto (continue from the last checkpoint) | never | a folder"))
+    device: str = field(default="auto", metadata=helptext("auto | cpu | cuda"))
+    bf16: bool = field(default=True, metadata=helptext("on CUDA"))
+    compile: bool = field(default=False, metadata=helptext("torch.compile the model (CUDA; pays off on long runs)"))
+    workers: int = field(default=0, metadata=helptext("dataloader workers"))
+    num_workers: int = field(default=1, metadata=helptext(
+        "data-parallel training processes; > 1: Ray Train DDP (reasonpipe.distributed), global batch = "
+        "batch_size x num_workers"))
+    max_failures: int = field(default=2, metadata=helptext(
+        "num_workers > 1: restarts from the last checkpoint after a worker dies (-1: no limit)"))
+    quiet: bool = field(default=False, metadata=helptext("no progress bar or log lines (metrics.jsonl only)"))
+
+    def __post_init__(self) -> None:  # a known task, checked at load
+        get_task_class(self.task, field="task")
 
 
 # -- data ---------------------------------------------------------------------------------------------

@@ -71,12 +71,35 @@ def make_task(name: str, **options: Any):
     """A task instance; ``options`` are fields of its config dataclass (unknown ones are an error)."""
     cls = get_task_class(name)
     config_cls = _entry(name)[1]
+    _check_known(name, config_cls, options)
+    return cls(config_cls(**options))
+
+
+def _check_known(name: str, config_cls: type, options: dict[str, Any]) -> None:
     known = {f.name for f in dataclasses.fields(config_cls)}
     unknown = sorted(set(options) - known)
     if unknown:
         raise InputError(f"unknown option(s) {', '.join(unknown)} for task {name} (known: {', '.join(sorted(known))})",
                          field=unknown[0])
-    return cls(config_cls(**options))
+
+
+def check_options(name: str, options: dict[str, Any], field: str = "task_options") -> None:
+    """Raise :class:`InputError` unless ``options`` are options of task ``name`` that it accepts (known keys, of
+    their types, values the task takes), naming ``field.<option>`` (``field`` for an unknown task: the task
+    field's error is the caller's to name). For a config's ``__post_init__``: the check at load."""
+    from reasonpipe.config import build
+
+    entry = _entry(name)
+    if entry is None:
+        raise InputError(f"unknown task {name!r} (known: {', '.join(task_names())})", field="task")
+    try:
+        _check_known(name, entry[1], options)
+        build(entry[1], options)
+        make_task(name, **options)
+    except InputError as e:
+        raise InputError(e.message, field=f"{field}.{e.field}" if e.field else field) from None
+    except (TypeError, ValueError) as e:
+        raise InputError(f"task {name} does not take these options: {e}", field=field) from None
 
 
 def completion_text(prompt: str, completion: str) -> str:

@@ -60,9 +60,13 @@ def _pip(python: Path, *args: str) -> None:
                     "--no-build-isolation", "--no-index", *args], check=True, capture_output=True, text=True)
 
 
+def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """This environment without PYTHONPATH (which would put the checkout before what is under test), plus ``extra``."""
+    return {**{k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, "OMP_NUM_THREADS": "1", **(extra or {})}
+
+
 def _gen(command: list[str], out: Path, cwd: Path, env: dict[str, str] | None = None) -> bytes:
-    r = subprocess.run([*command, *GEN, "--out", str(out)], cwd=cwd, capture_output=True, text=True,
-                       env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})})
+    r = subprocess.run([*command, *GEN, "--out", str(out)], cwd=cwd, capture_output=True, text=True, env=_env(env))
     assert r.returncode == 0, r.stderr
     return out.read_bytes()
 
@@ -75,8 +79,7 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> bytes:
 
 
 def _imported_from(python: Path, cwd: Path, env: dict[str, str] | None = None) -> list[Path]:
-    r = subprocess.run([str(python), "-c", IMPORTS], cwd=cwd, capture_output=True, text=True,
-                       env={**os.environ, **(env or {})})
+    r = subprocess.run([str(python), "-c", IMPORTS], cwd=cwd, capture_output=True, text=True, env=_env(env))
     assert r.returncode == 0, r.stderr
     return [Path(line) for line in r.stdout.split()]
 

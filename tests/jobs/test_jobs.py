@@ -88,30 +88,28 @@ def test_a_bad_nested_block_fails_before_any_work(tmp_path):
     searcher or evaluation key is one error naming the field, before a single trace is generated."""
     import pytest
 
-    from reasonpipe.jobs.pipeline import PipelineConfig, main
+    from reasonpipe.jobs.pipeline import PipelineConfig
     from reasonpipe.config import load_config
     from reasonpipe.errors import InputError
 
     base = ["--runs_dir", str(tmp_path), "--name", "bad", "--quiet", "true"]
-    for override, field in ((["--models.0.settings.max_stepz", "5"], "models.backtrack.settings.max_stepz"),
+    for override, field in ((["--models.0.settings.max_stepz", "5"], "models.0.settings.max_stepz"),
                             (["--datasets.0.searcher", "dfz"], "datasets.0.searcher"),
                             (["--evaluate.settings.problemz", "3"], "evaluate.settings.problemz")):
-        cfg = load_config(PipelineConfig, str(REPO / "configs" / "demo-cpu.yaml"), base + override)
         with pytest.raises(InputError) as err:
-            main(cfg)
-        assert err.value.field == field
+            load_config(PipelineConfig, str(REPO / "configs" / "demo-cpu.yaml"), base + override)
+        assert err.value.field == field and err.value.path.endswith("demo-cpu.yaml") and err.value.line
         assert not (tmp_path / "bad").exists()  # nothing generated, nothing written
 
 
 def test_a_bad_ksweep_block_fails_before_any_work(tmp_path):
     import pytest
 
-    from reasonpipe.jobs.ksweep import KSweepConfig, main
+    from reasonpipe.jobs.ksweep import KSweepConfig
     from reasonpipe.config import load_config
     from reasonpipe.errors import InputError
 
-    cfg = load_config(KSweepConfig, str(REPO / "configs" / "backtrack-k-sweep-cpu.yaml"),
-                      ["--runs_dir", str(tmp_path), "--rl.max_stepz", "3"])
     with pytest.raises(InputError) as err:
-        main(cfg)
+        load_config(KSweepConfig, str(REPO / "configs" / "backtrack-k-sweep-cpu.yaml"),
+                    ["--runs_dir", str(tmp_path), "--rl.max_stepz", "3"])
     assert err.value.field == "rl.max_stepz" and list(tmp_path.iterdir()) == []
