@@ -47,17 +47,17 @@ def _copy_sources(dst: Path) -> Path:
 
 def _scratch_venv(path: Path) -> Path:
     """A venv without pip whose site-packages borrows this environment's (one .pth line, not its .pth files)."""
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(path)], check=True)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(path)], check=True, env=_env())
     python = path / "bin" / "python"
     site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                          check=True, capture_output=True, text=True).stdout.strip()
+                          check=True, capture_output=True, text=True, env=_env()).stdout.strip()
     Path(site, "borrowed.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     return python
 
 
 def _pip(python: Path, *args: str) -> None:
     subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps",
-                    "--no-build-isolation", "--no-index", *args], check=True, capture_output=True, text=True)
+                    "--no-build-isolation", "--no-index", *args], check=True, capture_output=True, text=True, env=_env())
 
 
 def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -89,7 +89,7 @@ def test_wheel_installs_everything_under_reasonpipe_and_runs(tmp_path: Path, ref
     src = _copy_sources(tmp_path / "src")
     dist = tmp_path / "dist"
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "--no-index",
-                    "-w", str(dist), str(src)], check=True, capture_output=True, text=True)
+                    "-w", str(dist), str(src)], check=True, capture_output=True, text=True, env=_env())
     (wheel,) = dist.glob("reasonpipe-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     tops = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
@@ -139,6 +139,6 @@ def test_no_top_level_name_of_ours_is_importable_from_the_checkout() -> None:
     r = subprocess.run([sys.executable, "-c", "import importlib.util as u, sys; sys.path.remove('') if '' in "
                         "sys.path else None; print([n for n in ('verifiers', 'searchers', 'kernels', 'jobs') "
                         "if (s := u.find_spec(n)) and s.origin and s.origin.startswith(sys.argv[1])])", str(REPO)],
-                       cwd="/", capture_output=True, text=True)
+                       cwd="/", capture_output=True, text=True, env=_env())
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "[]"
