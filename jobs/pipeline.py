@@ -52,22 +52,20 @@ from reasonpipe.searchers import SearchOptions
 from reasonpipe.sft import SFTConfig
 
 
-@dataclass
-class DatasetBlock:
-    """One trace dataset: a task, a searcher and its options."""
+@dataclass(kw_only=True)
+class DatasetBlock(SearchOptions):
+    """One trace dataset: a task, a searcher and its settings (``k``, ``beam``, ``heuristic``, ``threshold``,
+    ``max_nodes``: :class:`~reasonpipe.searchers.SearchOptions`'), and the task's options."""
 
     name: str = field(metadata=helptext("the dataset's name: data/<name>.jsonl, and how models.N.data names it"))
     task: str = field(metadata=helptext("the task (countdown, sudoku, reachability, arc_1d, ...)"))
     searcher: str = field(default="dfs", metadata=helptext("dfs | bfs | beam | direct | kbacktrack (by task)"))
     n: int = field(default=1000, metadata=helptext("number of traces"))
-    k: int = field(default=1, metadata=helptext("kbacktrack: exact number of backtracks"))
-    beam: int = field(default=5, metadata=helptext("beam: width"))
-    heuristic: str = field(default="sum", metadata=helptext("beam: the CountDown heuristic"))
-    max_nodes: int = field(default=0, metadata=helptext("nodes expanded per problem, at most (0: no limit)"))
     options: dict[str, Any] = field(default_factory=dict, metadata=helptext(
         "the task's options, e.g. {numbers: 4, split: train}, or !include tasks/countdown-3.yaml"))
 
-    def __post_init__(self) -> None:  # the task, its options and the searcher, checked at load
+    def __post_init__(self) -> None:  # the task, its options, the searcher and its settings, checked at load
+        super().__post_init__()
         from reasonpipe.searchers import get_searcher
         from reasonpipe.tasks import check_options
 
@@ -138,7 +136,7 @@ def trace_backend(choice: str) -> str:
 def _gen_request(config: PipelineConfig, ds: DatasetBlock, out: str) -> GenRequest:
     return GenRequest(task=ds.task, searcher=ds.searcher, out=out, n=ds.n, seed=config.seed, workers=config.workers,
                       task_options=dict(ds.options), backend=trace_backend(config.trace_backend),
-                      search=SearchOptions(k=ds.k, beam=ds.beam, heuristic=ds.heuristic, max_nodes=ds.max_nodes))
+                      search=SearchOptions.of(ds))
 
 
 def _generate_or_reuse(request: GenRequest, name: str, quiet: bool) -> tuple[GenSummary, bool]:

@@ -27,12 +27,14 @@ from typing import Any
 
 from reasonpipe.jobs import run_job
 from reasonpipe.console import print_table, progress
+from reasonpipe.searchers import SearchOptions
 from reasonpipe.stage import Stage
 
 
-@dataclass
-class TracegenConfig:
-    """One trace file, written by a pool of workers (the fields of ``reasonpipe gen``)."""
+@dataclass(kw_only=True)
+class TracegenConfig(SearchOptions):
+    """One trace file, written by a pool of workers (the fields of ``reasonpipe gen``; the searcher's settings
+    ``k``, ``beam``, ``heuristic``, ``threshold``, ``max_nodes`` are :class:`~reasonpipe.searchers.SearchOptions`')."""
 
     task: str = field(default="countdown", metadata={"help": "the task (reasonpipe gen's TASK: countdown, sudoku, "
                                                      "reachability, arc_1d, ...)"})
@@ -45,11 +47,6 @@ class TracegenConfig:
                                                   "one) | process"})
     task_options: dict[str, Any] = field(default_factory=dict, metadata={
         "help": "the task's options, e.g. {numbers: 4, split: train} (reasonpipe gen's task flags)"})
-    k: int = field(default=1, metadata={"help": "kbacktrack: exact number of backtracks"})
-    beam: int = field(default=5, metadata={"help": "beam: width"})
-    heuristic: str = field(default="sum", metadata={"help": "countdown: sum | mult"})
-    threshold: str = field(default="target", metadata={"help": "countdown dfs: target | none"})
-    max_nodes: int = field(default=0, metadata={"help": "node-expansion limit, 0 = none"})
     steps: bool = field(default=False, metadata={"help": "also write the typed steps of each trace (larger files)"})
     chunk: int = field(default=256, metadata={"help": "problems per unit of work (does not change the bytes)"})
     resume: bool = field(default=True, metadata={"help": "reuse a finished file of the same request, continue an "
@@ -59,10 +56,8 @@ class TracegenConfig:
 
 def main(config: TracegenConfig) -> int:
     from reasonpipe.tracegen import GenRequest, GenSummary, fingerprint, generate, validate
-    from reasonpipe.searchers import SearchOptions
 
-    search = SearchOptions(k=config.k, beam=config.beam, heuristic=config.heuristic, threshold=config.threshold,
-                           max_nodes=config.max_nodes)
+    search = SearchOptions.of(config)
     request = GenRequest(task=config.task, searcher=config.searcher, out=config.out, n=config.n, seed=config.seed,
                          workers=config.workers, task_options=config.task_options, search=search, steps=config.steps,
                          chunk=config.chunk, backend=config.backend)

@@ -20,6 +20,7 @@ Example::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gc
 import os
 import sys
@@ -65,6 +66,7 @@ search evolve are the tools."""
 
 def make_parser() -> argparse.ArgumentParser:
     from reasonpipe.jobs import STAGES, stage_summary
+    from reasonpipe.searchers.base import SearchOptions
 
     parser = argparse.ArgumentParser(prog="reasonpipe", description="reasoning and program-search pipeline: "
                                      "interactive tools and job stages", epilog=EPILOG)
@@ -78,11 +80,9 @@ def make_parser() -> argparse.ArgumentParser:
                      "self_reference | advanced_geometry")
     gen.add_argument("--n", type=int, help="number of traces (default: all problems of --from)")
     gen.add_argument("--searcher", default="dfs", help="dfs | bfs | beam | direct | kbacktrack (default dfs)")
-    gen.add_argument("--k", type=int, default=1, help="kbacktrack: exact number of backtracks (default 1)")
-    gen.add_argument("--beam", type=int, default=5, help="beam: width (default 5)")
-    gen.add_argument("--heuristic", default="sum", help="countdown: sum | mult (default sum)")
-    gen.add_argument("--threshold", default="target", help="countdown dfs: target | none (default target)")
-    gen.add_argument("--max-nodes", type=int, default=0, help="node-expansion limit, 0 = none")
+    for f in dataclasses.fields(SearchOptions):  # the searcher's settings, declared once in SearchOptions
+        gen.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default,
+                         help=f"{f.metadata['help']} (default {f.default})")
     gen.add_argument("--seed", type=int, default=0)
     gen.add_argument("--out", required=True, help="output JSONL (written atomically)")
     gen.add_argument("--workers", type=int, default=1, help="processes (output is identical for any count)")
@@ -208,8 +208,7 @@ def cmd_gen(args: argparse.Namespace) -> int:
         options["solvable"] = False
     if args.require_guess is not None:
         options["require_guess"] = args.require_guess
-    search = SearchOptions(k=args.k, beam=args.beam, heuristic=args.heuristic, threshold=args.threshold,
-                           max_nodes=args.max_nodes)
+    search = SearchOptions.of(args)
     request = GenRequest(task=args.task, searcher=args.searcher, out=args.out, n=args.n, seed=args.seed,
                          workers=args.workers, task_options=options, search=search, problems=args.problems,
                          skip_bad=args.skip_bad, steps=args.steps)

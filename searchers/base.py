@@ -12,18 +12,34 @@ Example::
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
 
 
-@dataclass(frozen=True)
+@dataclass
 class SearchOptions:
-    """Searcher settings; each searcher reads the fields that concern it."""
+    """Searcher settings; each searcher reads the fields that concern it.
 
-    k: int = 1                 # kbacktrack: exact number of backtracks, each to a distinct wrong branch
-    beam: int = 5              # beam: width (1..5 as in Stream of Search)
-    heuristic: str = "sum"     # countdown: sum | mult (Stream of Search's heuristics)
-    threshold: str = "target"  # countdown dfs: prune children whose heuristic exceeds the target | none
-    max_nodes: int = 0         # node-expansion limit; 0 = none (the trace then ends unsolved)
+    Declared here once: the configs that carry them (``reasonpipe tracegen``'s, the pipeline's datasets) inherit
+    these fields, ``reasonpipe gen`` makes its flags from them, and :meth:`of` reads them back out of either."""
+
+    k: int = field(default=1, metadata={"help": "kbacktrack: exact number of backtracks, each to a distinct wrong "
+                                                "branch"})
+    beam: int = field(default=5, metadata={"help": "beam: width (1..5 as in Stream of Search)"})
+    heuristic: str = field(default="sum", metadata={"help": "countdown: sum | mult (Stream of Search's heuristics)"})
+    threshold: str = field(default="target", metadata={"help": "countdown dfs: prune children whose heuristic "
+                                                              "exceeds the target (target) | none"})
+    max_nodes: int = field(default=0, metadata={"help": "node-expansion limit, 0 = none (the trace then ends "
+                                                        "unsolved)"})
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    @classmethod
+    def of(cls, config: Any) -> SearchOptions:
+        """The searcher settings of a config that carries them (a subclass, or any object with these fields)."""
+        return cls(**{f.name: getattr(config, f.name) for f in dataclasses.fields(cls)})
 
     def validate(self) -> None:
         from reasonpipe.errors import InputError

@@ -337,7 +337,7 @@ def test_a_bad_override_exits_2_with_one_line_naming_the_field_and_the_valid_one
     assert "the fields of SFTConfig: data, out, task" in r.err
     r = cli("pipeline", "--config", config, "--datasets.0.nn", 3)
     assert r.code == 2 and "--datasets.0.nn: no such field (did you mean --datasets.0.n?)" in r.err
-    assert "fields of datasets.0 (DatasetBlock): name, task, searcher, n," in r.err
+    assert "fields of datasets.0 (DatasetBlock): k, beam, heuristic, threshold, max_nodes, name, task, searcher, n," in r.err
     r = cli("pipeline", "--config", config, "--seed.x", 3)
     assert r.code == 2 and "--seed.x: seed (int) has no field 'x'" in r.err
     r = cli("eval", "--problems", "many")  # argparse, with the field's type
