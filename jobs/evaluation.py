@@ -16,12 +16,15 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import sys
 
 from reasonpipe.jobs import run_job
 from reasonpipe.console import print_table
-from reasonpipe.evaluation import HEADERS, EvalConfig, rows_of, run_eval
+from reasonpipe.diagnostics import Verdict, comparison_sentence
+from reasonpipe.evaluation import (DIAGNOSTIC_HEADERS, HEADERS, EvalConfig, ModelDiagnostics, diagnostic_rows,
+                                   rows_of, run_eval)
 from reasonpipe.stage import Stage
 from reasonpipe.strategies import Point
 
@@ -36,7 +39,8 @@ def eval_stage(config: EvalConfig) -> Stage:
     inputs = {role: path for role, path in (("backtrack_model", config.backtrack_model),
                                             ("direct_model", config.direct_model)) if path}
     return Stage("eval", config.out, resolved, inputs=inputs,
-                 outputs=["results.jsonl", "report.md", "accuracy_vs_flops.png"], scratch=["manifest.json"])
+                 outputs=["results.jsonl", "diagnostics.json", "report.md", "accuracy_vs_flops.png"],
+                 scratch=["manifest.json"])
 
 
 def main(config: EvalConfig) -> int:
@@ -44,6 +48,12 @@ def main(config: EvalConfig) -> int:
     summary = stage.run(lambda: {"points": [dataclasses.asdict(p) for p in run_eval(config)]})
     points = [Point(**p) for p in summary["points"]]
     print_table(f"{config.out}: accuracy, tokens and FLOPs per budget", rows_of(points), HEADERS)
+    with open(os.path.join(config.out, "diagnostics.json"), encoding="utf-8") as f:
+        diagnostics = [ModelDiagnostics(**d) for d in json.load(f)]
+    if diagnostics:
+        print_table(f"{config.out}: has each model learned its task?", diagnostic_rows(diagnostics),
+                    DIAGNOSTIC_HEADERS)
+        print(comparison_sentence({d.role: Verdict(d.learned, d.reason) for d in diagnostics}))
     print(f"report: {os.path.join(config.out, 'report.md')}")
     return 0
 

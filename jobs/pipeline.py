@@ -273,18 +273,23 @@ def train_model(config: PipelineConfig, spec: ModelBlock, run_dir: str, files: d
 
 def _model_table(trained: dict[str, dict[str, Any]]):
     headers = ["model", "parameters", "examples", "dropped (too long)", "steps", "tokens seen", "first loss",
-               "last loss", "tokens/s", "device"]
+               "last loss", "held-out task-token acc.", "tokens/s", "device"]
+
+    def task_acc(s: dict[str, Any]) -> str:
+        d = s.get("diagnostics") or {}
+        return "-" if d.get("task_token_accuracy") is None else f"{d['task_token_accuracy']:.1%} ({d['traces']} traces)"
+
     rows = [[name, f"{s['parameters']:,}", s["data"]["examples"], s["data"]["dropped_too_long"], s["steps"],
              f"{s['tokens_seen_this_run']:,}" + (" (reused)" if s.get("reused") else ""),
              f"{s['first_loss']:.3f}" if s["first_loss"] is not None else "-",
-             f"{s['last_loss']:.3f}" if s["last_loss"] is not None else "-",
+             f"{s['last_loss']:.3f}" if s["last_loss"] is not None else "-", task_acc(s),
              f"{s['tokens_per_second']:,.0f}" if s["tokens_per_second"] else "-", s["device"]]
             for name, s in trained.items()]
     return headers, rows, ""
 
 
 def _evaluate(config: PipelineConfig, run_dir: str, trained: dict[str, dict[str, Any]]):
-    from reasonpipe.evaluation import HEADERS, rows_of, run_eval
+    from reasonpipe.evaluation import HEADERS, ModelDiagnostics, diagnostics_section, rows_of, run_eval
     from reasonpipe.strategies import Point
 
     spec = config.evaluate
@@ -296,11 +301,14 @@ def _evaluate(config: PipelineConfig, run_dir: str, trained: dict[str, dict[str,
                                                                      ("direct_model", spec.direct)) if name}
     resolved = {k: v for k, v in dataclasses.asdict(cfg).items() if k != "workers"}  # workers: the same samples
     stage = Stage("eval", cfg.out, {**resolved, "model_stages": models},
-                  outputs=["results.jsonl", "accuracy_vs_flops.png"], scratch=["*"])
+                  outputs=["results.jsonl", "diagnostics.json", "accuracy_vs_flops.png"], scratch=["*"])
     summary = stage.run(lambda: {"points": [dataclasses.asdict(p) for p in
                                             run_eval(cfg, log=lambda msg: None if config.quiet else print(msg))]})
     points = [Point(**p) for p in summary["points"]]
-    return HEADERS, rows_of(points), "\n![accuracy vs FLOPs](eval/accuracy_vs_flops.png)\n"
+    with open(os.path.join(cfg.out, "diagnostics.json"), encoding="utf-8") as f:
+        diagnostics = [ModelDiagnostics(**d) for d in json.load(f)]
+    return HEADERS, rows_of(points), ("\n![accuracy vs FLOPs](eval/accuracy_vs_flops.png)\n\n"
+                                      + diagnostics_section(diagnostics))
 
 
 def cli(argv: list[str] | None = None) -> int:

@@ -29,7 +29,7 @@ from reasonpipe.report import markdown_table
 from reasonpipe.seeds import stream
 from reasonpipe.searchers import SearchOptions, get_searcher
 from reasonpipe.strategies import Point, parallel_points, sequential_points
-from reasonpipe.tasks import check_options, make_task
+from reasonpipe.tasks import check_options, make_task, score_completion
 from reasonpipe.tokenizer import TaskTokenizer
 
 
@@ -50,6 +50,8 @@ class EvalConfig:
         "the sequential model's budgets L: generated tokens of its one sample"))
     ns: list[int] = field(default_factory=lambda: [1, 2, 4, 8, 16, 32, 64], metadata=helptext(
         "the parallel model's budgets n: samples per problem"))
+    direct_searcher: str = field(default="direct", metadata=helptext(
+        "the searcher that wrote the direct model's traces (its held-out traces for the learning diagnostics)"))
     direct_max_new_tokens: int = field(default=256, metadata=helptext("the direct model's generated tokens per sample "
                                                                  "(enough for a solution path)"))
     sequential_temperature: float = field(default=0.0, metadata=helptext(
@@ -74,14 +76,31 @@ def eval_problems(cfg: EvalConfig) -> list[Any]:
     return [task.generate(stream("eval", cfg.problem_seed, i)) for i in range(cfg.problems)]
 
 
-def data_bound(cfg: EvalConfig, problems: list[Any]) -> list[Point]:
+def searcher_traces(cfg: EvalConfig, problems: list[Any], searcher: str) -> list[Any]:
+    """The traces ``searcher`` writes for the eval problems (the data bound's, and the held-out traces the
+    learning diagnostics read); a problem it cannot write a trace for gets None."""
+    from reasonpipe.searchers.base import SearchFailed
+
+    task = make_task(cfg.task, **cfg.task_options)
+    search = get_searcher(cfg.task, searcher)
+    out = []
+    for i, p in enumerate(problems):
+        try:
+            out.append(search(task, p, SearchOptions(), stream("eval-search", cfg.problem_seed, i)))
+        except SearchFailed:
+            out.append(None)
+    return out
+
+
+def data_bound(cfg: EvalConfig, problems: list[Any], traces: list[Any] | None = None) -> list[Point]:
     """The training data's searcher on the eval problems: solved within L completion tokens."""
     task = make_task(cfg.task, **cfg.task_options)
-    search = get_searcher(cfg.task, cfg.data_searcher)
     tok = TaskTokenizer.for_task(cfg.task)
     rows = []
-    for i, p in enumerate(problems):
-        trace = search(task, p, SearchOptions(), stream("eval-search", cfg.problem_seed, i))
+    for p, trace in zip(problems, traces if traces is not None else searcher_traces(cfg, problems, cfg.data_searcher)):
+        if trace is None:
+            rows.append((False, 0))
+            continue
         text = trace.to_text()
         prompt = task.prompt(p)
         rows.append((trace.meta.solved, tok.count(text[len(prompt):]) + 1))  # + <eos>
@@ -119,6 +138,47 @@ class _Samplers:
             self.pool.close()
 
 
+@dataclass
+class ModelDiagnostics:
+    """Has one evaluated model learned its task (:mod:`reasonpipe.diagnostics`)? Its figures and the verdict."""
+
+    role: str                       # backtrack | direct
+    model: str
+    tokens: dict[str, Any]          # TokenAccuracy.as_dict() on the held-out traces of its searcher
+    samples: dict[str, int]         # CompletionStats over its samples (sequential: one per problem at the largest L)
+    solved: int                     # problems solved at the largest budget
+    problems: int
+    budget: str                     # the largest budget, e.g. L=1024 or n=16
+    bound: float | None             # the data bound's solved fraction at that budget (None: no bound)
+    learned: bool = False
+    reason: str = ""
+
+
+def model_diagnostics(cfg: EvalConfig, role: str, path: str, task: Any, problems: list[Any], prompts: list[str],
+                      traces: list[Any], samples: list[list[Any]], budget: str, bound: float | None) -> ModelDiagnostics:
+    """Task-token accuracy of the model at ``path`` on ``traces`` (the held-out traces of the searcher that wrote its
+    training data), completion statistics over ``samples`` (per problem, its samples), solved = any sample correct."""
+    from transformers import AutoModelForCausalLM
+
+    from reasonpipe.diagnostics import completion_stats, learned_verdict, token_accuracy
+    from reasonpipe.models import load_tokenizer
+    from reasonpipe.stats import Rate
+
+    model = AutoModelForCausalLM.from_pretrained(path)
+    held = [(t.to_text(), pr) for t, pr in zip(traces, prompts) if t is not None]
+    acc = token_accuracy(model, load_tokenizer(path), task, [t for t, _ in held], [p for _, p in held],
+                         max_len=max(cfg.lengths) + 256)
+    del model
+    flat = [(p, pr, c) for p, pr, row in zip(problems, prompts, samples) for c in row]
+    stats = completion_stats(task, [f[0] for f in flat], [f[1] for f in flat], [f[2].text for f in flat],
+                             [f[2].finished for f in flat])
+    solved = sum(any(score_completion(task, p, pr, c.text) == 1.0 for c in row)
+                 for p, pr, row in zip(problems, prompts, samples))
+    verdict = learned_verdict(acc.task, Rate(solved, len(problems)), bound)
+    return ModelDiagnostics(role, path, acc.as_dict(), asdict(stats), solved, len(problems), budget, bound,
+                            verdict.learned, verdict.reason)
+
+
 def run_eval(cfg: EvalConfig, log: Any = print) -> list[Point]:
     if cfg.workers < 1:
         raise InputError(f"workers must be at least 1, not {cfg.workers}", field="workers")
@@ -132,6 +192,9 @@ def run_eval(cfg: EvalConfig, log: Any = print) -> list[Point]:
         if cfg.sampler == "hf" else {"max_model_len": max(cfg.lengths + [cfg.direct_max_new_tokens]) + 512}
     points: list[Point] = []
     timings = {}
+    bound_traces = searcher_traces(cfg, problems, cfg.data_searcher)
+    bound = data_bound(cfg, problems, bound_traces)
+    diagnostics: list[ModelDiagnostics] = []
     samplers = _Samplers(cfg, options)
     try:
         if cfg.backtrack_model:
@@ -144,6 +207,9 @@ def run_eval(cfg: EvalConfig, log: Any = print) -> list[Point]:
                                         sampler.tokenizer)
             del sampler  # before the next model is loaded
             log(f"sequential: {timings['sequential_seconds']} s, {sum(s.tokens for s in samples):,} tokens")
+            diagnostics.append(model_diagnostics(cfg, "backtrack", cfg.backtrack_model, task, problems, prompts,
+                                                 bound_traces, [[s] for s in samples], f"L={max(cfg.lengths)}",
+                                                 bound[-1].accuracy))
         if cfg.direct_model:
             sampler = samplers.get(cfg.direct_model)
             t0 = time.time()
@@ -153,35 +219,81 @@ def run_eval(cfg: EvalConfig, log: Any = print) -> list[Point]:
             points += parallel_points(task, problems, prompts, samples, cfg.ns, sampler.config)
             del sampler
             log(f"parallel: {timings['parallel_seconds']} s, {sum(c.tokens for row in samples for c in row):,} tokens")
+            diagnostics.append(model_diagnostics(cfg, "direct", cfg.direct_model, task, problems, prompts,
+                                                 searcher_traces(cfg, problems, cfg.direct_searcher),
+                                                 [row[:max(cfg.ns)] for row in samples], f"n={max(cfg.ns)}", None))
     finally:
         samplers.close()
-    points += data_bound(cfg, problems)
-    write_results(cfg, points, timings)
+    points += bound
+    write_results(cfg, points, timings, diagnostics)
     return points
 
 
-HEADERS = ["strategy", "budget", "accuracy", "majority", "pass@n", "mean tokens", "mean FLOPs", "problems"]
+HEADERS = ["strategy", "budget", "accuracy [95% CI]", "majority", "pass@n", "mean tokens", "mean FLOPs", "problems"]
 
 
 def rows_of(points: list[Point]) -> list[list[str]]:
+    from reasonpipe.stats import rate_text
+
     def f(x: float | None, spec: str) -> str:
         return "-" if x is None else format(x, spec)
 
-    return [[p.strategy, ("L=" if p.strategy != "parallel" else "n=") + str(p.budget), f(p.accuracy, ".1%"),
+    return [[p.strategy, ("L=" if p.strategy != "parallel" else "n=") + str(p.budget),
+             rate_text(round(p.accuracy * p.problems), p.problems),
              f(p.majority, ".1%"), f(p.pass_at_k, ".1%"), f(p.mean_tokens, ".1f"),
              f(p.mean_flops, ".3g") if p.mean_flops else "-", str(p.problems)] for p in points]
 
 
-def write_results(cfg: EvalConfig, points: list[Point], timings: dict[str, float]) -> None:
+DIAGNOSTIC_HEADERS = ["model", "task-token acc.", "token acc.", "well-formed", "claimed but wrong", "solved",
+                      "data bound", "verdict"]
+
+
+def diagnostic_rows(diagnostics: list[ModelDiagnostics]) -> list[list[str]]:
+    from reasonpipe.stats import rate_text
+
+    def pct(x: float | None) -> str:
+        return "-" if x is None else f"{x:.1%}"
+
+    return [[f"{d.role} ({d.budget})", pct(d.tokens["task_token_accuracy"]), pct(d.tokens["token_accuracy"]),
+             rate_text(d.samples["well_formed"], d.samples["n"]), rate_text(d.samples["claimed_wrong"], d.samples["n"]),
+             rate_text(d.solved, d.problems), pct(d.bound), "learned" if d.learned else "NOT LEARNED"]
+            for d in diagnostics]
+
+
+def diagnostics_section(diagnostics: list[ModelDiagnostics]) -> str:
+    """The report's learning section: the table, each verdict in words, and whether the comparison means anything."""
+    from reasonpipe.diagnostics import SOLVED_MIN_OF_BOUND, TASK_TOKEN_MIN, Verdict, comparison_sentence
+
+    if not diagnostics:
+        return ""
+    sentence = comparison_sentence({d.role: Verdict(d.learned, d.reason) for d in diagnostics})
+    lines = ["## Has each model learned its task?", "",
+             f"Task-token accuracy: teacher-forced next-token accuracy on the tokens that carry the task, on the "
+             f"held-out problems' traces of the searcher that wrote the model's data; the other rates are over its "
+             f"samples (95% Wilson intervals). Learned means task-token accuracy >= {TASK_TOKEN_MIN:.0%} and solving "
+             f"at least {SOLVED_MIN_OF_BOUND:.0%} of what the data bound solves at the largest budget (the direct "
+             f"model: of all problems).", "", markdown_table(DIAGNOSTIC_HEADERS, diagnostic_rows(diagnostics)), ""]
+    lines += [f"- {d.role}: {d.reason}" for d in diagnostics]
+    lines += ["", f"**{sentence}**", ""]
+    return "\n".join(lines)
+
+
+def write_results(cfg: EvalConfig, points: list[Point], timings: dict[str, float],
+                  diagnostics: list[ModelDiagnostics] | None = None) -> None:
     from reasonpipe.manifest import write_manifest
 
+    diagnostics = diagnostics or []
     with atomic_write(os.path.join(cfg.out, "results.jsonl")) as f:
         for p in points:
             f.write(json.dumps(asdict(p)) + "\n")
+    with atomic_write(os.path.join(cfg.out, "diagnostics.json")) as f:
+        json.dump([asdict(d) for d in diagnostics], f, indent=2)
     with atomic_write(os.path.join(cfg.out, "report.md")) as f:
         f.write(f"# Parallel vs sequential: {cfg.task}, {cfg.problems} held-out problems\n\n")
         f.write(f"Backtracking model: `{cfg.backtrack_model}`; direct model: `{cfg.direct_model}`; sampler {cfg.sampler}; "
                 f"timings {json.dumps(timings)}.\n\n")
+        f.write(diagnostics_section(diagnostics))
+        f.write("\n## Accuracy per budget\n\n")
         f.write(markdown_table(HEADERS, rows_of(points)))
         f.write("\n![accuracy vs FLOPs](accuracy_vs_flops.png)\n")
     plot(points, os.path.join(cfg.out, "accuracy_vs_flops.png"), f"{cfg.task}: {cfg.problems} held-out problems")

@@ -55,6 +55,7 @@ Example::
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import json
 import os
@@ -117,6 +118,11 @@ class SFTConfig:
     max_failures: int = field(default=2, metadata=helptext(
         "num_workers > 1: restarts from the last checkpoint after a worker dies (-1: no limit)"))
     quiet: bool = field(default=False, metadata=helptext("no progress bar or log lines (metrics.jsonl only)"))
+    heldout: int = field(default=64, metadata=helptext(
+        "traces at the end of the data (at most a tenth of them) held out of training: the slice the learning "
+        "diagnostics (task-token accuracy, reasonpipe.diagnostics) are measured on; 0: none"))
+    diagnostics_every: int = field(default=0, metadata=helptext(
+        "steps between learning diagnostics on the held-out traces (rows in metrics.jsonl); 0: at the end only"))
 
     def __post_init__(self) -> None:  # a known task, checked at load
         get_task_class(self.task, field="task")
@@ -162,10 +168,12 @@ class DataStats:
     tokens: int = 0
     completion_tokens: int = 0
     max_len_seen: int = 0
+    heldout: int = 0  # traces kept out of training for the learning diagnostics
 
 
-def build_dataset(paths: list[str], task: str, hf: Any, max_len: int):
-    """An Arrow dataset with ``input_ids`` and ``labels`` (-100 on <bos> and the prompt), and its stats."""
+def build_dataset(paths: list[str], task: str, hf: Any, max_len: int, heldout: int = 0):
+    """An Arrow dataset with ``input_ids`` and ``labels`` (-100 on <bos> and the prompt), its examples' lengths,
+    its stats, and the last ``heldout`` traces of the data as ``(text, prompt)`` pairs, kept out of the dataset."""
     import pyarrow as pa
     from datasets import Dataset
 
@@ -175,33 +183,46 @@ def build_dataset(paths: list[str], task: str, hf: Any, max_len: int):
     bos, eos = hf.bos_token_id, hf.eos_token_id
     ids_parts, label_parts, offsets = [], [], [0]
     stats = DataStats()
-    for path in paths:
-        for line, record in RecordReader(path):
-            if record.get("task") != task:
-                raise InputError(f"record is for task {record.get('task')!r}, not {task!r}", path=path, line=line,
-                                 field="task")
-            text = record["text"]
-            problem = task_cls.problem_from_json(record["problem"])
-            prompt = task_obj.prompt(problem)  # every trace of ours starts with its problem's prompt
-            if not text.startswith(prompt):
-                raise InputError("trace does not start with the task's prompt for its problem", path=path,
-                                 line=line, field="text")
-            p = enc.encode(prompt)
-            c = enc.encode(text[len(prompt):])
-            n = 1 + len(p) + len(c) + 1
-            if n > max_len:
-                stats.dropped_too_long += 1
-                continue
-            seq = np.concatenate([[bos], p, c, [eos]]).astype(np.int32)
-            lab = seq.copy()
-            lab[: 1 + len(p)] = -100
-            ids_parts.append(seq)
-            label_parts.append(lab)
-            offsets.append(offsets[-1] + n)
-            stats.examples += 1
-            stats.tokens += n
-            stats.completion_tokens += len(c) + 1
-            stats.max_len_seen = max(stats.max_len_seen, n)
+    held: collections.deque[tuple[str, str]] = collections.deque()
+    if heldout:  # at most a tenth of the traces, so that a small dataset still trains
+        total = 0
+        for path in paths:
+            with open(path, "rb") as f:
+                total += sum(1 for line in f if line.strip())
+        heldout = min(heldout, total // 10)
+
+    def records():
+        for path in paths:
+            for line, record in RecordReader(path):
+                if record.get("task") != task:
+                    raise InputError(f"record is for task {record.get('task')!r}, not {task!r}", path=path,
+                                     line=line, field="task")
+                text = record["text"]
+                prompt = task_obj.prompt(task_cls.problem_from_json(record["problem"]))
+                if not text.startswith(prompt):  # every trace of ours starts with its problem's prompt
+                    raise InputError("trace does not start with the task's prompt for its problem", path=path,
+                                     line=line, field="text")
+                held.append((text, prompt))  # the last `heldout` traces stay out of training
+                if len(held) > heldout:
+                    yield held.popleft()
+
+    for text, prompt in records():
+        p = enc.encode(prompt)
+        c = enc.encode(text[len(prompt):])
+        n = 1 + len(p) + len(c) + 1
+        if n > max_len:
+            stats.dropped_too_long += 1
+            continue
+        seq = np.concatenate([[bos], p, c, [eos]]).astype(np.int32)
+        lab = seq.copy()
+        lab[: 1 + len(p)] = -100
+        ids_parts.append(seq)
+        label_parts.append(lab)
+        offsets.append(offsets[-1] + n)
+        stats.examples += 1
+        stats.tokens += n
+        stats.completion_tokens += len(c) + 1
+        stats.max_len_seen = max(stats.max_len_seen, n)
     if not stats.examples:
         raise InputError(f"no training examples (of {stats.dropped_too_long} traces, all longer than max_len "
                          f"{max_len})" if stats.dropped_too_long else "no training examples", field="data")
@@ -210,7 +231,8 @@ def build_dataset(paths: list[str], task: str, hf: Any, max_len: int):
         "input_ids": pa.LargeListArray.from_arrays(off, pa.array(np.concatenate(ids_parts))),
         "labels": pa.LargeListArray.from_arrays(off, pa.array(np.concatenate(label_parts))),
     })
-    return Dataset(table), np.diff(np.asarray(offsets)), stats
+    stats.heldout = len(held)
+    return Dataset(table), np.diff(np.asarray(offsets)), stats, list(held)
 
 
 def bucketed_order(lengths: np.ndarray, batch_size: int, batches: int, seed: int) -> list[int]:
@@ -339,19 +361,43 @@ def make_trainer(cfg: SFTConfig, model: Any, hf: Any, dataset: Any, callbacks: l
     return trainer
 
 
-def _callbacks(cfg: SFTConfig, metrics_path: str, started: float):
+def _callbacks(cfg: SFTConfig, metrics_path: str, started: float, hf: Any, heldout: list[tuple[str, str]],
+               latest: dict[str, Any]):
+    """Rank 0's callbacks: every log row to metrics.jsonl, and the learning diagnostics on the held-out traces
+    every ``diagnostics_every`` steps and at the end (rows with ``diag/...`` keys; the last one also in ``latest``)."""
     from transformers import TrainerCallback
 
-    class Metrics(TrainerCallback):
-        """Every log row to metrics.jsonl."""
+    from reasonpipe.diagnostics import token_accuracy
 
+    def write(row: dict[str, Any]) -> None:
+        with open(metrics_path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(row) + "\n")
+
+    class Metrics(TrainerCallback):
         def on_log(self, args, state, control, logs=None, **kwargs):
             if logs:
-                row = {"step": state.global_step, "time": round(time.time() - started, 3), **logs}
-                with open(metrics_path, "a", encoding="utf-8") as f:
-                    f.write(json.dumps(row) + "\n")
+                write({"step": state.global_step, "time": round(time.time() - started, 3), **logs})
 
-    return [Metrics()]
+    class Diagnostics(TrainerCallback):
+        task = get_task_class(cfg.task)()
+
+        def measure(self, state, model) -> None:
+            texts, prompts = [t for t, _ in heldout], [p for _, p in heldout]
+            acc = token_accuracy(model, hf, self.task, texts, prompts, max_len=cfg.max_len)
+            latest.clear()
+            latest.update(step=state.global_step, **acc.as_dict())
+            write({"step": state.global_step, "time": round(time.time() - started, 3),
+                   "diag/task_token_accuracy": acc.task, "diag/token_accuracy": acc.all, "diag/traces": acc.traces})
+
+        def on_step_end(self, args, state, control, model=None, **kwargs):
+            if cfg.diagnostics_every and state.global_step % cfg.diagnostics_every == 0:
+                self.measure(state, model)
+
+        def on_train_end(self, args, state, control, model=None, **kwargs):
+            if latest.get("step") != state.global_step:
+                self.measure(state, model)
+
+    return [Metrics()] + ([Diagnostics()] if heldout else [])
 
 
 def train(cfg: SFTConfig, callbacks: list | tuple = ()) -> dict[str, Any]:
@@ -435,7 +481,7 @@ def _train_loop(cfg: SFTConfig, callbacks: list | tuple = (), *, rank: int = 0, 
     torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
     hf = TaskTokenizer.for_task(cfg.task).hf()
     started = time.time()
-    dataset, lengths, stats = build_dataset(cfg.data, cfg.task, hf, cfg.max_len)
+    dataset, lengths, stats, heldout = build_dataset(cfg.data, cfg.task, hf, cfg.max_len, cfg.heldout)
     global_batch = cfg.batch_size * world
     order = bucketed_order(lengths, global_batch, cfg.max_steps * cfg.grad_accum, cfg.seed)
     per_step = lengths[np.asarray(order)].reshape(-1, global_batch * cfg.grad_accum).sum(axis=1)
@@ -465,8 +511,9 @@ def _train_loop(cfg: SFTConfig, callbacks: list | tuple = (), *, rank: int = 0, 
             os.unlink(metrics_path)  # a fresh run: its metrics start empty
         elif checkpoint is not None:
             drop_rows_after(metrics_path, start_step)  # logged again
-    all_callbacks = list(first_callbacks) + (_callbacks(cfg, metrics_path, started) if rank == 0 else []) \
-        + list(callbacks)
+    diagnostics: dict[str, Any] = {}  # the last held-out diagnostics (rank 0), for the summary
+    all_callbacks = list(first_callbacks) + (_callbacks(cfg, metrics_path, started, hf, heldout, diagnostics)
+                                             if rank == 0 else []) + list(callbacks)
     trainer_cfg = cfg if trainer_out is None else dataclasses.replace(cfg, out=trainer_out)
     trainer = make_trainer(trainer_cfg, model, hf, dataset, all_callbacks, cum_tokens)
     t0 = time.time()
@@ -490,6 +537,7 @@ def _train_loop(cfg: SFTConfig, callbacks: list | tuple = (), *, rank: int = 0, 
         "first_loss": history[0]["loss"] if history else None, "last_loss": history[-1]["loss"] if history else None,
         "train_loss": result.training_loss, "data": asdict(stats),
         "parameters": sum(p.numel() for p in model.parameters()), "device": resolve_device(cfg.device),
+        "diagnostics": diagnostics or None,
     }
     if checksums is not None:
         summary.update(workers=world, global_batch=global_batch * cfg.grad_accum, replica_checksums=checksums)

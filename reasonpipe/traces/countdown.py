@@ -259,6 +259,18 @@ def parse_line(line: str) -> Step:
     return Unparsed(line)
 
 
+# What carries the task in a trace (the rest is format or copying): the result of each explored operation and
+# the numbers it leaves, and each goal check. Learning diagnostics score a model's next-token accuracy there.
+_TASK_SPANS = re.compile(r"(?<=Exploring Operation: )[0-9]+[-+*/][0-9]+=([0-9]+), Resulting Numbers: (\[[0-9, ]*\])"
+                         r"|[0-9]+,[0-9]+ ((?:un)?equal: (?:Goal Reached|No Solution))")
+
+
+def task_spans(text: str) -> list[tuple[int, int]]:
+    """Character spans of ``text`` that carry the task: each explored operation's result digits and its resulting
+    numbers (``66-42=[24], Resulting Numbers: [[61, 24]]``) and each goal check (``37,47 [unequal: No Solution]``)."""
+    return [m.span(g) for m in _TASK_SPANS.finditer(text) for g in (1, 2, 3) if m.group(g) is not None]
+
+
 def parse(text: str) -> list[Step]:
     """Text -> steps, one per non-empty line."""
     return [parse_line(line) for line in text.split("\n") if line]

@@ -135,6 +135,18 @@ def parse_line(line: str) -> Step:
     return Unparsed(line)
 
 
+def task_spans(text: str) -> list[tuple[int, int]]:
+    """Character spans of ``text`` that carry the task: the nodes of each frontier or path line (``F``, ``P``) and
+    the answer's node (``A``), the lines after the question; learning diagnostics score next-token accuracy there."""
+    spans = []
+    offset = 0
+    for line in text.split("\n"):
+        if line[:2] in ("F ", "P ", "A "):
+            spans.append((offset + 2, offset + len(line)))
+        offset += len(line) + 1
+    return spans
+
+
 def parse(text: str) -> list[Step]:
     """Text -> steps, one per non-empty line."""
     return parse_lines(text, parse_line)

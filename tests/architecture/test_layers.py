@@ -25,7 +25,7 @@ ROOTS = {"reasonpipe": "reasonpipe", "searchers": "reasonpipe.searchers", "verif
 # Bottom first. Each rule lives in the lowest layer that needs it.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("base: errors, files, configs, reports, hashing, kernels", (
-        "reasonpipe.errors", "reasonpipe.environ", "reasonpipe.seeds", "reasonpipe.jsonl", "reasonpipe.config", "reasonpipe.console",
+        "reasonpipe.errors", "reasonpipe.environ", "reasonpipe.seeds", "reasonpipe.stats", "reasonpipe.jsonl", "reasonpipe.config", "reasonpipe.console",
         "reasonpipe.report", "reasonpipe.manifest", "reasonpipe.stage", "reasonpipe.checkpoints", "reasonpipe.localray",
         "reasonpipe.kernels", "reasonpipe.fhash")),
     ("trace grammars", ("reasonpipe.traces",)),
@@ -37,7 +37,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "reasonpipe.models", "reasonpipe.budgets", "reasonpipe.sampling", "reasonpipe.ray_sampling",
         "reasonpipe.strategies")),
     ("training and evaluation", (
-        "reasonpipe.distributed", "reasonpipe.sft", "reasonpipe.rewards", "reasonpipe.rl", "reasonpipe.evaluation",
+        "reasonpipe.diagnostics", "reasonpipe.distributed", "reasonpipe.sft", "reasonpipe.rewards", "reasonpipe.rl", "reasonpipe.evaluation",
         "reasonpipe.latent", "reasonpipe.latent_data", "reasonpipe.latent_train", "reasonpipe.latent_probe")),
     ("jobs", ("reasonpipe.jobs",)),
     ("command line", ("reasonpipe.cli", "reasonpipe.__main__", "reasonpipe")),

@@ -39,7 +39,7 @@ def test_fast_encoder_equals_the_tokenizer(traces):
 
 def test_dataset_masks_the_prompt_and_drops_long_examples(traces):
     hf = TaskTokenizer.for_task("countdown").hf()
-    ds, lengths, stats = build_dataset([traces], "countdown", hf, max_len=512)
+    ds, lengths, stats, _ = build_dataset([traces], "countdown", hf, max_len=512)
     assert stats.examples + stats.dropped_too_long == 400 and stats.dropped_too_long > 0
     row = ds[0]
     ids, labels = row["input_ids"], row["labels"]

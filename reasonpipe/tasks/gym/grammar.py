@@ -97,6 +97,21 @@ def parse_line(line: str) -> Step:
     return Unparsed(line)
 
 
+def task_spans(text: str) -> list[tuple[int, int]]:
+    """Character spans of ``text`` that carry the task: each ``Check``/``Reject`` line's verdict (what follows its
+    clue: ``holds`` / ``fails``) and the ``Answer``; learning diagnostics score next-token accuracy there."""
+    spans = []
+    offset = 0
+    for line in text.split("\n"):
+        if line.startswith(("Check: ", "Reject: ")) and " " in line[7:]:
+            cut = line.rstrip().rfind(" ")
+            spans.append((offset + cut + 1, offset + len(line.rstrip())))
+        elif line.startswith("Answer: "):
+            spans.append((offset + len("Answer: "), offset + len(line)))
+        offset += len(line) + 1
+    return spans
+
+
 def parse(text: str) -> list[Step]:
     return [parse_line(line) for line in text.splitlines()]
 
