@@ -162,7 +162,7 @@ def bench_sudoku(n: int, repeat: int, dokusan_n: int) -> None:
     for i in range(dokusan_n):
         doku.generate(random.Random(f"bench/{i}"))
     base = dokusan_n / (time.perf_counter() - t0)
-    emit("sudoku_puzzle_generation", own, "puzzles/s", n=n, givens=task.config.givens, unique_solution=True,
+    emit("sudoku_puzzle_generation", own, "puzzles/s", n=n, givens=task.config.givens_count(), unique_solution=True,
          baseline="dokusan random_sudoku(avg_rank=150)", baseline_value=round(base, 2), baseline_n=dokusan_n,
          ratio=round(own / base, 1))
     guess = make_task("sudoku", require_guess=True)

@@ -42,6 +42,7 @@ TASK_FLAGS: dict[str, tuple[str, Callable[[str], Any], str]] = {
     "--givens": ("givens", int, "sudoku: number of givens of the own generator"),
     "--source": ("source", str, "sudoku: own | dokusan (To Backtrack or Not's generator, slow)"),
     "--avg-rank": ("avg_rank", int, "sudoku: dokusan's avg_rank (default 150)"),
+    "--size": ("size", int, "sudoku: board size 9 (3x3 boxes), 6 (2x3 boxes) or 4 (2x2 boxes) (default 9)"),
     "--nodes": ("nodes", int, "reachability: nodes per graph (default 20, at most 128)"),
     "--depth": ("depth", int, "reachability: path steps from the root to the reachable candidate (default 4)"),
     "--min-depth": ("min_depth", int, "reachability: draw the depth in [min-depth, depth] (default: depth)"),

@@ -171,7 +171,8 @@ def read_problems(path: str, task: str, *, skip_bad: bool = False,
                   counter: GenSummary | None = None) -> Iterator[tuple[int, str, Any]]:
     """The user's problems: (line, id, problem) from JSONL / a JSON array (records with a ``problem`` field,
     or the problem's own fields, e.g. Stream of Search's ``nums``/``target``) or from plain lines
-    (CountDown ``n1,n2,...;target``; Sudoku 81 characters; blank lines and ``#`` comments skipped)."""
+    (CountDown ``n1,n2,...;target``; Sudoku 81 characters, or 36 / 16 for a 6x6 / 4x4 board; blank lines and
+    ``#`` comments skipped)."""
     cls = get_task_class(task)
     counter = counter if counter is not None else GenSummary()
 

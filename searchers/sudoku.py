@@ -1,4 +1,5 @@
-"""Sudoku searchers that write To-Backtrack-or-Not traces: ``dfs``, ``direct`` and ``kbacktrack``.
+"""Sudoku searchers that write To-Backtrack-or-Not traces: ``dfs``, ``direct`` and ``kbacktrack``, on every
+board size (9x9, 6x6, 4x4: the problem's).
 
 * ``dfs``: naked and hidden singles (one placement line each, in the order of
   :func:`reasonpipe.tasks.sudoku.propagate_singles`), then a guess on the empty cell with the fewest
@@ -27,13 +28,16 @@ from __future__ import annotations
 
 import random
 
-from reasonpipe.tasks.sudoku import COL, DIGITS, POPCOUNT, ROW, Board, first_conflict, propagate_singles, start_step
+from reasonpipe.tasks.sudoku import (DIGITS, GEOMETRIES, POPCOUNT, Board, first_conflict, propagate_singles,
+                                     start_step)
 from reasonpipe.traces import Trace, TraceMeta
 from reasonpipe.traces.sudoku import End, GiveUp, Guess, Invalid, NoCand, Place, Revert
 from reasonpipe.searchers.base import SearchFailed, SearchOptions
 
-# Placement steps are immutable, so one object per (cell, value) serves every trace.
-_PLACE = tuple(tuple(Place(ROW[i], COL[i], v) for v in range(10)) for i in range(81))
+# Placement steps are immutable, so one object per (cell, value) serves every trace: per board size,
+# _PLACES[size][cell][value].
+_PLACES = {size: tuple(tuple(Place(g.row[i], g.col[i], v) for v in range(size + 1)) for i in range(g.cells))
+           for size, g in GEOMETRIES.items()}
 
 
 class _NodeLimit(Exception):
@@ -45,6 +49,7 @@ class _Dfs:
 
     def __init__(self, board: Board, max_nodes: int) -> None:
         self.board = board
+        self.places = _PLACES[board.g.size]
         self.max_nodes = max_nodes
         self.steps: list = []
         self.path: list[tuple[int, int]] = []
@@ -55,11 +60,12 @@ class _Dfs:
         """Write the singles; False (after writing the contradiction) when the board is contradictory."""
         placed: list[tuple[int, int]] = []
         contradiction = propagate_singles(self.board, placed)
-        self.steps.extend(_PLACE[i][v] for i, v in placed)
+        places, g = self.places, self.board.g
+        self.steps.extend(places[i][v] for i, v in placed)
         self.path.extend(placed)
         if contradiction is not None:
             kind, i = contradiction
-            self.steps.append(NoCand(ROW[i], COL[i]) if kind == "nocand" else Invalid())
+            self.steps.append(NoCand(g.row[i], g.col[i]) if kind == "nocand" else Invalid())
             return False
         return True
 
@@ -67,8 +73,9 @@ class _Dfs:
         if not self.propagate():
             return False
         board = self.board
+        g = board.g
         best, best_m = -1, 0
-        for i in range(81):
+        for i in range(g.cells):
             if not board.cells[i]:
                 m = board.candidates(i)
                 if best < 0 or POPCOUNT[m] < POPCOUNT[best_m]:
@@ -77,14 +84,14 @@ class _Dfs:
                         break
         if best < 0:
             return True
-        r, c, cands = ROW[best], COL[best], DIGITS[best_m]
+        r, c, cands = g.row[best], g.col[best], DIGITS[best_m]
         for v in cands:
             if self.max_nodes and self.nodes >= self.max_nodes:
                 raise _NodeLimit
             self.nodes += 1
             mark = len(self.path)
             self.steps.append(Guess(r, c, cands, v))
-            self.steps.append(_PLACE[best][v])
+            self.steps.append(self.places[best][v])
             board.place(best, v)
             self.path.append((best, v))
             if self.search():
@@ -128,7 +135,8 @@ def _solution_path(problem, options: SearchOptions) -> list[tuple[int, int]]:
 def direct(task, problem, options: SearchOptions, rng: random.Random) -> Trace:
     """The solution path only (module docstring)."""
     path = _solution_path(problem, options)
-    steps = [start_step(problem)] + [_PLACE[i][v] for i, v in path] + [End()]
+    places = _PLACES[problem.size]
+    steps = [start_step(problem)] + [places[i][v] for i, v in path] + [End()]
     meta = TraceMeta(searcher="direct", nodes_expanded=0, backtracks=0, solved=True)
     return Trace(task=task.name, problem=problem, steps=steps, meta=meta)
 
@@ -143,10 +151,11 @@ def _detour(board: Board, i: int, w: int) -> list | None:
     contradiction = propagate_singles(trial, placed)
     if contradiction is None:
         return None
-    r, c = ROW[i], COL[i]
+    g, places = board.g, _PLACES[board.g.size]
+    r, c = g.row[i], g.col[i]
     kind, j = contradiction
-    return ([Guess(r, c, cands, w), _PLACE[i][w]] + [_PLACE[p][v] for p, v in placed]
-            + [NoCand(ROW[j], COL[j]) if kind == "nocand" else Invalid(), Revert(r, c, cands)])
+    return ([Guess(r, c, cands, w), places[i][w]] + [places[p][v] for p, v in placed]
+            + [NoCand(g.row[j], g.col[j]) if kind == "nocand" else Invalid(), Revert(r, c, cands)])
 
 
 def kbacktrack(task, problem, options: SearchOptions, rng: random.Random) -> Trace:
@@ -159,7 +168,7 @@ def kbacktrack(task, problem, options: SearchOptions, rng: random.Random) -> Tra
     # every (point on the path, cell with >= 2 candidates there, wrong value), drawn in random order
     options_at: list[tuple[int, int, int]] = []
     for j, (pi, pv) in enumerate(path):
-        for i in range(81):
+        for i in range(board.g.cells):
             if not board.cells[i]:
                 m = board.candidates(i)
                 if POPCOUNT[m] >= 2:
@@ -189,9 +198,10 @@ def kbacktrack(task, problem, options: SearchOptions, rng: random.Random) -> Tra
                            f"k={options.k} asked")
 
     steps = [start_step(problem)]
+    places = _PLACES[problem.size]
     for j, (i, v) in enumerate(path):
         steps.extend(detours.get(j, ()))
-        steps.append(_PLACE[i][v])
+        steps.append(places[i][v])
     steps.append(End())
     meta = TraceMeta(searcher="kbacktrack", nodes_expanded=options.k, backtracks=options.k, solved=True)
     return Trace(task=task.name, problem=problem, steps=steps, meta=meta)

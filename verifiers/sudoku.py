@@ -1,9 +1,11 @@
-"""Exact step verification of Sudoku traces in the To-Backtrack-or-Not grammar.
+"""Exact step verification of Sudoku traces in the To-Backtrack-or-Not grammar (9x9, 6x6 and 4x4 boards).
 
-Replays the board the trace describes and checks every step against the rules:
+Replays the board the trace describes and checks every step against the rules of its size ``n`` (the
+problem's, else the START line's): cells ``(0..n-1, 0..n-1)``, digits ``1..n``:
 
-- ``START``: the givens are on the board, each cell given once, no two in conflict, and equal to the
-  trace's problem when it has one (the board then starts from the problem, whatever START says);
+- ``START``: a board size we know, the givens are on the board, each cell given once, no two in conflict,
+  and equal to the trace's problem (size included) when it has one (the board then starts from the
+  problem, whatever START says);
 - ``(r, c) = v``: the cell is empty and ``v`` is legal there (no peer holds it); right after a guess it
   must place the guessed value;
 - ``guess: (r, c) [cands] = v``: the cell is empty, ``v`` is among the listed candidates and every
@@ -29,8 +31,8 @@ Example::
 
 from __future__ import annotations
 
-from reasonpipe.tasks.sudoku import (BIT, DIGITS, Board, cell_name, first_conflict, givens_problem, is_solution,
-                                     shared_unit)
+from reasonpipe.tasks.sudoku import (BIT, BY_CELLS, DIGITS, Board, cell_name, first_conflict, givens_problem,
+                                     is_solution, shared_unit)
 from reasonpipe.traces import Trace
 from reasonpipe.traces.sudoku import End, GiveUp, Guess, Invalid, NoCand, Place, Revert, Start, Unparsed
 from reasonpipe.verifiers.verdicts import ExactVerifier, StepVerdict, Verdict
@@ -53,16 +55,19 @@ def _fmt(values) -> str:
 def _problem_cells(problem) -> list[int] | None:
     """The problem's cells when it is a well-formed, conflict-free puzzle; None otherwise."""
     puzzle = getattr(problem, "puzzle", None)
-    if not isinstance(puzzle, str) or len(puzzle) != 81 or not puzzle.isascii() or not puzzle.isdigit():
+    if (not isinstance(puzzle, str) or len(puzzle) not in BY_CELLS or not puzzle.isascii()
+            or not puzzle.isdigit()):
         return None
     cells = [ord(ch) - 48 for ch in puzzle]
+    if max(cells) > BY_CELLS[len(cells)]:
+        return None
     return cells if first_conflict(cells) is None else None
 
 
-def _off_board(r: int, c: int) -> StepVerdict | None:
-    if 0 <= r <= 8 and 0 <= c <= 8:
+def _off_board(r: int, c: int, n: int) -> StepVerdict | None:
+    if 0 <= r < n and 0 <= c < n:
         return None
-    return StepVerdict(_R, f"({r}, {c}) is off the 9x9 board")
+    return StepVerdict(_R, f"({r}, {c}) is off the {n}x{n} board")
 
 
 class SudokuReplay:
@@ -85,26 +90,33 @@ class SudokuReplay:
         """The index of cell (row, col) on the current board, or the verdict that ends the step."""
         if self.board is None:
             return self.no_board()
-        off = _off_board(row, col)
-        return off if off is not None else 9 * row + col
+        n = self.board.g.size
+        off = _off_board(row, col, n)
+        return off if off is not None else n * row + col
+
+    def _name(self, i: int) -> str:
+        return cell_name(i, self.board.g.size)
 
     def _why_illegal(self, i: int, v: int) -> str:
         board = self.board
         if board.cells[i]:
-            return f"{cell_name(i)} already holds {board.cells[i]}" + (" (a given)" if self.givens[i] else "")
+            return f"{self._name(i)} already holds {board.cells[i]}" + (" (a given)" if self.givens[i] else "")
         j = board.conflict(i, v)
-        return f"{cell_name(i)} = {v} conflicts with {cell_name(j)} = {v} in {shared_unit(i, j)}"
+        return f"{self._name(i)} = {v} conflicts with {self._name(j)} = {v} in {shared_unit(i, j, board.g.size)}"
 
     def start(self, step: Start) -> StepVerdict:
         if self.started:
             return StepVerdict(_R, "a second START line (the board is not reset)")
         self.started = True
-        cells, error = givens_problem(step.givens)
+        cells, error = givens_problem(step.givens, step.size)
         known = self.problem_cells
-        if error is None and known is not None and cells != known:
-            i = next(k for k in range(81) if cells[k] != known[k])
-            error = (f"START differs from the problem at {cell_name(i)}: it states {cells[i] or 'a blank'}, "
-                     f"the problem has {known[i] or 'a blank'}")
+        if error is None and known is not None and len(cells) != len(known):
+            n = BY_CELLS[len(known)]
+            error = f"START states a {step.size}x{step.size} board, the problem is {n}x{n}"
+        elif error is None and known is not None and cells != known:
+            i = next(k for k in range(len(known)) if cells[k] != known[k])
+            error = (f"START differs from the problem at {cell_name(i, step.size)}: it states "
+                     f"{cells[i] or 'a blank'}, the problem has {known[i] or 'a blank'}")
         if error is None:
             known = cells
         if known is not None:
@@ -122,10 +134,11 @@ class SudokuReplay:
         if type(i) is not int:
             return i
         board = self.board
-        if not 1 <= v <= 9:
-            return StepVerdict(_R, f"({r}, {c}) = {v}: value is not a digit 1..9")
+        n = board.g.size
+        if not 1 <= v <= n:
+            return StepVerdict(_R, f"({r}, {c}) = {v}: value is not a digit 1..{n}")
         if pending is not None and pending != (i, v):
-            return StepVerdict(_R, f"the guess before it tried {cell_name(pending[0])} = {pending[1]}; "
+            return StepVerdict(_R, f"the guess before it tried {self._name(pending[0])} = {pending[1]}; "
                                    "this line must place that")
         if board.cells[i] or not board.candidates(i) & BIT[v]:
             return StepVerdict(_R, self._why_illegal(i, v))
@@ -140,16 +153,17 @@ class SudokuReplay:
         if type(i) is not int:
             return i
         board = self.board
+        n = board.g.size
         if board.cells[i]:
-            return StepVerdict(_R, f"{cell_name(i)} already holds {board.cells[i]}")
+            return StepVerdict(_R, f"{self._name(i)} already holds {board.cells[i]}")
         self.guesses.append((i, step.cands, v, len(self.placed)))
         self.pending = (i, v)
         legal = board.candidates(i)
         if not step.cands:
-            return StepVerdict(_R, f"no candidates listed for {cell_name(i)}")
+            return StepVerdict(_R, f"no candidates listed for {self._name(i)}")
         for x in step.cands:
-            if not 1 <= x <= 9:
-                return StepVerdict(_R, f"candidate {x} is not a digit 1..9")
+            if not 1 <= x <= n:
+                return StepVerdict(_R, f"candidate {x} is not a digit 1..{n}")
             if not legal & BIT[x]:
                 return StepVerdict(_R, f"candidate {x} is not legal: {self._why_illegal(i, x)}")
         if v not in step.cands:
@@ -163,11 +177,11 @@ class SudokuReplay:
             return i
         board = self.board
         if board.cells[i]:
-            return StepVerdict(_R, f"{cell_name(i)} is not empty (holds {board.cells[i]})")
+            return StepVerdict(_R, f"{self._name(i)} is not empty (holds {board.cells[i]})")
         legal = board.candidates(i)
         if legal:
-            return StepVerdict(_R, f"{cell_name(i)} still has candidates {_fmt(DIGITS[legal])}")
-        return StepVerdict(_P, f"{cell_name(i)} is empty and every digit is taken by a peer")
+            return StepVerdict(_R, f"{self._name(i)} still has candidates {_fmt(DIGITS[legal])}")
+        return StepVerdict(_P, f"{self._name(i)} is empty and every digit is taken by a peer")
 
     def invalid(self, step: Invalid) -> StepVerdict:
         self.pending = None
@@ -189,17 +203,17 @@ class SudokuReplay:
         while g >= 0 and self.guesses[g][0] != i:
             g -= 1
         if g < 0:
-            last = f"; the most recent open guess is at {cell_name(self.guesses[-1][0])}" if self.guesses else ""
-            return StepVerdict(_R, f"no open guess at {cell_name(i)} to revert{last}")
+            last = f"; the most recent open guess is at {self._name(self.guesses[-1][0])}" if self.guesses else ""
+            return StepVerdict(_R, f"no open guess at {self._name(i)} to revert{last}")
         _, cands, value, mark = self.guesses[g]
         undone = self.placed[mark:]
         for j in undone:
             board.clear(j)
         del self.placed[mark:], self.guesses[g:]
         if step.cands != cands:
-            return StepVerdict(_R, f"lists candidates {_fmt(step.cands)} but the guess at {cell_name(i)} "
+            return StepVerdict(_R, f"lists candidates {_fmt(step.cands)} but the guess at {self._name(i)} "
                                    f"listed {_fmt(cands)}")
-        return StepVerdict(_P, f"undid the guess {cell_name(i)} = {value} and {len(undone)} placement(s)")
+        return StepVerdict(_P, f"undid the guess {self._name(i)} = {value} and {len(undone)} placement(s)")
 
     def end(self, step: End) -> StepVerdict:
         self.pending = None
@@ -210,12 +224,12 @@ class SudokuReplay:
         empty = cells.count(0)
         if empty:
             i = cells.index(0)
-            return StepVerdict(_R, f"the grid is not complete: {empty} empty cell(s), the first {cell_name(i)}")
+            return StepVerdict(_R, f"the grid is not complete: {empty} empty cell(s), the first {self._name(i)}")
         if not is_solution(cells):
             return StepVerdict(_R, "the grid breaks a row, column or box")
         for i, g in enumerate(self.givens):
             if g and cells[i] != g:
-                return StepVerdict(_R, f"{cell_name(i)} holds {cells[i]} but the given is {g}")
+                return StepVerdict(_R, f"{self._name(i)} holds {cells[i]} but the given is {g}")
         self.solved = True
         return StepVerdict(_P, "the grid is complete, valid and keeps the givens")
 

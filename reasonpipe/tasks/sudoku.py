@@ -1,19 +1,25 @@
-"""Sudoku (9x9): the rules, puzzles with a unique solution, and what counts as a solved grid.
+"""Sudoku (9x9, and the small 4x4 and 6x6 boards): the rules, puzzles with a unique solution, and what
+counts as a solved grid.
 
-A puzzle is 81 characters in row-major order, ``0`` (or ``.`` on input) for a blank. Cells are
-numbered ``i = 9 * row + col``; digit ``v`` is the bit ``1 << (v - 1)`` of a 9-bit candidate mask.
+A puzzle of size ``n`` (``SudokuConfig.size``: 9, 6 or 4) is ``n * n`` characters in row-major order,
+``0`` (or ``.`` on input) for a blank. Cells are numbered ``i = n * row + col``; digit ``v`` (1..n) is the bit
+``1 << (v - 1)`` of an ``n``-bit candidate mask. Boxes are 3x3 on the 9x9 board, 2 rows x 3 columns on the
+6x6 board and 2x2 on the 4x4 board (:data:`SIZES`); every board's shape is a :class:`Geometry`
+(:data:`GEOMETRIES`), and the length of a puzzle (81, 36 or 16) says which.
 
 Generators (``SudokuConfig.source``):
 
-* ``own`` (default): a random full grid (three diagonal boxes shuffled, the rest filled by a
-  randomised search), then cells removed in random order while the solution stays unique, until
-  exactly ``givens`` remain. Uniqueness after removing cell ``i`` (solution value ``s``) is checked by
-  asking whether any solution puts another value at ``i``, so most removals cost one bitmask lookup.
+* ``own`` (default): a random full grid (9x9: three diagonal boxes shuffled; 4x4 and 6x6: the first box
+  shuffled, since two diagonal boxes do not always extend there; the rest filled by a randomised
+  search), then cells removed in random order while the solution stays unique, until exactly ``givens``
+  remain. Uniqueness after removing cell ``i`` (solution value ``s``) is checked by asking whether any
+  solution puts another value at ``i``, so most removals cost one bitmask lookup.
   ``require_guess=True`` wants puzzles that naked + hidden singles cannot finish (only ~15% of
-  random 30-given puzzles): swaps of a given and a blank that keep the solution unique climb until
+  random 30-given 9x9 puzzles): swaps of a given and a blank that keep the solution unique climb until
   singles are stuck (see :func:`dig`); ``False`` keeps only puzzles singles finish. Random removal rarely gets
-  below ~22 givens; asking for fewer fails with a clear error after ``MAX_ATTEMPTS`` grids.
-* ``dokusan``: ``dokusan.generators.random_sudoku(avg_rank)``, the generator To Backtrack or Not used
+  below ~22 givens on the 9x9 board; asking for fewer fails with a clear error after ``MAX_ATTEMPTS`` grids.
+  The default ``givens`` depends on the size (:data:`DEFAULT_GIVENS`, the valid range in :data:`GIVENS_RANGE`).
+* ``dokusan`` (9x9 only): ``dokusan.generators.random_sudoku(avg_rank)``, the generator To Backtrack or Not used
   (about 9.5 puzzles/s). It draws from the global ``random`` module, so we seed that from ``rng`` and
   restore its state afterwards (not thread-safe). ``givens`` does not apply; ``require_guess`` does.
 
@@ -23,7 +29,7 @@ the trace wrote ``SOL_E END``.
 
 Example::
 
-    python -c "from reasonpipe.tasks.sudoku import SudokuTask; import random; print(SudokuTask().generate(random.Random(0)).puzzle)"
+    python -c "from reasonpipe.tasks.sudoku import SudokuTask, SudokuConfig; import random; print(SudokuTask(SudokuConfig(size=4)).generate(random.Random(0)).puzzle)"
 """
 
 from __future__ import annotations
@@ -39,16 +45,11 @@ from reasonpipe.traces.sudoku import End, GiveUp, Guess, Invalid, NoCand, Place,
 from reasonpipe.traces.tokens import vocabulary_from
 
 SOURCES = ("own", "dokusan")
-ALL = 0x1FF  # the nine digits
+SIZES: dict[int, tuple[int, int]] = {9: (3, 3), 6: (2, 3), 4: (2, 2)}  # board size -> (box rows, box columns)
+DEFAULT_GIVENS: dict[int, int] = {9: 30, 6: 12, 4: 6}  # see SudokuConfig for why
+# own generator: valid givens per size, from the fewest any puzzle with a unique solution has to n * n - 1
+GIVENS_RANGE: dict[int, tuple[int, int]] = {9: (17, 80), 6: (8, 35), 4: (4, 15)}
 BIT = (0,) + tuple(1 << (v - 1) for v in range(1, 10))  # BIT[v]; BIT[0] = 0 (blank)
-ROW = tuple(i // 9 for i in range(81))
-COL = tuple(i % 9 for i in range(81))
-BOX = tuple(3 * (i // 27) + (i % 9) // 3 for i in range(81))
-UNITS = (tuple(tuple(9 * r + c for c in range(9)) for r in range(9))
-         + tuple(tuple(9 * r + c for r in range(9)) for c in range(9))
-         + tuple(tuple(9 * (3 * (b // 3) + k // 3) + 3 * (b % 3) + k % 3 for k in range(9)) for b in range(9)))
-PEERS = tuple(tuple(j for j in range(81) if j != i and (ROW[j] == ROW[i] or COL[j] == COL[i] or BOX[j] == BOX[i]))
-              for i in range(81))
 POPCOUNT = tuple(bin(m).count("1") for m in range(512))
 DIGITS = tuple(tuple(v for v in range(1, 10) if m & BIT[v]) for m in range(512))  # digits of a mask, ascending
 MAX_ATTEMPTS = 200      # own generator: fresh grids tried before giving up on the asked-for puzzle
@@ -56,22 +57,72 @@ MAX_SWAPS = 200         # own generator, require_guess=True: given/blank swaps t
 MAX_DOKUSAN_DRAWS = 50  # dokusan: redraws for require_guess
 
 
-def unit_name(u: int) -> str:
-    """``row r`` / ``column c`` / ``box b`` for unit index ``u`` (rows 0-8, columns 9-17, boxes 18-26)."""
-    return ("row", "column", "box")[u // 9] + f" {u % 9}"
+@dataclass(frozen=True)
+class Geometry:
+    """The shape of one board size: per cell its row, column and box, the units and each cell's peers."""
+
+    size: int                               # n: digits 1..n, n rows, n columns, n boxes
+    box_rows: int
+    box_cols: int
+    all: int                                # the mask of every digit
+    row: tuple[int, ...]                    # per cell
+    col: tuple[int, ...]
+    box: tuple[int, ...]
+    units: tuple[tuple[int, ...], ...]      # rows 0..n-1, columns n..2n-1, boxes 2n..3n-1; cells in order
+    peers: tuple[tuple[int, ...], ...]      # per cell, ascending
+    first_boxes: tuple[int, ...]            # filled at random first by random_solution
+
+    @property
+    def cells(self) -> int:
+        return self.size * self.size
 
 
-def shared_unit(i: int, j: int) -> str:
+def _geometry(size: int) -> Geometry:
+    br, bc = SIZES[size]
+    n, per_band = size, size // bc
+    cells = range(n * n)
+    row = tuple(i // n for i in cells)
+    col = tuple(i % n for i in cells)
+    box = tuple(per_band * (row[i] // br) + col[i] // bc for i in cells)
+    units = (tuple(tuple(n * r + c for c in range(n)) for r in range(n))
+             + tuple(tuple(n * r + c for r in range(n)) for c in range(n))
+             + tuple(tuple(n * (br * (b // per_band) + k // bc) + bc * (b % per_band) + k % bc for k in range(n))
+                     for b in range(n)))
+    peers = tuple(tuple(j for j in cells if j != i and (row[j] == row[i] or col[j] == col[i] or box[j] == box[i]))
+                  for i in cells)
+    first = (0, 4, 8) if size == 9 else (0,)  # 4x4: two diagonal boxes do not always extend to a full grid
+    return Geometry(size, br, bc, (1 << n) - 1, row, col, box, units, peers, first)
+
+
+GEOMETRIES: dict[int, Geometry] = {size: _geometry(size) for size in SIZES}
+BY_CELLS: dict[int, int] = {size * size: size for size in SIZES}  # puzzle length -> board size
+NINE = GEOMETRIES[9]
+ALL = NINE.all  # the nine digits
+ROW, COL, BOX, UNITS, PEERS = NINE.row, NINE.col, NINE.box, NINE.units, NINE.peers  # the 9x9 board's
+
+
+def geometry_of(cells: list[int] | str) -> Geometry:
+    """The geometry of a grid by its length (81, 36 or 16 cells); KeyError for another length."""
+    return GEOMETRIES[BY_CELLS[len(cells)]]
+
+
+def unit_name(u: int, size: int = 9) -> str:
+    """``row r`` / ``column c`` / ``box b`` for unit index ``u`` (rows first, then columns, then boxes)."""
+    return ("row", "column", "box")[u // size] + f" {u % size}"
+
+
+def shared_unit(i: int, j: int, size: int = 9) -> str:
     """The name of a unit two peer cells share (row first)."""
-    if ROW[i] == ROW[j]:
-        return f"row {ROW[i]}"
-    if COL[i] == COL[j]:
-        return f"column {COL[i]}"
-    return f"box {BOX[i]}"
+    g = GEOMETRIES[size]
+    if g.row[i] == g.row[j]:
+        return f"row {g.row[i]}"
+    if g.col[i] == g.col[j]:
+        return f"column {g.col[i]}"
+    return f"box {g.box[i]}"
 
 
-def cell_name(i: int) -> str:
-    return f"({ROW[i]}, {COL[i]})"
+def cell_name(i: int, size: int = 9) -> str:
+    return f"({i // size}, {i % size})"
 
 
 # -- the board --------------------------------------------------------------------------------------
@@ -79,50 +130,54 @@ def cell_name(i: int) -> str:
 class Board:
     """A partial grid with per-row/column/box masks of the digits already used.
 
+    The board's size is the length of ``cells`` (81, 36 or 16), or ``size`` for an empty board.
     The masks are kept for legal boards only: ``place`` assumes the value is legal (check with
     ``candidates``) and ``clear`` assumes the cell holds a value.
     """
 
-    __slots__ = ("cells", "rows", "cols", "boxes")
+    __slots__ = ("cells", "rows", "cols", "boxes", "g")
 
-    def __init__(self, cells: list[int] | None = None) -> None:
-        self.cells = list(cells) if cells is not None else [0] * 81
-        self.rows = [0] * 9
-        self.cols = [0] * 9
-        self.boxes = [0] * 9
+    def __init__(self, cells: list[int] | None = None, size: int = 9) -> None:
+        g = self.g = geometry_of(cells) if cells is not None else GEOMETRIES[size]
+        self.cells = list(cells) if cells is not None else [0] * g.cells
+        self.rows = [0] * g.size
+        self.cols = [0] * g.size
+        self.boxes = [0] * g.size
         for i, v in enumerate(self.cells):
             if v:
                 b = BIT[v]
-                self.rows[ROW[i]] |= b
-                self.cols[COL[i]] |= b
-                self.boxes[BOX[i]] |= b
+                self.rows[g.row[i]] |= b
+                self.cols[g.col[i]] |= b
+                self.boxes[g.box[i]] |= b
 
     def copy(self) -> "Board":
         new = Board.__new__(Board)
         new.cells, new.rows, new.cols, new.boxes = self.cells[:], self.rows[:], self.cols[:], self.boxes[:]
+        new.g = self.g
         return new
 
     def candidates(self, i: int) -> int:
         """Mask of the digits legal at cell ``i`` (whether or not it is empty)."""
-        return ALL & ~(self.rows[ROW[i]] | self.cols[COL[i]] | self.boxes[BOX[i]])
+        g = self.g
+        return g.all & ~(self.rows[g.row[i]] | self.cols[g.col[i]] | self.boxes[g.box[i]])
 
     def place(self, i: int, v: int) -> None:
-        b = BIT[v]
+        g, b = self.g, BIT[v]
         self.cells[i] = v
-        self.rows[ROW[i]] |= b
-        self.cols[COL[i]] |= b
-        self.boxes[BOX[i]] |= b
+        self.rows[g.row[i]] |= b
+        self.cols[g.col[i]] |= b
+        self.boxes[g.box[i]] |= b
 
     def clear(self, i: int) -> None:
-        b = ~BIT[self.cells[i]]
+        g, b = self.g, ~BIT[self.cells[i]]
         self.cells[i] = 0
-        self.rows[ROW[i]] &= b
-        self.cols[COL[i]] &= b
-        self.boxes[BOX[i]] &= b
+        self.rows[g.row[i]] &= b
+        self.cols[g.col[i]] &= b
+        self.boxes[g.box[i]] &= b
 
     def conflict(self, i: int, v: int) -> int | None:
         """A peer of ``i`` that holds ``v``, or None."""
-        for j in PEERS[i]:
+        for j in self.g.peers[i]:
             if self.cells[j] == v:
                 return j
         return None
@@ -130,16 +185,16 @@ class Board:
     def contradiction(self) -> str | None:
         """Why the board cannot be completed by any placement, or None: an empty cell without
         candidate (first in row-major order), else a digit with no place left in a unit."""
-        cells = self.cells
-        for i in range(81):
+        cells, g = self.cells, self.g
+        for i in range(g.cells):
             if not cells[i] and not self.candidates(i):
-                return f"{cell_name(i)} has no candidate"
-        for u, unit in enumerate(UNITS):
+                return f"{cell_name(i, g.size)} has no candidate"
+        for u, unit in enumerate(g.units):
             have = 0
             for i in unit:
                 have |= BIT[cells[i]] if cells[i] else self.candidates(i)
-            if have != ALL:
-                return f"digit {DIGITS[ALL & ~have][0]} has no place in {unit_name(u)}"
+            if have != g.all:
+                return f"digit {DIGITS[g.all & ~have][0]} has no place in {unit_name(u, g.size)}"
         return None
 
     def to_puzzle(self) -> str:
@@ -148,49 +203,55 @@ class Board:
 
 def first_conflict(cells: list[int]) -> tuple[int, int] | None:
     """Two filled peer cells with the same value (first such pair in row-major order), or None."""
-    for i in range(81):
+    peers = geometry_of(cells).peers
+    for i in range(len(cells)):
         v = cells[i]
         if v:
-            for j in PEERS[i]:
+            for j in peers[i]:
                 if j > i and cells[j] == v:
                     return i, j
     return None
 
 
 def is_solution(cells: list[int]) -> bool:
-    """Every cell filled and every row, column and box holds each digit once."""
-    if len(cells) != 81 or 0 in cells:
+    """Every cell filled and every row, column and box holds each digit once (a board of 81, 36 or 16 cells)."""
+    if len(cells) not in BY_CELLS or 0 in cells:
         return False
-    for unit in UNITS:
+    g = geometry_of(cells)
+    for unit in g.units:
         seen = 0
         for i in unit:
             v = cells[i]
-            if not 1 <= v <= 9:
+            if not 1 <= v <= g.size:
                 return False
             seen |= BIT[v]
-        if seen != ALL:
+        if seen != g.all:
             return False
     return True
 
 
-def givens_problem(givens: tuple[tuple[int, int, int], ...]) -> tuple[list[int], str | None]:
-    """The cells a START line's givens describe, and why they are not a puzzle (None when they are):
-    a cell off the board, a value outside 1..9, a cell given twice, or two givens in conflict."""
-    cells = [0] * 81
+def givens_problem(givens: tuple[tuple[int, int, int], ...], size: int = 9) -> tuple[list[int], str | None]:
+    """The cells a START line's givens describe on a ``size`` board, and why they are not a puzzle (None when
+    they are): a board size we do not know, a cell off the board, a value outside 1..size, a cell given twice,
+    or two givens in conflict."""
+    if size not in GEOMETRIES:
+        return [], f"no {size}x{size} board (sizes: {', '.join(map(str, sorted(SIZES)))})"
+    n = size
+    cells = [0] * (n * n)
     for r, c, v in givens:
-        if not (0 <= r <= 8 and 0 <= c <= 8):
-            return cells, f"({r}, {c}) is off the 9x9 board"
-        if not 1 <= v <= 9:
-            return cells, f"({r}, {c}) = {v}: value is not a digit 1..9"
-        i = 9 * r + c
+        if not (0 <= r < n and 0 <= c < n):
+            return cells, f"({r}, {c}) is off the {n}x{n} board"
+        if not 1 <= v <= n:
+            return cells, f"({r}, {c}) = {v}: value is not a digit 1..{n}"
+        i = n * r + c
         if cells[i]:
             return cells, f"({r}, {c}) is given twice"
         cells[i] = v
     pair = first_conflict(cells)
     if pair is not None:
         i, j = pair
-        return cells, (f"givens conflict: {cell_name(i)} = {cells[i]} and {cell_name(j)} = {cells[j]} "
-                       f"share {shared_unit(i, j)}")
+        return cells, (f"givens conflict: {cell_name(i, n)} = {cells[i]} and {cell_name(j, n)} = {cells[j]} "
+                       f"share {shared_unit(i, j, n)}")
     return cells, None
 
 
@@ -205,9 +266,11 @@ def propagate_singles(board: Board, placed: list[tuple[int, int]]) -> tuple[str,
     ``("invalid", unit)`` when a digit has no place left in a unit.
     """
     cells, rows, cols, boxes = board.cells, board.rows, board.cols, board.boxes
+    g = board.g
+    ROW, COL, BOX, ALL, UNITS, n_cells = g.row, g.col, g.box, g.all, g.units, g.cells  # noqa: N806 (locals, fast)
     while True:
         progress = False
-        for i in range(81):
+        for i in range(n_cells):
             if cells[i]:
                 continue
             r, c, b = ROW[i], COL[i], BOX[i]
@@ -259,16 +322,16 @@ def singles_solve(cells: list[int]) -> bool:
 
 def _hardness(cells: list[int]) -> int:
     """How far naked + hidden singles are from finishing the puzzle: at least 100 when they do not
-    finish it (100 x the blanks they leave; 8100 on a contradiction), else 100 minus the naked singles
-    open at the start (fewer open singles: closer to needing a guess)."""
+    finish it (100 x the blanks they leave; 100 x the cells on a contradiction), else 100 minus the naked
+    singles open at the start (fewer open singles: closer to needing a guess)."""
     board = Board(cells)
     if propagate_singles(board, []) is not None:
-        return 8100
+        return 100 * len(cells)
     left = board.cells.count(0)
     if left:
         return 100 * left
     start = Board(cells)
-    return 100 - sum(1 for i in range(81) if not cells[i] and POPCOUNT[start.candidates(i)] == 1)
+    return 100 - sum(1 for i in range(len(cells)) if not cells[i] and POPCOUNT[start.candidates(i)] == 1)
 
 
 def count_solutions(cells: list[int], limit: int = 2) -> int:
@@ -277,12 +340,13 @@ def count_solutions(cells: list[int], limit: int = 2) -> int:
     Depth-first search on bitmasks: fill naked singles, then branch on the empty cell with the
     fewest candidates.
     """
-    rows, cols, boxes = [0] * 9, [0] * 9, [0] * 9
+    g = geometry_of(cells)
+    rows, cols, boxes = [0] * g.size, [0] * g.size, [0] * g.size
     empties = []
     for i, v in enumerate(cells):
         if v:
             b = BIT[v]
-            r, c, x = ROW[i], COL[i], BOX[i]
+            r, c, x = g.row[i], g.col[i], g.box[i]
             if (rows[r] | cols[c] | boxes[x]) & b:
                 return 0
             rows[r] |= b
@@ -290,11 +354,12 @@ def count_solutions(cells: list[int], limit: int = 2) -> int:
             boxes[x] |= b
         else:
             empties.append(i)
-    return _count(empties, rows, cols, boxes, limit)
+    return _count(g, empties, rows, cols, boxes, limit)
 
 
-def _count(empties: list[int], rows: list[int], cols: list[int], boxes: list[int], limit: int) -> int:
+def _count(g: Geometry, empties: list[int], rows: list[int], cols: list[int], boxes: list[int], limit: int) -> int:
     """Solutions reachable by filling ``empties`` (at most ``limit``); the masks are restored on return."""
+    ROW, COL, BOX, ALL = g.row, g.col, g.box, g.all  # noqa: N806 (locals, fast)
     placed: list[int] = []
     found = 0
     while True:
@@ -330,7 +395,7 @@ def _count(empties: list[int], rows: list[int], cols: list[int], boxes: list[int
                     rows[r] |= b
                     cols[c] |= b
                     boxes[x] |= b
-                    found += _count(rest, rows, cols, boxes, limit - found)
+                    found += _count(g, rest, rows, cols, boxes, limit - found)
                     rows[r] ^= b
                     cols[c] ^= b
                     boxes[x] ^= b
@@ -350,7 +415,7 @@ def solve(cells: list[int]) -> list[int] | None:
     board = Board(cells)
     if first_conflict(board.cells) is not None:
         return None
-    return _fill(board, [i for i in range(81) if not board.cells[i]], None)
+    return _fill(board, [i for i in range(len(cells)) if not board.cells[i]], None)
 
 
 def _fill(board: Board, empties: list[int], rng: random.Random | None) -> list[int] | None:
@@ -376,16 +441,17 @@ def _fill(board: Board, empties: list[int], rng: random.Random | None) -> list[i
     return None
 
 
-def random_solution(rng: random.Random) -> list[int]:
-    """A random complete grid."""
-    board = Board()
-    for b in (0, 4, 8):
-        digits = list(range(1, 10))
+def random_solution(rng: random.Random, size: int = 9) -> list[int]:
+    """A random complete grid of the given size."""
+    board = Board(size=size)
+    g = board.g
+    for b in g.first_boxes:
+        digits = list(range(1, size + 1))
         rng.shuffle(digits)
-        for k, i in enumerate(UNITS[18 + b]):
+        for k, i in enumerate(g.units[2 * size + b]):
             board.place(i, digits[k])
-    cells = _fill(board, [i for i in range(81) if not board.cells[i]], rng)
-    assert cells is not None  # three independent diagonal boxes always extend to a full grid
+    cells = _fill(board, [i for i in range(g.cells) if not board.cells[i]], rng)
+    assert cells is not None  # independent boxes (9x9: the diagonal ones; else one box) always extend
     return cells
 
 
@@ -404,7 +470,7 @@ class _Digger:
         board.clear(i)
         for v in DIGITS[board.candidates(i) & ~BIT[s]]:
             board.place(i, v)
-            found = _count(self.blanks, board.rows, board.cols, board.boxes, 1)
+            found = _count(board.g, self.blanks, board.rows, board.cols, board.boxes, 1)
             board.clear(i)
             if found:
                 board.place(i, s)
@@ -428,14 +494,15 @@ def dig(solution: list[int], givens: int, rng: random.Random, require_guess: boo
     giving cells back fails for about half the grids (many minimal puzzles are still solved by
     singles); a pure random walk needs about twice as many swaps as the climb.
     """
+    n_cells = len(solution)
     dg = _Digger(solution)
-    order = list(range(81))
+    order = list(range(n_cells))
     rng.shuffle(order)
     k = 0
-    while len(dg.blanks) < 81 - givens and k < 81:
+    while len(dg.blanks) < n_cells - givens and k < n_cells:
         dg.try_blank(order[k])
         k += 1
-    if len(dg.blanks) != 81 - givens:
+    if len(dg.blanks) != n_cells - givens:
         return None
     if require_guess is not True:
         return dg.board.cells
@@ -461,7 +528,8 @@ def dig(solution: list[int], givens: int, rng: random.Random, require_guess: boo
 
 @dataclass(frozen=True)
 class SudokuProblem:
-    """A puzzle: 81 characters, row-major, ``0`` for a blank (``.`` is accepted and becomes ``0``)."""
+    """A puzzle: ``n * n`` characters (81, 36 or 16), row-major, ``0`` for a blank (``.`` is accepted and
+    becomes ``0``); its length gives the board size."""
 
     puzzle: str
 
@@ -469,26 +537,58 @@ class SudokuProblem:
         if isinstance(self.puzzle, str) and "." in self.puzzle:
             object.__setattr__(self, "puzzle", self.puzzle.replace(".", "0"))
 
+    @property
+    def size(self) -> int:
+        """The board size (9, 6 or 4), by the puzzle's length; 9 for a length no board has."""
+        return BY_CELLS.get(len(self.puzzle), 9)
+
     def cells(self) -> list[int]:
         return [ord(ch) - 48 for ch in self.puzzle]
 
 
 @dataclass
 class SudokuConfig:
-    """Generator settings (see module docstring)."""
+    """Generator settings (see module docstring).
 
-    source: str = "own"                 # own | dokusan
-    givens: int = 30                    # own generator: exact number of givens (17..80)
+    ``givens`` defaults by size (:data:`DEFAULT_GIVENS`): 9x9 30, as always; 6x6 12 and 4x4 6, about the same
+    share of the board (37%, 33%, 38%). Both are reached on every grid: random removal stops at a minimal
+    puzzle, which had 8 to 12 givens on 300 random 6x6 grids and 4 to 6 on 300 4x4 grids, so generation does
+    not redraw. On the 6x6 board ``require_guess: true`` at 12 givens takes about 10 ms a puzzle (the swap
+    climb of :func:`dig`); without it few 6x6 puzzles need a guess (1 in 40 at 11 givens, none at 12).
+    On the 4x4 board no puzzle with a unique solution needs a guess: naked + hidden singles finish every one
+    (checked on every subset of givens of both essentially different 4x4 grids, tests/tasks/test_sudoku_small.py),
+    so ``require_guess: true`` is an error there and the dfs never guesses (its traces equal ``direct``'s).
+    """
+
+    source: str = "own"                 # own | dokusan (9x9 only)
+    givens: int | None = None           # own generator: exact number of givens (None: the size's default;
+    #                                     9x9 17..80, 6x6 8..35, 4x4 4..15)
     require_guess: bool | None = None   # True: singles cannot finish it; False: singles can; None: either
     avg_rank: int = 150                 # dokusan: removal rounds (its difficulty knob; capped at 300 by dokusan)
+    size: int = 9                       # board: 9 (3x3 boxes), 6 (2x3 boxes), 4 (2x2 boxes)
+
+    def givens_count(self) -> int:
+        """The number of givens the own generator aims at (``givens``, or the size's default)."""
+        return DEFAULT_GIVENS.get(self.size, 30) if self.givens is None else self.givens
 
     def validate(self) -> None:
         if self.source not in SOURCES:
             raise InputError(f"unknown source {self.source!r} (known: {', '.join(SOURCES)})", field="source")
-        if not isinstance(self.givens, int) or isinstance(self.givens, bool) or not 17 <= self.givens <= 80:
-            raise InputError(f"must be an integer 17..80, got {self.givens!r}", field="givens")
+        if not isinstance(self.size, int) or isinstance(self.size, bool) or self.size not in SIZES:
+            raise InputError(f"must be one of {', '.join(map(str, sorted(SIZES)))}, got {self.size!r}", field="size")
+        if self.source == "dokusan" and self.size != 9:
+            raise InputError(f"source dokusan makes 9x9 puzzles only, got size {self.size} (use source own)",
+                             field="size")
+        lo, hi = GIVENS_RANGE[self.size]
+        if self.givens is not None and (not isinstance(self.givens, int) or isinstance(self.givens, bool)
+                                        or not lo <= self.givens <= hi):
+            raise InputError(f"must be an integer {lo}..{hi} for size {self.size}, got {self.givens!r}",
+                             field="givens")
         if not (self.require_guess is None or isinstance(self.require_guess, bool)):
             raise InputError(f"must be true, false or null, got {self.require_guess!r}", field="require_guess")
+        if self.require_guess is True and self.size == 4:
+            raise InputError("no 4x4 puzzle with a unique solution needs a guess (naked and hidden singles finish "
+                             "every one); use size 6 or 9", field="require_guess")
         if not isinstance(self.avg_rank, int) or isinstance(self.avg_rank, bool) or not 1 <= self.avg_rank <= 10_000:
             raise InputError(f"must be an integer 1..10000, got {self.avg_rank!r}", field="avg_rank")
 
@@ -512,14 +612,18 @@ class SudokuTask:
         c = self.config
         if c.source == "dokusan":
             return self._generate_dokusan(rng)
+        givens = c.givens_count()
         for _ in range(MAX_ATTEMPTS):
-            cells = dig(random_solution(rng), c.givens, rng, c.require_guess)
+            cells = dig(random_solution(rng, c.size), givens, rng, c.require_guess)
             if cells is not None and self._wanted(cells):
                 return SudokuProblem("".join(map(str, cells)))
         field = "givens" if c.require_guess is None else "require_guess"
-        raise InputError(f"no puzzle with {c.givens} givens and require_guess={c.require_guess} in {MAX_ATTEMPTS} "
-                         "attempts; random removal rarely goes below ~22 givens, and singles finish most puzzles "
-                         "with many givens", field=field)
+        board = "" if c.size == 9 else f" on the {c.size}x{c.size} board"
+        hint = ("random removal rarely goes below ~22 givens" if c.size == 9
+                else f"random removal rarely goes below {DEFAULT_GIVENS[c.size]} givens on this board")
+        raise InputError(f"no puzzle with {givens} givens and require_guess={c.require_guess}{board} in "
+                         f"{MAX_ATTEMPTS} attempts; {hint}, and singles finish most puzzles with many givens",
+                         field=field)
 
     def _generate_dokusan(self, rng: random.Random) -> SudokuProblem:
         from dokusan import generators
@@ -538,22 +642,26 @@ class SudokuTask:
                          f"{MAX_DOKUSAN_DRAWS} draws", field="require_guess")
 
     def prompt(self, problem: SudokuProblem) -> str:
-        """The trace's first line (the givens); a model continues from it."""
+        """The trace's first line (the givens, and the board size unless 9x9); a model continues from it."""
         return start_step(problem).to_line() + "\n"
 
     def parse_answer(self, text: str) -> str | None:
-        """The 81-character grid the trace arrives at: its START givens, then its placements and reverts
-        replayed in order; None when the text has no START line."""
+        """The grid the trace arrives at (``n * n`` characters, ``n`` the START line's size): its START givens,
+        then its placements and reverts replayed in order; None when the text has no START line, ``""`` when
+        START names a board size we do not know."""
         steps = grammar_module.parse(text) if isinstance(text, str) else []
         for k, step in enumerate(steps):
             if type(step) is Start:
-                cells, _ = givens_problem(step.givens)
-                return _replay(cells, steps[k + 1:])
+                if step.size not in GEOMETRIES:
+                    return ""
+                cells, _ = givens_problem(step.givens, step.size)
+                return _replay(cells, steps[k + 1:], step.size)
         return None
 
     def check_solution(self, problem: SudokuProblem, grid: str) -> bool:
-        """Is ``grid`` a complete valid grid that keeps every given of ``problem``?"""
-        if not isinstance(grid, str) or len(grid) != 81 or not grid.isascii() or not grid.isdigit():
+        """Is ``grid`` a complete valid grid of the puzzle's size that keeps every given of ``problem``?"""
+        if (not isinstance(grid, str) or len(grid) != len(problem.puzzle) or not grid.isascii()
+                or not grid.isdigit()):
             return False
         cells = [ord(ch) - 48 for ch in grid]
         if not is_solution(cells):
@@ -570,30 +678,37 @@ class SudokuTask:
             return 0.0
         grid = self.parse_answer(text)
         if grid is None:
-            grid = _replay(problem.cells(), grammar_module.parse(text))
+            grid = _replay(problem.cells(), grammar_module.parse(text), problem.size)
         return 1.0 if self.check_solution(problem, grid) else 0.0
 
     @staticmethod
     @lru_cache(maxsize=1)
     def vocabulary() -> tuple[str, ...]:
-        """Every word and symbol the grammar can write, and the digits (the task tokenizer's tokens)."""
+        """Every word and symbol the grammar can write, and the digits (the task tokenizer's tokens).
+
+        The 9x9 grammar's tokens come first, sorted, as they always were (their ids do not move); the
+        tokens only the small boards' START line writes (the ``x`` of ``4x4``) follow."""
         samples = [Start(((0, 1, 2), (3, 4, 5), (6, 7, 8), (8, 8, 9))), Place(0, 1, 2), Guess(3, 4, (5, 6), 7),
                    NoCand(8, 9), Invalid(), Revert(0, 1, (2, 3)), End(), GiveUp()]
-        return vocabulary_from("".join(s.to_line() + "\n" for s in samples))
+        nine = vocabulary_from("".join(s.to_line() + "\n" for s in samples))
+        small = vocabulary_from("".join(Start(((0, 1, 2),), size).to_line() + "\n" for size in SIZES if size != 9))
+        return nine + tuple(t for t in small if t not in nine)
 
     # records
     @staticmethod
     def problem_of(steps: list) -> SudokuProblem | None:
         """The puzzle a trace's first line states, or None when it states none (or an impossible one)."""
         if steps and isinstance(steps[0], Start):
-            cells, error = givens_problem(steps[0].givens)
+            cells, error = givens_problem(steps[0].givens, steps[0].size)
             if error is None:
                 return SudokuProblem("".join(map(str, cells)))
         return None
 
     @staticmethod
     def problem_to_json(problem: SudokuProblem) -> dict[str, Any]:
-        return {"puzzle": problem.puzzle}
+        """``{"puzzle": ...}``, with ``"size"`` as well for a board other than 9x9."""
+        size = problem.size
+        return {"puzzle": problem.puzzle} if size == 9 else {"puzzle": problem.puzzle, "size": size}
 
     @staticmethod
     def problem_from_json(obj: Any, field: str = "problem") -> SudokuProblem:
@@ -601,12 +716,20 @@ class SudokuTask:
             raise InputError(f"expected an object with 'puzzle', got {type(obj).__name__}", field=field)
         if "puzzle" not in obj:
             raise InputError("missing", field=f"{field}.puzzle")
-        return _puzzle_from_str(obj["puzzle"], f"{field}.puzzle")
+        size = obj.get("size")
+        if size is None:  # by the puzzle's length (records of 9x9 boards have no size)
+            size = BY_CELLS.get(len(obj["puzzle"]), 9) if isinstance(obj["puzzle"], str) else 9
+        elif not isinstance(size, int) or isinstance(size, bool) or size not in SIZES:
+            raise InputError(f"must be one of {', '.join(map(str, sorted(SIZES)))}, got {size!r}",
+                             field=f"{field}.size")
+        return _puzzle_from_str(obj["puzzle"], f"{field}.puzzle", size)
 
     @staticmethod
     def problem_from_line(line: str) -> SudokuProblem:
-        """81 characters, ``0`` or ``.`` for a blank (surrounding whitespace ignored)."""
-        return _puzzle_from_str(line.strip() if isinstance(line, str) else line, "problem")
+        """81, 36 or 16 characters (a 9x9, 6x6 or 4x4 board), ``0`` or ``.`` for a blank (surrounding
+        whitespace ignored)."""
+        value = line.strip() if isinstance(line, str) else line
+        return _puzzle_from_str(value, "problem", BY_CELLS.get(len(value), 9) if isinstance(value, str) else 9)
 
     @staticmethod
     def problem_label(problem: SudokuProblem) -> str:
@@ -614,46 +737,52 @@ class SudokuTask:
 
 
 def start_step(problem: SudokuProblem) -> Start:
-    """The START line of ``problem``: its givens in row-major order."""
-    return Start(tuple((ROW[i], COL[i], ord(ch) - 48) for i, ch in enumerate(problem.puzzle) if ch != "0"))
+    """The START line of ``problem``: its givens in row-major order, and its board size."""
+    n = problem.size
+    return Start(tuple((i // n, i % n, ord(ch) - 48) for i, ch in enumerate(problem.puzzle) if ch != "0"), n)
 
 
-def _puzzle_from_str(value: Any, field: str) -> SudokuProblem:
+def _puzzle_from_str(value: Any, field: str, size: int = 9) -> SudokuProblem:
+    n = size
+    board = "" if n == 9 else f" for a {n}x{n} board"
     if not isinstance(value, str):
-        raise InputError(f"expected a string of 81 characters, got {type(value).__name__}", field=field)
-    if len(value) != 81:
-        raise InputError(f"expected 81 characters (0-9, '.' for a blank), got {len(value)}", field=field)
+        raise InputError(f"expected a string of {n * n} characters{board}, got {type(value).__name__}", field=field)
+    if len(value) != n * n:
+        raise InputError(f"expected {n * n} characters{board} (0-{n}, '.' for a blank), got {len(value)}",
+                         field=field)
+    allowed = "0123456789"[:n + 1] + "."
     for i, ch in enumerate(value):
-        if ch not in "0123456789.":
-            raise InputError(f"character {ch!r} at position {i} (row {ROW[i]}, col {COL[i]}) is not 0-9 or '.'",
+        if ch not in allowed:
+            raise InputError(f"character {ch!r} at position {i} (row {i // n}, col {i % n}) is not 0-{n} or '.'",
                              field=field)
     problem = SudokuProblem(value)
     pair = first_conflict(problem.cells())
     if pair is not None:
         i, j = pair
-        raise InputError(f"givens conflict: {cell_name(i)} and {cell_name(j)} both hold {problem.puzzle[i]} "
-                         f"in {shared_unit(i, j)}", field=field)
+        raise InputError(f"givens conflict: {cell_name(i, n)} and {cell_name(j, n)} both hold {problem.puzzle[i]} "
+                         f"in {shared_unit(i, j, n)}", field=field)
     return problem
 
 
-def _replay(cells: list[int], steps: list) -> str:
-    """Apply placements (to empty on-board cells) and reverts (to the most recent open guess at the
-    cell) in order; the grid reached, as 81 characters."""
+def _replay(cells: list[int], steps: list, size: int = 9) -> str:
+    """Apply placements (to empty on-board cells, digits 1..size) and reverts (to the most recent open guess at
+    the cell) in order; the grid reached, as ``size * size`` characters."""
+    n = size
     placed: list[int] = []
     guesses: list[tuple[int, int]] = []  # (cell, len(placed) when opened)
     for step in steps:
         t = type(step)
         if t is Place:
-            if 0 <= step.row <= 8 and 0 <= step.col <= 8 and 1 <= step.value <= 9:
-                i = 9 * step.row + step.col
+            if 0 <= step.row < n and 0 <= step.col < n and 1 <= step.value <= n:
+                i = n * step.row + step.col
                 if not cells[i]:
                     cells[i] = step.value
                     placed.append(i)
         elif t is Guess:
-            if 0 <= step.row <= 8 and 0 <= step.col <= 8:
-                guesses.append((9 * step.row + step.col, len(placed)))
+            if 0 <= step.row < n and 0 <= step.col < n:
+                guesses.append((n * step.row + step.col, len(placed)))
         elif t is Revert:
-            i = 9 * step.row + step.col
+            i = n * step.row + step.col
             for k in range(len(guesses) - 1, -1, -1):
                 if guesses[k][0] == i:
                     keep = guesses[k][1]

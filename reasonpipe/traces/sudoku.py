@@ -3,6 +3,7 @@
 One step a line; cells are 0-based ``(row, col)``::
 
     START original: (0, 1) = 5 (0, 4) = 7 ... solving SOL_S     givens, row-major
+    START 4x4 original: (0, 1) = 3 ... solving SOL_S             a 4x4 (or 6x6) board: its size first
     (0, 2) = 4                                                   a placement
     guess: (3, 4) [2, 8] = 2                                     branch point: cell, candidates, value tried
     (3, 4) = 2                                                   ... followed by its placement
@@ -15,7 +16,10 @@ One step a line; cells are 0-based ``(row, col)``::
 Parsing never fails: a line outside the grammar becomes :class:`Unparsed`, which verifiers report.
 Numbers are written without leading zeros and limited to 3 digits (a hostile line cannot make int
 parsing slow), so ``to_text(parse(t)) == t`` for every text of non-empty, newline-ended lines.
-Values outside the board (``(9, 0) = 0``) still parse; the verifier refutes them.
+Values outside the board (``(9, 0) = 0``) still parse; the verifier refutes them. The START line names the
+board size ``n x n`` when it is not 9x9 (``START 4x4 original:``, ``START 6x6 original:``; the cells of any
+line are then ``(0..n-1, 0..n-1)`` and the digits ``1..n``); ``START 9x9`` and ``START 4x6`` are not in the
+grammar, so every START line has one spelling.
 
 Example::
 
@@ -39,7 +43,7 @@ _N = r"(?:0|[1-9]\d{0,2})"
 _CELL = rf"\(({_N}), ({_N})\)"
 _LIST = rf"\[((?:{_N}(?:, {_N}){{0,15}})?)\]"
 
-_START = re.compile(rf"START original:((?: \({_N}, {_N}\) = {_N}){{0,81}}) solving SOL_S", re.ASCII)
+_START = re.compile(rf"START(?: ({_N})x({_N}))? original:((?: \({_N}, {_N}\) = {_N}){{0,81}}) solving SOL_S", re.ASCII)
 _GIVEN = re.compile(rf"\(({_N}), ({_N})\) = ({_N})", re.ASCII)
 _PLACE = re.compile(rf"{_CELL} = ({_N})", re.ASCII)
 _GUESS = re.compile(rf"guess: {_CELL} {_LIST} = ({_N})", re.ASCII)
@@ -60,16 +64,20 @@ def _parse_list(s: str) -> tuple[int, ...]:
 
 @dataclass(frozen=True, slots=True)
 class Start:
-    """The puzzle: its givens ``(row, col, value)`` in the order written (row-major from our searchers)."""
+    """The puzzle: its givens ``(row, col, value)`` in the order written (row-major from our searchers), and
+    the board size ``n`` (an ``n x n`` board; written ``START 4x4 original: ...`` unless 9)."""
 
     kind: ClassVar[str] = "start"
     givens: tuple[tuple[int, int, int], ...]
+    size: int = 9
 
     def to_line(self) -> str:
-        return "START original:" + "".join(f" ({r}, {c}) = {v}" for r, c, v in self.givens) + " solving SOL_S"
+        head = "START original:" if self.size == 9 else f"START {self.size}x{self.size} original:"
+        return head + "".join(f" ({r}, {c}) = {v}" for r, c, v in self.givens) + " solving SOL_S"
 
     def to_json(self) -> list:
-        return [self.kind, [list(g) for g in self.givens]]
+        givens = [list(g) for g in self.givens]
+        return [self.kind, givens] if self.size == 9 else [self.kind, givens, self.size]
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,8 +212,9 @@ def parse_line(line: str) -> Step:
         if line == END_TEXT:
             return End()
         m = _START.fullmatch(line)
-        if m:
-            return Start(tuple((int(r), int(col), int(v)) for r, col, v in _GIVEN.findall(m[1])))
+        if m and (m[1] is None or (m[1] == m[2] and m[1] != "9")):  # 9x9 is written without its size
+            return Start(tuple((int(r), int(col), int(v)) for r, col, v in _GIVEN.findall(m[3])),
+                         int(m[1]) if m[1] is not None else 9)
     elif c == "U":
         if line == GIVE_UP_TEXT:
             return GiveUp()

@@ -34,12 +34,11 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from reasonpipe.tasks.sudoku import PEERS, UNITS
 from reasonpipe.traces import countdown as cd
 from reasonpipe.traces import sudoku as sd
 from reasonpipe.verifiers.verdicts import Verdict
 
-DIGITS_LIST = "[1, 2, 3, 4, 5, 6, 7, 8, 9]"
+DIGITS_LIST = "[1, 2, 3, 4, 5, 6, 7, 8, 9]"  # the 9x9 board's digits (a smaller board's: _digits_list)
 
 
 @dataclass(frozen=True)
@@ -117,8 +116,13 @@ def _lean_list(values) -> str:
     return "[" + ", ".join(map(str, values)) + "]"
 
 
-def _peer_digits(cells: list[int], i: int) -> list[int]:
-    return sorted({cells[j] for j in PEERS[i] if cells[j]})
+def _peer_digits(board: Any, i: int) -> list[int]:
+    cells = board.cells
+    return sorted({cells[j] for j in board.g.peers[i] if cells[j]})
+
+
+def _digits_list(size: int) -> str:
+    return DIGITS_LIST if size == 9 else _lean_list(range(1, size + 1))
 
 
 def sudoku(trace: Any) -> list[Formal]:
@@ -142,22 +146,26 @@ def sudoku(trace: Any) -> list[Formal]:
         elif board is None:
             out.append(unformalizable("no board yet (the trace must start with START)"))
         elif kind is sd.End:
-            units = ", ".join(_lean_list(board.cells[j] for j in unit) for unit in UNITS)
-            out.append(theorem(f"∀ u ∈ ([{units}] : List (List Nat)), ∀ d ∈ {DIGITS_LIST}, d ∈ u"))
-        elif not (0 <= step.row <= 8 and 0 <= step.col <= 8):
-            out.append(unformalizable(f"({step.row}, {step.col}) is off the 9x9 board"))
+            units = ", ".join(_lean_list(board.cells[j] for j in unit) for unit in board.g.units)
+            digits_list = _digits_list(board.g.size)
+            out.append(theorem(f"∀ u ∈ ([{units}] : List (List Nat)), ∀ d ∈ {digits_list}, d ∈ u"))
+        elif not (0 <= step.row < board.g.size and 0 <= step.col < board.g.size):
+            out.append(unformalizable(f"({step.row}, {step.col}) is off the {board.g.size}x{board.g.size} board"))
         else:
-            i = 9 * step.row + step.col
-            cell, used = board.cells[i], _lean_list(_peer_digits(board.cells, i))
+            n = board.g.size
+            digits_list = _digits_list(n)
+            i = n * step.row + step.col
+            cell, used = board.cells[i], _lean_list(_peer_digits(board, i))
             if kind is sd.Place:
-                out.append(theorem(f"({cell} : Nat) = 0 ∧ ({step.value} : Nat) ∈ {DIGITS_LIST} ∧ "
+                out.append(theorem(f"({cell} : Nat) = 0 ∧ ({step.value} : Nat) ∈ {digits_list} ∧ "
                                    f"({step.value} : Nat) ∉ ({used} : List Nat)"))
             elif kind is sd.Guess:
-                out.append(theorem(f"({cell} : Nat) = 0 ∧ ({step.value} : Nat) ∈ ({_lean_list(step.cands)} : "
-                                   f"List Nat) ∧ ∀ d ∈ ({_lean_list(step.cands)} : List Nat), d ∈ {DIGITS_LIST} ∧ "
+                cands = _lean_list(step.cands)
+                out.append(theorem(f"({cell} : Nat) = 0 ∧ ({step.value} : Nat) ∈ ({cands} : "
+                                   f"List Nat) ∧ ∀ d ∈ ({cands} : List Nat), d ∈ {digits_list} ∧ "
                                    f"d ∉ ({used} : List Nat)"))
             elif kind is sd.NoCand:
-                out.append(theorem(f"({cell} : Nat) = 0 ∧ ∀ d ∈ {DIGITS_LIST}, d ∈ ({used} : List Nat)"))
+                out.append(theorem(f"({cell} : Nat) = 0 ∧ ∀ d ∈ {digits_list}, d ∈ ({used} : List Nat)"))
             else:
                 out.append(unformalizable(f"not a Sudoku step: {kind.__name__}"))
         handler = handlers.get(kind)
