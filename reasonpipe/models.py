@@ -46,6 +46,7 @@ class ModelSize:
 
 SIZES: dict[str, ModelSize] = {
     "tiny": ModelSize(64, 32, 2, 128, 32),
+    "1M": ModelSize(128, 64, 4, 512, 32),
     "3M": ModelSize(256, 64, 6, 512, 32),
     "17M": ModelSize(512, 128, 8, 1024, 64),
     "38M": ModelSize(512, 128, 10, 2048, 64),

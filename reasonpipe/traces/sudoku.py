@@ -221,6 +221,28 @@ def parse_line(line: str) -> Step:
     return Unparsed(line)
 
 
+_TASK_PLACE = re.compile(rf"^{_CELL} = ({_N})$", re.ASCII)
+_TASK_GUESS = re.compile(rf"^guess: {_CELL} ({_LIST}) = ({_N})$", re.ASCII)
+
+
+def task_spans(text: str) -> list[tuple[int, int]]:
+    """Character spans of ``text`` that carry the task: each placed value (``(r, c) = [v]``), each guess's
+    candidate list and value (``guess: (r, c) [[6, 8, 9]] = [9]``) and each contradiction (``[nocand: (r, c)]``);
+    the givens and the reverts (copies of their guess) do not. Learning diagnostics score next-token accuracy there."""
+    spans = []
+    offset = 0
+    for line in text.split("\n"):
+        if m := _TASK_PLACE.match(line):
+            spans.append((offset + m.start(m.lastindex), offset + m.end(m.lastindex)))
+        elif m := _TASK_GUESS.match(line):
+            k = m.lastindex
+            spans += [(offset + m.start(k - 1), offset + m.end(k - 1)), (offset + m.start(k), offset + m.end(k))]
+        elif line.startswith("nocand: "):
+            spans.append((offset, offset + len(line)))
+        offset += len(line) + 1
+    return spans
+
+
 def parse(text: str) -> list[Step]:
     """Text -> steps; identical lines (frequent: placements repeated across branches) are parsed once."""
     return parse_lines(text, parse_line)

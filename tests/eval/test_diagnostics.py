@@ -129,3 +129,21 @@ def test_wilson_interval_matches_a_hand_computation() -> None:
     assert rate_text(42, 100) == "42.0% [32.8, 51.8]"
     with pytest.raises(ValueError):
         wilson(11, 10)
+
+
+def test_every_task_grammar_marks_its_task_tokens() -> None:
+    from reasonpipe.tasks import task_names
+
+    cases = {
+        "sudoku": ("START original: (0, 1) = 9 solving SOL_S\n(0, 8) = 6\nguess: (7, 2) [6, 8, 9] = 9\n(7, 2) = 9\n"
+                   "nocand: (8, 2)\nrevert: (7, 2) [6, 8, 9] = None\nSOL_E END\n",
+                   ["6", "6, 8, 9", "9", "9", "nocand: (8, 2)"]),
+        "reachability": ("naf>nae Q nad nab R naa\nF nah\nF nab nag\nA nab\n", ["nah", "nab nag", "nab"]),
+        "zebra_puzzles": ("Problem: x\nTry: a\nCheck: clue 1 holds\nReject: clue 3 fails\nAnswer: arnold\n",
+                          ["holds", "fails", "arnold"]),
+    }
+    for name, (text, expected) in cases.items():
+        spans = make_task(name).grammar.task_spans(text)
+        assert [text[a:b] for a, b in spans] == expected, name
+    for name in task_names():  # every task's grammar has the rule
+        assert callable(getattr(make_task(name).grammar, "task_spans", None)), name

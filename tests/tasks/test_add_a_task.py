@@ -64,7 +64,7 @@ class Answer:
 
 
 class ParityGrammar:
-    """The grammar module's interface: ``parse_line`` and ``parse``."""
+    """The grammar module's interface: ``parse_line``, ``parse`` and ``task_spans``."""
 
     @staticmethod
     def parse_line(line: str) -> Any:
@@ -79,6 +79,11 @@ class ParityGrammar:
     @staticmethod
     def parse(text: str) -> list:
         return parse_lines(text, ParityGrammar.parse_line)
+
+    @staticmethod
+    def task_spans(text: str) -> list[tuple[int, int]]:
+        """The running parity after each bit and the answer: what the learning diagnostics score."""
+        return [m.span(1) for m in re.finditer(r"(?:parity|Answer) ([01])", text)]
 
 
 # -- 2. the task: problems, rules, score, vocabulary, records (reasonpipe/tasks/parity.py) --------------------
@@ -216,6 +221,19 @@ def test_the_toy_task_generates_verifies_and_tokenizes(parity_registered, tmp_pa
     text = record["text"]
     assert TaskTokenizer.for_task("parity").unknown(text) == set()
     assert hf.decode(hf(text, add_special_tokens=False)["input_ids"]) == text
+
+    # the learning diagnostics read the task through its grammar's task_spans and its scorer
+    from reasonpipe.diagnostics import completion_stats, task_token_mask
+    from reasonpipe.tasks import make_task
+
+    task = make_task("parity", length=5)
+    good = json.loads(lines[1])
+    problem = task.problem_from_json(good["problem"])
+    prompt = task.prompt(problem)
+    _, _, on_task = task_token_mask(hf, task, good["text"], prompt)
+    assert sum(on_task) == 5 + 1  # a running parity per bit, and the answer
+    stats = completion_stats(task, [problem], [prompt], [good["text"][len(prompt):]])
+    assert stats.well_formed == stats.solved == 1 and stats.claimed_wrong == 0
 
 
 def test_an_unregistered_task_is_named_in_the_error():
