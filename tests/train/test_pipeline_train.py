@@ -56,3 +56,14 @@ evaluate:
     err = capsys.readouterr().err
     assert "stage eval" in err and "config changed (problems: 6 -> 4)" in err and err.count(": reused: ") == 4
     assert {json.loads(x)["problems"] for x in (run / "eval" / "results.jsonl").read_text().splitlines()} == {4}
+    assert "## Has each model learned its task?" in report and "NOT LEARNED" in report  # 60k tokens: not learned
+    assert "This comparison is not meaningful" in report
+    assert all(s["diagnostics"]["traces"] == 30 for s in summaries.values())  # a tenth of 300 traces held out
+
+    # two models trained side by side in two processes: the same weights as one after the other
+    side = tmp_path / "side.yaml"
+    side.write_text(recipe.read_text().replace("name: toy", "name: side") + "model_workers: 2\n")
+    assert cli(["--config", str(side)]) == 0
+    for m in ("backtrack", "direct"):
+        one = (run / "models" / m / "final" / "model.safetensors").read_bytes()
+        assert (tmp_path / "runs" / "side" / "models" / m / "final" / "model.safetensors").read_bytes() == one
