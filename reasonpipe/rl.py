@@ -127,7 +127,10 @@ def load_policy(cfg: RLConfig) -> tuple[Any, Any]:
 
 
 def probe_pass_at_k(model: Any, hf: Any, task: Any, problems: list[Any], cfg: RLConfig, seed: int) -> dict[str, float]:
-    """pass@k for every k in ``probe_ks`` on the probe problems, from ``max(probe_ks)`` samples each."""
+    """pass@k for every k in ``probe_ks`` on the probe problems, from ``max(probe_ks)`` samples each, and the
+    learning diagnostics over those samples (:mod:`reasonpipe.diagnostics`: well-formed, claimed, claimed but
+    wrong, as fractions of all samples)."""
+    from reasonpipe.diagnostics import completion_stats
     from reasonpipe.sampling import HFSampler
     from reasonpipe.strategies import judge, pass_at_k
 
@@ -143,6 +146,12 @@ def probe_pass_at_k(model: Any, hf: Any, task: Any, problems: list[Any], cfg: RL
     correct = [sum(judge(task, p, q, c).correct for c in cs) for p, q, cs in zip(problems, prompts, samples)]
     out = {f"probe/pass@{k}": sum(pass_at_k(n, c, k) for c in correct) / len(problems) for k in sorted(cfg.probe_ks)}
     out["probe/mean_tokens"] = sum(c.tokens for cs in samples for c in cs) / (n * len(problems))
+    flat = [(p, q, c) for p, q, cs in zip(problems, prompts, samples) for c in cs]
+    stats = completion_stats(task, [f[0] for f in flat], [f[1] for f in flat], [f[2].text for f in flat],
+                             [f[2].finished for f in flat])
+    for name in ("well_formed", "claimed", "claimed_wrong"):
+        out[f"probe/{name}"] = getattr(stats, name) / max(stats.n, 1)
+    out["probe/samples"] = stats.n
     return out
 
 
@@ -354,6 +363,8 @@ def write_report(cfg: RLConfig, rows: list[dict], probes: list[dict], summary: d
     first, last = (probes[0], probes[-1]) if probes else ({}, {})
     table = [[f"pass@{k}", f"{first.get(f'probe/pass@{k}', float('nan')):.3f}",
               f"{last.get(f'probe/pass@{k}', float('nan')):.3f}"] for k in ks]
+    table += [[label, f"{first.get(f'probe/{name}', float('nan')):.3f}", f"{last.get(f'probe/{name}', float('nan')):.3f}"]
+              for name, label in (("well_formed", "well-formed samples"), ("claimed_wrong", "claimed but wrong"))]
     lines = [f"# GRPO: {cfg.task}, {cfg.reward} reward, from {cfg.model}", "",
              f"{summary['steps']} steps, {cfg.prompts_per_step} prompts x {cfg.num_generations} generations each, "
              f"beta {cfg.beta}, temperature {cfg.temperature}, {summary['train_seconds']} s on {summary['device']}.", "",
