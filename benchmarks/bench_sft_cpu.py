@@ -4,7 +4,9 @@ Both train the same freshly initialised model (same size, same seed) for ``--ste
 examples in the same order and batch shape (``reasonpipe.sft.build_dataset`` + ``bucketed_order``, right-padded
 batches), AdamW at the same learning rate, one thread. The plain loop is the floor any trainer pays: forward,
 cross-entropy on the completion tokens, backward, step. Tokens/s counts the real (unpadded) tokens, warm-up steps
-excluded. One JSON row per size (host, versions, both tokens/s and their ratio) to stdout or ``--out``.
+excluded. Also ours with gradient checkpointing, TRL's default, which reasonpipe turns off (it recomputes the
+forward pass in the backward: about a third more compute for memory these models do not need). One JSON row per
+size (host, versions, the tokens/s and their ratios to the plain loop) to stdout or ``--out``.
 
 Example (about a minute per size here)::
 
@@ -25,7 +27,7 @@ import time
 from typing import Any
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
-WARMUP = 5
+WARMUP = 10
 
 
 def plain_loop(size: str, data: str, steps: int, batch: int, max_len: int, lr: float, seed: int) -> float:
@@ -66,13 +68,16 @@ def plain_loop(size: str, data: str, steps: int, batch: int, max_len: int, lr: f
     return tokens / (time.perf_counter() - t0)
 
 
-def ours(size: str, data: str, steps: int, batch: int, max_len: int, lr: float, seed: int) -> float:
-    """Tokens/s of reasonpipe.sft.train on the same settings, after WARMUP steps (from its metrics rows)."""
+def ours(size: str, data: str, steps: int, batch: int, max_len: int, lr: float, seed: int,
+         checkpointing: bool = False) -> float:
+    """Tokens/s of reasonpipe.sft.train on the same settings, after WARMUP steps (from its metrics rows);
+    ``checkpointing``: with gradient checkpointing, TRL's default (off in reasonpipe)."""
     from reasonpipe.sft import SFTConfig, train
 
     with tempfile.TemporaryDirectory() as tmp:
         cfg = SFTConfig(data=[data], out=tmp, model=size, max_steps=steps, max_len=max_len, batch_size=batch, lr=lr,
-                        warmup_steps=0, seed=seed, save_every=10 * steps, log_every=1, heldout=0, quiet=True)
+                        warmup_steps=0, seed=seed, save_every=10 * steps, log_every=WARMUP, heldout=0, quiet=True,
+                        gradient_checkpointing=checkpointing)
         train(cfg)
         with open(os.path.join(tmp, "metrics.jsonl"), encoding="utf-8") as f:
             rows = [r for r in map(json.loads, f) if "tokens_seen" in r and "loss" in r]
@@ -100,12 +105,14 @@ def main() -> int:
         shape = (size, args.data, args.steps, args.batch, args.max_len, args.lr, args.seed)
         plain = plain_loop(*shape)
         mine = ours(*shape)
+        trl_default = ours(*shape, checkpointing=True)
         row: dict[str, Any] = {
             "bench": "sft_cpu", "host": platform.node(), "cpu": platform.processor() or platform.machine(),
             "threads": 1, "torch": torch.__version__, "transformers": transformers.__version__, "trl": trl.__version__,
             "size": size, "steps": args.steps, "batch": args.batch, "max_len": args.max_len,
             "plain_tokens_per_s": round(plain, 1), "reasonpipe_tokens_per_s": round(mine, 1),
-            "ratio": round(mine / plain, 3)}
+            "ratio": round(mine / plain, 3), "reasonpipe_checkpointing_tokens_per_s": round(trl_default, 1),
+            "ratio_checkpointing": round(trl_default / plain, 3)}
         line = json.dumps(row)
         if args.out:
             with open(args.out, "a", encoding="utf-8") as f:

@@ -77,6 +77,9 @@ class RLConfig:
     device: str = field(default="auto", metadata=helptext("auto | cpu | cuda"))
     bf16: bool = field(default=True, metadata=helptext("on CUDA"))
     use_vllm: bool = field(default=False, metadata=helptext("rollouts through TRL's vLLM integration"))
+    gradient_checkpointing: bool = field(default=False, metadata=helptext(
+        "recompute activations in the backward pass: less memory, about a third more compute (TRL's default is on; "
+        "off here: these models are small)"))
     fused_logprobs: bool = field(default=False, metadata=helptext(
         "per-token log-probs/entropies by reasonpipe.kernels.logprob (fused_logprob_trainer_class)"))
     vllm_mode: str = field(default="colocate", metadata=helptext("colocate | server"))
@@ -326,6 +329,7 @@ def make_trainer(cfg: RLConfig, model: Any, hf: Any, dataset: Any, reward: Any, 
         use_vllm=cfg.use_vllm,
         vllm_mode=cfg.vllm_mode,
         save_only_model=False,
+        gradient_checkpointing=cfg.gradient_checkpointing,
     )
     if cfg.use_vllm:
         if not os.path.isdir(cfg.model):

@@ -111,6 +111,9 @@ class SFTConfig:
     device: str = field(default="auto", metadata=helptext("auto | cpu | cuda"))
     bf16: bool = field(default=True, metadata=helptext("on CUDA"))
     compile: bool = field(default=False, metadata=helptext("torch.compile the model (CUDA; pays off on long runs)"))
+    gradient_checkpointing: bool = field(default=False, metadata=helptext(
+        "recompute activations in the backward pass: less memory, about a third more compute (TRL's default is on; "
+        "off here: these models are small)"))
     workers: int = field(default=0, metadata=helptext("dataloader workers"))
     num_workers: int = field(default=1, metadata=helptext(
         "data-parallel training processes; > 1: Ray Train DDP (reasonpipe.distributed), global batch = "
@@ -338,6 +341,7 @@ def make_trainer(cfg: SFTConfig, model: Any, hf: Any, dataset: Any, callbacks: l
         use_cpu=not cuda,
         optim="adamw_torch_fused" if cuda else "adamw_torch",
         torch_compile=cuda and cfg.compile,
+        gradient_checkpointing=cfg.gradient_checkpointing,
         dataloader_num_workers=cfg.workers,
         dataloader_pin_memory=cuda,
         report_to="none",
