@@ -90,6 +90,9 @@ class ModelBlock:
 
     name: str = field(metadata=helptext("the model's name: models/<name>/, and how evaluate names it"))
     data: list[str] = field(default_factory=list, metadata=helptext("the datasets it trains on, by name"))
+    init_from: str = field(default="", metadata=helptext(
+        "start from the final weights of an earlier model of this pipeline (by name) instead of settings.model: a "
+        "curriculum stage; a retrained earlier model retrains this one"))
     settings: SFTSettings = field(default_factory=SFTSettings, metadata=helptext(  # type: ignore[valid-type]
         "its SFT settings: the fields of reasonpipe.sft.SFTConfig but data and out"))
 
@@ -170,6 +173,10 @@ def check(config: PipelineConfig) -> None:
         if missing or not spec.data:
             raise InputError(f"model {spec.name}: unknown datasets {missing} (known: {', '.join(names)})",
                              field=f"models.{i}.data")
+        earlier = [m.name for m in config.models[:i]]
+        if spec.init_from and spec.init_from not in earlier:
+            raise InputError(f"model {spec.name}: init_from must name an earlier model (earlier: "
+                             f"{', '.join(earlier) or 'none'})", field=f"models.{i}.init_from")
     if config.evaluate is not None:
         models = {m.name for m in config.models}
         for role in ("backtrack", "direct"):
@@ -243,8 +250,11 @@ def build_datasets(config: PipelineConfig, run_dir: str):
 def sft_config(config: PipelineConfig, spec: ModelBlock, run_dir: str, files: dict[str, str]) -> SFTConfig:
     """The SFT config of model ``spec``: its settings, the pipeline's seed and quiet where they set none, its
     datasets' files and its folder ``models/<name>/``."""
-    return spec.settings.resolve({"seed": config.seed, "quiet": config.quiet}, data=[files[d] for d in spec.data],
-                                 out=os.path.join(run_dir, "models", spec.name))
+    cfg = spec.settings.resolve({"seed": config.seed, "quiet": config.quiet}, data=[files[d] for d in spec.data],
+                                out=os.path.join(run_dir, "models", spec.name))
+    if spec.init_from:
+        cfg = dataclasses.replace(cfg, model=os.path.join(run_dir, "models", spec.init_from, "final"))
+    return cfg
 
 
 def eval_config(config: PipelineConfig, run_dir: str) -> EvalConfig:
@@ -268,26 +278,40 @@ def train_model(config: PipelineConfig, spec: ModelBlock, run_dir: str, files: d
     cfg = sft_config(config, spec, run_dir, files)
     out = cfg.out
     resolved = {k: v for k, v in dataclasses.asdict(cfg).items() if k != "quiet"}
-    stage = Stage("sft", out, resolved, inputs={d: files[d] for d in spec.data}, outputs=["final", "summary.json"],
-                  scratch=["*"])
+    inputs = {d: files[d] for d in spec.data}
+    if spec.init_from:
+        inputs["init_from"] = cfg.model  # the earlier model's weights: retrained, this one retrains
+    stage = Stage("sft", out, resolved, inputs=inputs, outputs=["final", "summary.json"], scratch=["*"])
     summary = stage.run(lambda: train(cfg))
     return {**summary, "reused": stage.reused, "stage_hash": stage.hash}
 
 
 def train_models(config: PipelineConfig, run_dir: str, files: dict[str, str]) -> dict[str, dict[str, Any]]:
     """Every model's SFT stage, ``model_workers`` at a time in spawned processes (each stage is its own folder and
-    record, so they do not share anything but the datasets they read), in the config's order."""
+    record, so they share only the datasets they read), in waves: a model starting from another (``init_from``)
+    trains after it."""
     if config.model_workers < 1:
         raise InputError(f"must be at least 1, not {config.model_workers}", field="model_workers")
-    if config.model_workers == 1 or len(config.models) < 2:
-        return {m.name: train_model(config, m, run_dir, files) for m in config.models}
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
+    waves: list[list[ModelBlock]] = []  # a model trains in the wave after the one that trains its init_from
+    wave_of: dict[str, int] = {}
+    for m in config.models:
+        w = wave_of[m.init_from] + 1 if m.init_from else 0
+        wave_of[m.name] = w
+        waves += [[] for _ in range(w + 1 - len(waves))]
+        waves[w].append(m)
+    trained: dict[str, dict[str, Any]] = {}
+    for wave in waves:
+        if config.model_workers == 1 or len(wave) < 2:
+            trained.update({m.name: train_model(config, m, run_dir, files) for m in wave})
+            continue
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
 
-    os.environ.setdefault("OMP_NUM_THREADS", "1")  # inherited by the spawned trainers
-    with ProcessPoolExecutor(min(config.model_workers, len(config.models)), mp_context=mp.get_context("spawn")) as pool:
-        futures = {m.name: pool.submit(train_model, config, m, run_dir, files) for m in config.models}
-        return {name: future.result() for name, future in futures.items()}
+        os.environ.setdefault("OMP_NUM_THREADS", "1")  # inherited by the spawned trainers
+        with ProcessPoolExecutor(min(config.model_workers, len(wave)), mp_context=mp.get_context("spawn")) as pool:
+            futures = {m.name: pool.submit(train_model, config, m, run_dir, files) for m in wave}
+            trained.update({name: future.result() for name, future in futures.items()})
+    return {m.name: trained[m.name] for m in config.models}
 
 
 def _model_table(trained: dict[str, dict[str, Any]]):

@@ -62,8 +62,21 @@ evaluate:
 
     # two models trained side by side in two processes: the same weights as one after the other
     side = tmp_path / "side.yaml"
-    side.write_text(recipe.read_text().replace("name: toy", "name: side") + "model_workers: 2\n")
+    # and a third model that starts from the backtrack model's weights (a curriculum stage), trained after it
+    tuned = "  - {name: tuned, data: [dfs], init_from: backtrack, settings: {max_len: 512, batch_size: 8, max_steps: 3, log_every: 1}}\n"
+    side.write_text(recipe.read_text().replace("name: toy", "name: side").replace("evaluate:\n", tuned + "evaluate:\n")
+                    + "model_workers: 2\n")
     assert cli(["--config", str(side)]) == 0
     for m in ("backtrack", "direct"):
         one = (run / "models" / m / "final" / "model.safetensors").read_bytes()
         assert (tmp_path / "runs" / "side" / "models" / m / "final" / "model.safetensors").read_bytes() == one
+    side_run = tmp_path / "runs" / "side" / "models"
+    first = json.loads((side_run / "tuned" / "summary.json").read_text())["first_loss"]
+    b = summaries["backtrack"]
+    assert first < (b["first_loss"] + b["last_loss"]) / 2  # it started from the trained weights, not afresh
+    assert "init_from" in json.loads((side_run / "tuned" / "sft.stage.json").read_text())["inputs"]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(side.read_text().replace("init_from: backtrack", "init_from: nobody"))
+    capsys.readouterr()
+    assert cli(["--config", str(bad)]) == 2
+    assert "init_from must name an earlier model" in capsys.readouterr().err
