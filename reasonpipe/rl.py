@@ -8,7 +8,8 @@ each of a fixed set of held-out probe problems and logs pass@k, so the run shows
 (To Backtrack or Not: GRPO lifted pass@1 while pass@32 fell). Everything TRL logs (reward, its std,
 completion length, entropy, KL) goes to ``metrics.jsonl`` with the probe rows; ``report.md`` has the
 before/after table and ``grpo.png`` the curves. ``fused_logprobs: true`` computes the per-token log-probabilities
-and entropies with :mod:`reasonpipe.kernels.logprob` (:func:`fused_logprob_trainer_class`) instead of TRL's fused LM head.
+and entropies with :mod:`reasonpipe.kernels.logprob` (:func:`reasonpipe.trl_compat.fused_logprob_trainer_class`)
+instead of TRL's fused LM head.
 
 Warm start: ``model`` is an SFT run's ``final`` folder (its tokenizer beside it). Cold start: ``model`` is a
 size name (``tiny``, ``3M``, ...) and the task tokenizer is built. ``resume: auto`` continues from the last
@@ -81,7 +82,7 @@ class RLConfig:
         "recompute activations in the backward pass: less memory, about a third more compute (TRL's default is on; "
         "off here: these models are small)"))
     fused_logprobs: bool = field(default=False, metadata=helptext(
-        "per-token log-probs/entropies by reasonpipe.kernels.logprob (fused_logprob_trainer_class)"))
+        "per-token log-probs/entropies by reasonpipe.kernels.logprob (reasonpipe.trl_compat.fused_logprob_trainer_class)"))
     vllm_mode: str = field(default="colocate", metadata=helptext("colocate | server"))
     quiet: bool = field(default=False, metadata=helptext("no progress bar or log lines (metrics.jsonl only)"))
 
@@ -198,113 +199,14 @@ def _callbacks(cfg: RLConfig, task: Any, probe: list[Any], hf: Any, metrics_path
     return [Metrics(), Probe()]
 
 
-def vllm_logprob_gap(llm: Any, model: Any, ids: list[int]) -> float:
-    """Largest |vLLM - transformers| log-probability of the tokens of ``ids`` (each given the ones before)."""
-    import torch
-    from vllm import SamplingParams
-
-    out = llm.generate([{"prompt_token_ids": ids}], SamplingParams(max_tokens=1, prompt_logprobs=0), use_tqdm=False)
-    theirs = [d[t].logprob for d, t in zip(out[0].prompt_logprobs[1:], ids[1:])]
-    with torch.no_grad():
-        logits = model(input_ids=torch.tensor([ids], device=model.device)).logits[0, :-1].float()
-    ours = torch.log_softmax(logits, -1).gather(-1, torch.tensor(ids[1:], device=model.device)[:, None])[:, 0]
-    return float((ours.cpu() - torch.tensor(theirs)).abs().max())
-
-
-def use_cpu_weight_sync(trainer: Any, probe_ids: list[int], tolerance: float = 1e-3) -> None:
-    """Make TRL 1.16's colocated vLLM usable on vLLM's CPU backend, for this trainer only:
-
-    - TRL builds its ``LLM`` without a dtype, and vLLM then runs a float32 checkpoint in bf16 on CPU, whose
-      log-probabilities differed from the trained model's by up to 0.16 nats on the tiny model (0.27 against
-      the same model in bf16: different kernels); rebuilt in float32 they agree to 3e-5. So the ``LLM`` is
-      rebuilt in float32 (one more start-up, about 10 s for a tiny model);
-    - TRL's ``sync_weights`` fails there ('Parameter' object has no attribute 'weight_loader'): it is replaced
-      by vLLM's checkpoint-format reload, and after every update vLLM's log-probabilities on a probe sequence
-      must match the trained weights within ``tolerance`` (RuntimeError otherwise).
-    """
-    import gc
-
-    from vllm import LLM
-
-    gen = trainer.vllm_generation
-    old = gen.llm.llm_engine.model_config
-    gen.llm = None
-    gc.collect()
-    gen.llm = LLM(model=old.model, tokenizer=old.tokenizer, dtype="float32", enforce_eager=True,
-                  max_model_len=old.max_model_len, seed=0, distributed_executor_backend="external_launcher",
-                  max_num_batched_tokens=4096, logprobs_mode="processed_logprobs")
-
-    def sync_weights() -> None:
-        model = trainer.accelerator.unwrap_model(trainer.model)
-        weights = ((name, p.detach().to("cpu")) for name, p in model.state_dict().items())
-        gen.llm.llm_engine.model_executor.driver_worker.reload_weights(weights_iterator=weights,
-                                                                       is_checkpoint_format=True)
-        gen.llm.reset_prefix_cache()
-        gap = vllm_logprob_gap(gen.llm, model, probe_ids)
-        trainer.vllm_sync_gaps.append(gap)
-        if gap > tolerance:
-            raise RuntimeError(f"vLLM does not follow the trained weights after a sync: log-probabilities differ "
-                               f"by up to {gap:.3g} (tolerance {tolerance})")
-
-    trainer.vllm_sync_gaps = []
-    gen.sync_weights = sync_weights
-
-
-def fused_logprob_trainer_class() -> type:
-    """TRL's ``GRPOTrainer`` with its per-token log-probabilities and entropies computed by
-    :func:`reasonpipe.kernels.logprob.token_logprobs` (``fused_logprobs: true``).
-
-    TRL 1.16 scores completions through a fused LM head it patches onto the model (``fused_lm_head=True``: the
-    hidden states are projected in tiles and the logits never exist whole). This subclass instead runs the model's
-    ordinary forward for the last ``logits_to_keep + 1`` positions (logits in the model's dtype, under the same
-    autocast) and reads them once with the fused log-prob kernel (Triton on CUDA, the torch reference on CPU;
-    ``logprob_impl`` picks, as ``impl`` does there). Same semantics as TRL's method: logits divided by
-    ``self.temperature``; the completion tokens scored, each from the position before it; positions whose
-    ``attention_mask`` is 0 give 0 log-prob and 0 entropy; float32 results, ``[batch, logits_to_keep]``; chunks of
-    ``batch_size`` rows. The last position's logits (which predict nothing) get ``ignore_index``, so the gradient
-    is written for the whole logits tensor in one pass with no slice copy. Multimodal inputs and the MoE
-    auxiliary loss fall back to TRL's own method. Trade-off: this holds the ``[b, K + 1, V]`` logits and their
-    gradient in the model's dtype, which TRL's tiled head avoids; at our task vocabularies (tens of tokens) that is
-    small, at 150k-token vocabularies it is ~5 GB per 16k tokens in bf16.
-    """
-    import torch
-    from trl import GRPOTrainer
-
-    from reasonpipe.kernels.logprob import token_logprobs
-
-    class FusedLogprobGRPOTrainer(GRPOTrainer):
-        logprob_impl = "auto"  # auto | triton | reference (reasonpipe.kernels.logprob.token_logprobs' impl)
-
-        def _get_per_token_logps_and_entropies(self, model, input_ids, attention_mask, logits_to_keep,
-                                               batch_size=None, compute_entropy=False, compute_aux_loss=False,
-                                               **extra):
-            if compute_aux_loss or any(v is not None for v in extra.values()):
-                return super()._get_per_token_logps_and_entropies(
-                    model, input_ids, attention_mask, logits_to_keep, batch_size=batch_size,
-                    compute_entropy=compute_entropy, compute_aux_loss=compute_aux_loss, **extra)
-            batch_size = batch_size or input_ids.size(0)
-            all_logps, all_entropies = [], []
-            for start in range(0, input_ids.size(0), batch_size):
-                ids = input_ids[start:start + batch_size]
-                mask = attention_mask[start:start + batch_size]
-                with self.accelerator.autocast():
-                    logits = model(input_ids=ids, attention_mask=mask, logits_to_keep=logits_to_keep + 1,
-                                   use_cache=False).logits  # [b, K + 1, V]: position j predicts token j + 1
-                targets = ids[:, -logits_to_keep:].masked_fill(mask[:, -logits_to_keep:] == 0, -100)
-                targets = torch.nn.functional.pad(targets, (0, 1), value=-100)  # the last position predicts nothing
-                logps, entropies = token_logprobs(logits, targets, temperature=self.temperature, ignore_index=-100,
-                                                  with_entropy=compute_entropy, impl=self.logprob_impl)
-                all_logps.append(logps[:, :-1])
-                if compute_entropy:
-                    all_entropies.append(entropies[:, :-1])
-            logps = torch.cat(all_logps, dim=0)
-            return logps, (torch.cat(all_entropies, dim=0) if compute_entropy else None), None
-
-    return FusedLogprobGRPOTrainer
 
 
 def make_trainer(cfg: RLConfig, model: Any, hf: Any, dataset: Any, reward: Any, callbacks: list):
     from trl import GRPOConfig, GRPOTrainer
+
+    from reasonpipe.trl_compat import check_trl, fused_logprob_trainer_class, use_cpu_weight_sync
+
+    check_trl()
 
     cuda = resolve_device(cfg.device) == "cuda"
     args = GRPOConfig(

@@ -262,64 +262,17 @@ def bucketed_order(lengths: np.ndarray, batch_size: int, batches: int, seed: int
 
 def make_trainer(cfg: SFTConfig, model: Any, hf: Any, dataset: Any, callbacks: list,
                  cum_tokens: list[int] | None = None):
-    """The TRL SFTTrainer subclass, configured for speed (see the module docstring).
+    """The TRL SFTTrainer subclass (:func:`reasonpipe.trl_compat.sft_trainer_class`), configured for speed (see
+    the module docstring).
 
     ``cum_tokens[s]``: training tokens in the first ``s + 1`` steps (logged as ``tokens_seen``).
     """
-    import torch
-    import torch.nn.functional as F
-    from torch.utils.data import SequentialSampler
     from trl import SFTConfig as TRLConfig
-    from trl import SFTTrainer
+
+    from reasonpipe.trl_compat import sft_trainer_class
 
     device = resolve_device(cfg.device)
     cuda = device == "cuda"
-
-    class TraceSFTTrainer(SFTTrainer):
-        """SFTTrainer with a plain cross-entropy loss and sync-free per-step metrics; data order is ours."""
-
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            self._acc = None  # device tensor: [correct, counted]
-
-        def _get_train_sampler(self, *args: Any, **kwargs: Any):
-            return SequentialSampler(self.train_dataset)  # the order was fixed by bucketed_order
-
-        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            labels = inputs.pop("labels")
-            # Batches are right-padded, so under causal attention no real token ever sees a pad: the mask is
-            # not needed, and leaving it out lets SDPA use its fused causal kernels instead of a masked path
-            # (the masked path ran at 128k tokens/s for the 3M model on an H200, bucketed up to 4096 tokens).
-            outputs = model(input_ids=inputs["input_ids"], use_cache=False)
-            logits = outputs.logits[:, :-1, :]
-            target = labels[:, 1:]
-            loss_sum = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), target.reshape(-1),
-                                       ignore_index=-100, reduction="sum")
-            mask = target != -100
-            counted = mask.sum()
-            denom = num_items_in_batch if num_items_in_batch is not None else counted
-            loss = loss_sum / torch.as_tensor(denom, device=loss_sum.device).clamp(min=1)
-            if num_items_in_batch is not None and self.args.average_tokens_across_devices and self.args.world_size > 1:
-                # DDP (reasonpipe.distributed): the count is over all ranks and DDP averages the gradients, so
-                # scale back up, as the Trainer's own compute_loss does (the logged loss is the ranks' mean)
-                loss = loss * self.accelerator.num_processes
-            if model.training:
-                with torch.no_grad():
-                    correct = ((logits.argmax(-1) == target) & mask).sum()
-                    step = torch.stack([correct, counted]).double()
-                    self._acc = step if self._acc is None else self._acc + step
-            return (loss, outputs) if return_outputs else loss
-
-        def log(self, logs: dict[str, float], *args: Any, **kwargs: Any) -> None:
-            if self._acc is not None and "loss" in logs:
-                if torch.distributed.is_available() and torch.distributed.is_initialized():
-                    torch.distributed.all_reduce(self._acc)  # DDP: every rank logs, so every rank joins
-                correct, counted = self._acc.tolist()  # the one sync, at logging steps
-                logs["token_accuracy"] = correct / max(counted, 1)
-                self._acc = None
-            if cum_tokens and self.state.global_step:
-                logs["tokens_seen"] = cum_tokens[min(self.state.global_step, len(cum_tokens)) - 1]
-            super().log(logs, *args, **kwargs)
 
     args = TRLConfig(
         output_dir=os.path.join(cfg.out, "checkpoints"),
@@ -353,7 +306,8 @@ def make_trainer(cfg: SFTConfig, model: Any, hf: Any, dataset: Any, callbacks: l
         remove_unused_columns=False,
         save_only_model=False,
     )
-    trainer = TraceSFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=hf, callbacks=callbacks)
+    trainer = sft_trainer_class()(model=model, args=args, train_dataset=dataset, processing_class=hf,
+                                  callbacks=callbacks, cum_tokens=cum_tokens)
     if cfg.quiet or not sys.stderr.isatty():
         from transformers.trainer_callback import PrinterCallback
 

@@ -37,7 +37,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "reasonpipe.models", "reasonpipe.budgets", "reasonpipe.sampling", "reasonpipe.ray_sampling",
         "reasonpipe.strategies")),
     ("training and evaluation", (
-        "reasonpipe.diagnostics", "reasonpipe.distributed", "reasonpipe.sft", "reasonpipe.rewards", "reasonpipe.rl", "reasonpipe.evaluation",
+        "reasonpipe.diagnostics", "reasonpipe.trl_compat", "reasonpipe.distributed", "reasonpipe.sft", "reasonpipe.rewards", "reasonpipe.rl", "reasonpipe.evaluation",
         "reasonpipe.latent", "reasonpipe.latent_data", "reasonpipe.latent_train", "reasonpipe.latent_probe")),
     ("jobs", ("reasonpipe.jobs",)),
     ("command line", ("reasonpipe.cli", "reasonpipe.__main__", "reasonpipe")),
