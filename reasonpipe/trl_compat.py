@@ -104,7 +104,6 @@ def sft_trainer_class() -> type:
                 logs["tokens_seen"] = self.cum_tokens[min(self.state.global_step, len(self.cum_tokens)) - 1]
             super().log(logs, *args, **kwargs)
 
-
     return TraceSFTTrainer
 
 
