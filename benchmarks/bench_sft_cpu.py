@@ -20,13 +20,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
-from typing import Any
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+from rows import machine, write_row  # noqa: E402 (benchmarks/rows.py)
 WARMUP = 10
 
 
@@ -101,23 +100,20 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out")
     args = parser.parse_args()
+    if args.steps < 3 * WARMUP:
+        parser.error(f"--steps must be at least {3 * WARMUP}: tokens/s is read between logged steps after {WARMUP} "
+                     "warm-up steps")
     for size in args.sizes:
         shape = (size, args.data, args.steps, args.batch, args.max_len, args.lr, args.seed)
         plain = plain_loop(*shape)
         mine = ours(*shape)
         trl_default = ours(*shape, checkpointing=True)
-        row: dict[str, Any] = {
-            "bench": "sft_cpu", "host": platform.node(), "cpu": platform.processor() or platform.machine(),
-            "threads": 1, "torch": torch.__version__, "transformers": transformers.__version__, "trl": trl.__version__,
+        write_row({
+            "bench": "sft_cpu", **machine(), "threads": 1, "torch": torch.__version__, "transformers": transformers.__version__, "trl": trl.__version__,
             "size": size, "steps": args.steps, "batch": args.batch, "max_len": args.max_len,
             "plain_tokens_per_s": round(plain, 1), "reasonpipe_tokens_per_s": round(mine, 1),
             "ratio": round(mine / plain, 3), "reasonpipe_checkpointing_tokens_per_s": round(trl_default, 1),
-            "ratio_checkpointing": round(trl_default / plain, 3)}
-        line = json.dumps(row)
-        if args.out:
-            with open(args.out, "a", encoding="utf-8") as f:
-                f.write(line + "\n")
-        print(line, flush=True)
+            "ratio_checkpointing": round(trl_default / plain, 3)}, args.out)
     return 0
 
 

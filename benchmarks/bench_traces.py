@@ -30,22 +30,13 @@ import time
 import types
 
 from reasonpipe.manifest import package_versions
+from rows import cpu_name  # benchmarks/rows.py (this folder is on the path of a script run from it)
 from reasonpipe.tasks import make_task
 from reasonpipe.traces import Trace
 from reasonpipe.traces import countdown as cd_grammar
 from reasonpipe.verify import verify_file
 from reasonpipe.searchers import SearchOptions, get_searcher
 from reasonpipe.verifiers import get_verifier
-
-
-def cpu_name() -> str:
-    """The CPU model from /proc/cpuinfo (Linux), else what platform knows."""
-    if os.path.exists("/proc/cpuinfo"):
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
 
 
 BASE = {"host": platform.node(), "cpu": cpu_name(), "cores": os.cpu_count(), "device": "cpu",

@@ -19,13 +19,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
 from typing import Any
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+from rows import machine, write_row  # noqa: E402 (benchmarks/rows.py)
 
 
 def split_accuracy(path: str, heldout: list[tuple[str, str]], max_len: int) -> dict[str, Any]:
@@ -110,14 +110,9 @@ def main() -> int:
     parser.add_argument("--out", help="append the JSON rows here (default: stdout)")
     args = parser.parse_args()
     for size in args.sizes:
-        row = {"bench": "learning_countdown", "host": platform.node(), "cpu": platform.processor() or platform.machine(),
-               "torch": torch.__version__, "transformers": transformers.__version__, "data": args.data,
-               **run(size, args.data, args.minutes, args.lr, args.every, args.max_len, args.batch)}
-        line = json.dumps(row)
-        if args.out:
-            with open(args.out, "a", encoding="utf-8") as f:
-                f.write(line + "\n")
-        print(line, flush=True)
+        write_row({"bench": "learning_countdown", **machine(), "torch": torch.__version__,
+                   "transformers": transformers.__version__, "data": args.data,
+                   **run(size, args.data, args.minutes, args.lr, args.every, args.max_len, args.batch)}, args.out)
     return 0
 
 

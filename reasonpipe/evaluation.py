@@ -29,7 +29,7 @@ from reasonpipe.report import markdown_table
 from reasonpipe.seeds import stream
 from reasonpipe.searchers import SearchOptions, get_searcher
 from reasonpipe.strategies import Point, parallel_points, sequential_points
-from reasonpipe.tasks import check_options, make_task, score_completion
+from reasonpipe.tasks import check_options, make_task
 from reasonpipe.tokenizer import TaskTokenizer
 
 
@@ -155,9 +155,11 @@ class ModelDiagnostics:
 
 
 def model_diagnostics(cfg: EvalConfig, role: str, path: str, task: Any, problems: list[Any], prompts: list[str],
-                      traces: list[Any], samples: list[list[Any]], budget: str, bound: float | None) -> ModelDiagnostics:
+                      traces: list[Any], samples: list[list[Any]], largest: Point,
+                      bound: float | None) -> ModelDiagnostics:
     """Task-token accuracy of the model at ``path`` on ``traces`` (the held-out traces of the searcher that wrote its
-    training data), completion statistics over ``samples`` (per problem, its samples), solved = any sample correct."""
+    training data), completion statistics over ``samples`` (per problem, its samples); solved is the grid's point at
+    the largest budget (``largest``: sequential at the largest L, best-of-n at the largest n), judged once there."""
     from transformers import AutoModelForCausalLM
 
     from reasonpipe.diagnostics import completion_stats, learned_verdict, token_accuracy
@@ -172,10 +174,10 @@ def model_diagnostics(cfg: EvalConfig, role: str, path: str, task: Any, problems
     flat = [(p, pr, c) for p, pr, row in zip(problems, prompts, samples) for c in row]
     stats = completion_stats(task, [f[0] for f in flat], [f[1] for f in flat], [f[2].text for f in flat],
                              [f[2].finished for f in flat])
-    solved = sum(any(score_completion(task, p, pr, c.text) == 1.0 for c in row)
-                 for p, pr, row in zip(problems, prompts, samples))
-    verdict = learned_verdict(acc.task, Rate(solved, len(problems)), bound)
-    return ModelDiagnostics(role, path, acc.as_dict(), asdict(stats), solved, len(problems), budget, bound,
+    solved = round(largest.accuracy * largest.problems)
+    budget = ("L=" if largest.strategy == "sequential" else "n=") + str(largest.budget)
+    verdict = learned_verdict(acc.task, Rate(solved, largest.problems), bound)
+    return ModelDiagnostics(role, path, acc.as_dict(), asdict(stats), solved, largest.problems, budget, bound,
                             verdict.learned, verdict.reason)
 
 
@@ -208,8 +210,7 @@ def run_eval(cfg: EvalConfig, log: Any = print) -> list[Point]:
             del sampler  # before the next model is loaded
             log(f"sequential: {timings['sequential_seconds']} s, {sum(s.tokens for s in samples):,} tokens")
             diagnostics.append(model_diagnostics(cfg, "backtrack", cfg.backtrack_model, task, problems, prompts,
-                                                 bound_traces, [[s] for s in samples], f"L={max(cfg.lengths)}",
-                                                 bound[-1].accuracy))
+                                                 bound_traces, [[s] for s in samples], points[-1], bound[-1].accuracy))
         if cfg.direct_model:
             sampler = samplers.get(cfg.direct_model)
             t0 = time.time()
@@ -221,7 +222,7 @@ def run_eval(cfg: EvalConfig, log: Any = print) -> list[Point]:
             log(f"parallel: {timings['parallel_seconds']} s, {sum(c.tokens for row in samples for c in row):,} tokens")
             diagnostics.append(model_diagnostics(cfg, "direct", cfg.direct_model, task, problems, prompts,
                                                  searcher_traces(cfg, problems, cfg.direct_searcher),
-                                                 [row[:max(cfg.ns)] for row in samples], f"n={max(cfg.ns)}", None))
+                                                 samples, points[-1], None))
     finally:
         samplers.close()
     points += bound

@@ -41,6 +41,7 @@ from reasonpipe.models import resolve_device
 from reasonpipe.rewards import make_reward
 from reasonpipe.seeds import stream
 from reasonpipe.traces.tokens import BOS, prompt_ids, strip_bos
+from reasonpipe.trl_compat import GRADIENT_CHECKPOINTING_HELP
 
 
 @dataclass
@@ -78,9 +79,7 @@ class RLConfig:
     device: str = field(default="auto", metadata=helptext("auto | cpu | cuda"))
     bf16: bool = field(default=True, metadata=helptext("on CUDA"))
     use_vllm: bool = field(default=False, metadata=helptext("rollouts through TRL's vLLM integration"))
-    gradient_checkpointing: bool = field(default=False, metadata=helptext(
-        "recompute activations in the backward pass: less memory, about a third more compute (TRL's default is on; "
-        "off here: these models are small)"))
+    gradient_checkpointing: bool = field(default=False, metadata=helptext(GRADIENT_CHECKPOINTING_HELP))
     fused_logprobs: bool = field(default=False, metadata=helptext(
         "per-token log-probs/entropies by reasonpipe.kernels.logprob (reasonpipe.trl_compat.fused_logprob_trainer_class)"))
     vllm_mode: str = field(default="colocate", metadata=helptext("colocate | server"))

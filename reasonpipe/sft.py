@@ -84,6 +84,7 @@ from reasonpipe.manifest import write_manifest
 from reasonpipe.models import build_model, resolve_device
 from reasonpipe.tasks import get_task_class
 from reasonpipe.tokenizer import TaskTokenizer, count_tokens
+from reasonpipe.trl_compat import GRADIENT_CHECKPOINTING_HELP
 
 
 @dataclass
@@ -111,9 +112,7 @@ class SFTConfig:
     device: str = field(default="auto", metadata=helptext("auto | cpu | cuda"))
     bf16: bool = field(default=True, metadata=helptext("on CUDA"))
     compile: bool = field(default=False, metadata=helptext("torch.compile the model (CUDA; pays off on long runs)"))
-    gradient_checkpointing: bool = field(default=False, metadata=helptext(
-        "recompute activations in the backward pass: less memory, about a third more compute (TRL's default is on; "
-        "off here: these models are small)"))
+    gradient_checkpointing: bool = field(default=False, metadata=helptext(GRADIENT_CHECKPOINTING_HELP))
     workers: int = field(default=0, metadata=helptext("dataloader workers"))
     num_workers: int = field(default=1, metadata=helptext(
         "data-parallel training processes; > 1: Ray Train DDP (reasonpipe.distributed), global batch = "
@@ -186,15 +185,11 @@ def build_dataset(paths: list[str], task: str, hf: Any, max_len: int, heldout: i
     bos, eos = hf.bos_token_id, hf.eos_token_id
     ids_parts, label_parts, offsets = [], [], [0]
     stats = DataStats()
-    held: collections.deque[tuple[str, str]] = collections.deque()
-    if heldout:  # at most a tenth of the traces, so that a small dataset still trains
-        total = 0
-        for path in paths:
-            with open(path, "rb") as f:
-                total += sum(1 for line in f if line.strip())
-        heldout = min(heldout, total // 10)
+    held: collections.deque[tuple[str, str]] = collections.deque()  # the last `heldout` traces, kept back
+    seen = 0
 
     def records():
+        nonlocal seen
         for path in paths:
             for line, record in RecordReader(path):
                 if record.get("task") != task:
@@ -205,9 +200,14 @@ def build_dataset(paths: list[str], task: str, hf: Any, max_len: int, heldout: i
                 if not text.startswith(prompt):  # every trace of ours starts with its problem's prompt
                     raise InputError("trace does not start with the task's prompt for its problem", path=path,
                                      line=line, field="text")
-                held.append((text, prompt))  # the last `heldout` traces stay out of training
+                seen += 1
+                held.append((text, prompt))
                 if len(held) > heldout:
                     yield held.popleft()
+        # at most a tenth of the traces stay out, so that a small dataset still trains: the earliest of the kept-back
+        # ones go to training after all, in their order (the same order as with no traces held out)
+        while len(held) > seen // 10:
+            yield held.popleft()
 
     for text, prompt in records():
         p = enc.encode(prompt)

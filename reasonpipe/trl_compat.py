@@ -27,6 +27,9 @@ import os
 from typing import Any
 
 TESTED_TRL = ("1.16",)  # major.minor versions whose private methods the overrides below were written against
+# TRL's SFTConfig and GRPOConfig turn gradient checkpointing on; ours default it off (benchmarks/bench_sft_cpu.py).
+GRADIENT_CHECKPOINTING_HELP = ("recompute activations in the backward pass: less memory, about a third more compute "
+                               "(TRL's default is on; off here: these models are small)")
 OVERRIDDEN = ("SFTTrainer._get_train_sampler", "SFTTrainer.compute_loss", "SFTTrainer.log",
               "GRPOTrainer._get_per_token_logps_and_entropies", "GRPOTrainer.vllm_generation.sync_weights")
 
