@@ -143,7 +143,7 @@ class _Value:
 
 def flag_fields(cls: type, prefix: str = "") -> list[tuple[str, Any, dataclasses.Field]]:
     """``(dotted name, annotation, field)`` of every field of dataclass ``cls`` that a flag sets: its own and
-    those of nested dataclasses (``--evaluate.settings.problems``), not those inside lists or mappings (dotted
+    those of nested dataclasses (``--sft.max_steps`` of the k-sweep), not those inside lists or mappings (dotted
     overrides: ``--datasets.0.n``)."""
     hints = typing.get_type_hints(cls)
     out = []

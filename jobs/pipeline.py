@@ -13,12 +13,14 @@ reused or re-run. Run folders made before these records existed re-run every sta
 2. For each model (stage ``models/<name>/sft``): SFT on its datasets (``reasonpipe.sft``; ``num_workers > 1``
    in its settings trains with Ray Train DDP); reused while its settings and the datasets' bytes are the
    same, resumed from its last complete checkpoint when interrupted.
-3. The evaluation grid (stage ``eval/eval``; ``reasonpipe.evaluation``; ``workers > 1`` in its settings
-   samples on Ray actors): the backtracking model with one sample at budget L against the direct model's
-   best-of-n, with FLOPs, every answer checked by the exact verifier; re-run when its settings or a model
-   stage's config changed.
+3. Each evaluation grid (stage ``eval`` in ``eval/<grid>/``, the grid named by ``evaluate.N.name`` or its task;
+   ``reasonpipe.evaluation``; ``workers > 1`` in its settings samples on Ray actors): a backtracking model with
+   one sample at budget L against a direct model's best-of-n, with FLOPs, every answer checked by the exact
+   verifier, whether each model has learned its task, and which strategy is ahead at equal compute (against
+   the paper's direction where ``paper_direction`` names it); re-run when its settings or a model stage's
+   config changed. Several grids (one per task, say) make one report.
 
-The run folder ``runs/<name>/`` gets ``data/*.jsonl``, ``verdicts/*.jsonl``, ``models/<name>/``, ``eval/``,
+The run folder ``runs/<name>/`` gets ``data/*.jsonl``, ``verdicts/*.jsonl``, ``models/<name>/``, ``eval/<grid>/``,
 ``metrics.jsonl`` (one row per dataset), ``report.md`` (the tables), ``trace_lengths.png``, ``backtracks.png``
 and ``manifest.json``; every file is written to a temporary name and renamed. Exit 0 when every step of every
 trace holds, 1 otherwise, 2 on a bad config.
@@ -78,10 +80,10 @@ class DatasetBlock(SearchOptions):
 
 SFTSettings = settings_block(SFTConfig, "SFTSettings", __name__, filled={
     "data": "the pipeline sets it from models.N.data", "out": "the pipeline sets it: runs/<name>/models/<model>"},
-    inherited={"seed": "the pipeline's seed", "quiet": "the pipeline's quiet"})
+    inherited={"seed": "the pipeline's seed", "quiet": "the pipeline's quiet", "task": "its datasets' task"})
 EvalSettings = settings_block(EvalConfig, "EvalSettings", __name__, filled={
-    "out": "the pipeline sets it: runs/<name>/eval", "backtrack_model": "the pipeline sets it from evaluate.backtrack",
-    "direct_model": "the pipeline sets it from evaluate.direct"}, inherited={"seed": "the pipeline's seed"})
+    "out": "the pipeline sets it: runs/<name>/eval/<grid>", "backtrack_model": "the pipeline sets it from evaluate.N.backtrack",
+    "direct_model": "the pipeline sets it from evaluate.N.direct"}, inherited={"seed": "the pipeline's seed"})
 
 
 @dataclass
@@ -99,8 +101,10 @@ class ModelBlock:
 
 @dataclass
 class EvalBlock:
-    """The evaluation grid: EvalConfig fields, with the models named by their pipeline names."""
+    """One evaluation grid: EvalConfig fields, with the models named by their pipeline names."""
 
+    name: str = field(default="", metadata=helptext(
+        "the grid's name: eval/<name>/ and its report section (empty: its task's name)"))
     backtrack: str = field(default="", metadata=helptext("the backtracking model (sequential), by name"))
     direct: str = field(default="", metadata=helptext("the direct model (parallel), by name"))
     settings: EvalSettings = field(default_factory=EvalSettings, metadata=helptext(  # type: ignore[valid-type]
@@ -124,7 +128,8 @@ class PipelineConfig:
     quiet: bool = field(default=False, metadata=helptext("no progress bars or log lines"))
     datasets: list[DatasetBlock] = field(default_factory=list, metadata=helptext("the trace datasets"))
     models: list[ModelBlock] = field(default_factory=list, metadata=helptext("the models trained by SFT"))
-    evaluate: EvalBlock | None = field(default=None, metadata=helptext("the evaluation grid (none: no grid)"))
+    evaluate: list[EvalBlock] = field(default_factory=list, metadata=helptext(
+        "the evaluation grids, e.g. one per task (none: no grid)"))
 
 
 def trace_backend(choice: str) -> str:
@@ -173,17 +178,30 @@ def check(config: PipelineConfig) -> None:
         if missing or not spec.data:
             raise InputError(f"model {spec.name}: unknown datasets {missing} (known: {', '.join(names)})",
                              field=f"models.{i}.data")
+        tasks = sorted({d.task for d in config.datasets if d.name in spec.data})
+        if len(tasks) > 1:
+            raise InputError(f"model {spec.name}: its datasets are of different tasks ({', '.join(tasks)}); one "
+                             "model trains on one task's traces", field=f"models.{i}.data")
         earlier = [m.name for m in config.models[:i]]
         if spec.init_from and spec.init_from not in earlier:
             raise InputError(f"model {spec.name}: init_from must name an earlier model (earlier: "
                              f"{', '.join(earlier) or 'none'})", field=f"models.{i}.init_from")
-    if config.evaluate is not None:
-        models = {m.name for m in config.models}
+    models = {m.name for m in config.models}
+    grids: list[str] = []
+    for i, spec in enumerate(config.evaluate):
         for role in ("backtrack", "direct"):
-            name = getattr(config.evaluate, role)
+            name = getattr(spec, role)
             if name and name not in models:
                 raise InputError(f"no model named {name!r} (known: {', '.join(sorted(models))})",
-                                 field=f"evaluate.{role}")
+                                 field=f"evaluate.{i}.{role}")
+        if grid_name(spec) in grids:
+            raise InputError(f"two grids named {grid_name(spec)!r}: give each a name", field=f"evaluate.{i}.name")
+        grids.append(grid_name(spec))
+
+
+def grid_name(spec: EvalBlock) -> str:
+    """A grid's name: its own, else its task's."""
+    return spec.name or spec.settings.task or EvalConfig.task
 
 
 def main(config: PipelineConfig) -> int:
@@ -193,15 +211,24 @@ def main(config: PipelineConfig) -> int:
     trained = train_models(config, run_dir, files)
     if trained:
         sections.append(("Models (SFT)", *_model_table(trained)))
-    if config.evaluate is not None:
-        sections.append(("Parallel vs sequential", *_evaluate(config, run_dir, trained)))
+    sentences = []
+    for spec in config.evaluate:
+        headers, rows, extra, sentence = _evaluate(config, spec, run_dir, trained)
+        sections.append((f"Parallel vs sequential: {grid_name(spec)}", headers, rows, extra))
+        sentences.append(sentence)
+    if sentences:
+        sections.append(("Which strategy is ahead at equal compute?", [], [], "\n".join(f"- {s}" for s in sentences)
+                         + "\n"))
     with atomic_write(os.path.join(run_dir, "report.md")) as f:
         f.write(f"# {config.name}\n\nSeed {config.seed}. Every step of every trace verified exactly "
                 f"({'all hold' if all_valid else 'SOME STEPS DO NOT HOLD'}).\n")
         for title, headers, rows, extra in sections:
-            f.write(f"\n## {title}\n\n" + markdown_table(headers, rows) + extra)
+            f.write(f"\n## {title}\n\n" + (markdown_table(headers, rows) if headers else "") + extra)
     write_manifest(run_dir, to_dict(config), config.seed, files)
-    for title, headers, rows, _ in sections:
+    for title, headers, rows, extra in sections:
+        if not headers:
+            print(f"{run_dir}: {title.lower()}\n{extra}")
+            continue
         keep = [0, 2, 3, 4, 5, 6, 8, 12, 13, 14] if title == "Trace datasets" else list(range(len(headers)))
         print_table(f"{run_dir}: {title.lower()}", [[str(r[i]) for i in keep] for r in rows], [headers[i] for i in keep])
     print(f"report: {os.path.join(run_dir, 'report.md')}")
@@ -248,22 +275,23 @@ def build_datasets(config: PipelineConfig, run_dir: str):
 
 
 def sft_config(config: PipelineConfig, spec: ModelBlock, run_dir: str, files: dict[str, str]) -> SFTConfig:
-    """The SFT config of model ``spec``: its settings, the pipeline's seed and quiet where they set none, its
-    datasets' files and its folder ``models/<name>/``."""
-    cfg = spec.settings.resolve({"seed": config.seed, "quiet": config.quiet}, data=[files[d] for d in spec.data],
+    """The SFT config of model ``spec``: its settings, the pipeline's seed and quiet and its datasets' task where
+    they set none, its datasets' files and its folder ``models/<name>/``."""
+    inherit = {"seed": config.seed, "quiet": config.quiet}
+    inherit.update({"task": d.task for d in config.datasets if d.name in spec.data})  # one task (check)
+    cfg = spec.settings.resolve(inherit, data=[files[d] for d in spec.data],
                                 out=os.path.join(run_dir, "models", spec.name))
     if spec.init_from:
         cfg = dataclasses.replace(cfg, model=os.path.join(run_dir, "models", spec.init_from, "final"))
     return cfg
 
 
-def eval_config(config: PipelineConfig, run_dir: str) -> EvalConfig:
-    """The evaluation's config: its settings, the pipeline's seed where they set none, the models' final
-    checkpoints and the folder ``eval/``."""
-    spec = config.evaluate
+def eval_config(config: PipelineConfig, spec: EvalBlock, run_dir: str) -> EvalConfig:
+    """A grid's config: its settings, the pipeline's seed where they set none, the models' final checkpoints and
+    the folder ``eval/<grid>/``."""
     paths = {role: os.path.join(run_dir, "models", name, "final") if name else ""
              for role, name in (("backtrack_model", spec.backtrack), ("direct_model", spec.direct))}
-    return spec.settings.resolve({"seed": config.seed}, **paths, out=os.path.join(run_dir, "eval"))
+    return spec.settings.resolve({"seed": config.seed}, **paths, out=os.path.join(run_dir, "eval", grid_name(spec)))
 
 
 def train_model(config: PipelineConfig, spec: ModelBlock, run_dir: str, files: dict[str, str]) -> dict[str, Any]:
@@ -331,15 +359,14 @@ def _model_table(trained: dict[str, dict[str, Any]]):
     return headers, rows, ""
 
 
-def _evaluate(config: PipelineConfig, run_dir: str, trained: dict[str, dict[str, Any]]):
-    from reasonpipe.evaluation import HEADERS, ModelDiagnostics, diagnostics_section, rows_of, run_eval
+def _evaluate(config: PipelineConfig, spec: EvalBlock, run_dir: str, trained: dict[str, dict[str, Any]]):
+    """One grid's stage (reused, resumed or re-run like every stage): its table, plot, learning section and the
+    sentence on which strategy is ahead."""
+    from reasonpipe.evaluation import (HEADERS, ModelDiagnostics, diagnostics_section, direction_sentence, rows_of,
+                                       run_eval)
     from reasonpipe.strategies import Point
 
-    spec = config.evaluate
-    for role, name in (("backtrack_model", spec.backtrack), ("direct_model", spec.direct)):
-        if name and name not in trained:
-            raise InputError(f"no model named {name!r} (known: {', '.join(trained)})", field=f"evaluate.{role}")
-    cfg = eval_config(config, run_dir)
+    cfg = eval_config(config, spec, run_dir)
     models = {role: trained[name]["stage_hash"] for role, name in (("backtrack_model", spec.backtrack),
                                                                      ("direct_model", spec.direct)) if name}
     resolved = {k: v for k, v in dataclasses.asdict(cfg).items() if k != "workers"}  # workers: the same samples
@@ -350,8 +377,9 @@ def _evaluate(config: PipelineConfig, run_dir: str, trained: dict[str, dict[str,
     points = [Point(**p) for p in summary["points"]]
     with open(os.path.join(cfg.out, "diagnostics.json"), encoding="utf-8") as f:
         diagnostics = [ModelDiagnostics(**d) for d in json.load(f)]
-    return HEADERS, rows_of(points), ("\n![accuracy vs FLOPs](eval/accuracy_vs_flops.png)\n\n"
-                                      + diagnostics_section(diagnostics))
+    plot = os.path.relpath(os.path.join(cfg.out, "accuracy_vs_flops.png"), run_dir)
+    return (HEADERS, rows_of(points), f"\n![accuracy vs FLOPs]({plot})\n\n" + diagnostics_section(diagnostics),
+            direction_sentence(cfg, points, diagnostics))
 
 
 def cli(argv: list[str] | None = None) -> int:

@@ -7,7 +7,11 @@ symbolic search that wrote the training traces, run on the same problems: solved
 (completion part) fits in L tokens. Output in ``out``: ``results.jsonl`` (one row per point),
 ``report.md`` (a table), ``accuracy_vs_flops.png`` (both curves and the bound), ``manifest.json``.
 
-Problems are drawn with their own seed from the task's held-out split (CountDown: held-out targets).
+Problems are drawn with their own seed from the task's held-out split (``task_options.split``; CountDown:
+``test_target``, targets never seen in training, or ``test_solution``, training targets but problems whose
+canonical solution is in the held-out tenth). The report says whether each model has learned its task
+(:mod:`reasonpipe.diagnostics`) and, when both have, which strategy is ahead at equal compute and whether that
+is the paper's direction (``paper_direction``).
 
 Example::
 
@@ -31,6 +35,9 @@ from reasonpipe.searchers import SearchOptions, get_searcher
 from reasonpipe.strategies import Point, parallel_points, sequential_points
 from reasonpipe.tasks import check_options, make_task
 from reasonpipe.tokenizer import TaskTokenizer
+
+
+DIRECTIONS = ("", "backtrack", "direct")
 
 
 @dataclass
@@ -59,6 +66,9 @@ class EvalConfig:
     parallel_temperature: float = field(default=1.0, metadata=helptext("sampling temperature of the direct model"))
     data_searcher: str = field(default="dfs", metadata=helptext(
         "the searcher that wrote the backtracking model's traces (the data bound)"))
+    paper_direction: str = field(default="", metadata=helptext(
+        "what To Backtrack or Not found on this task at equal compute: backtrack (Sudoku) | direct (CountDown) | "
+        "empty (no claim); the report says whether this grid agrees"))
     sampler: str = field(default="hf", metadata=helptext("hf | vllm"))
     batch_size: int = field(default=64, metadata=helptext("hf: prompts per generate call"))
     workers: int = field(default=1, metadata=helptext(
@@ -67,8 +77,11 @@ class EvalConfig:
     device: str = field(default="auto", metadata=helptext("auto | cpu | cuda"))
     seed: int = field(default=0, metadata=helptext("seed of the sampling"))
 
-    def __post_init__(self) -> None:  # the task's options, checked at load
+    def __post_init__(self) -> None:  # the task's options and the paper's direction, checked at load
         check_options(self.task, self.task_options, "task_options")
+        if self.paper_direction not in DIRECTIONS:
+            raise InputError(f"unknown direction {self.paper_direction!r} (backtrack | direct | empty)",
+                             field="paper_direction")
 
 
 def eval_problems(cfg: EvalConfig) -> list[Any]:
@@ -279,6 +292,47 @@ def diagnostics_section(diagnostics: list[ModelDiagnostics]) -> str:
     return "\n".join(lines)
 
 
+def direction_sentence(cfg: EvalConfig, points: list[Point], diagnostics: list[ModelDiagnostics]) -> str:
+    """Which strategy is ahead at equal compute, in one sentence, and whether that is the paper's direction.
+
+    Equal compute: both strategies' points up to the smaller of their largest FLOPs per problem (the cheapest point
+    when none is that cheap); each strategy's best accuracy there. One is ahead when the two 95% Wilson intervals do
+    not overlap (a conservative test). Nothing is concluded when either model has not learned its task."""
+    from reasonpipe.stats import Rate
+
+    seq = [p for p in points if p.strategy == "sequential"]
+    par = [p for p in points if p.strategy == "parallel"]
+    if not seq or not par:
+        return f"{cfg.task}: only one strategy was evaluated; there is nothing to compare."
+    not_learned = [d.role for d in diagnostics if not d.learned]
+    paper = {"backtrack": "backtracking ahead", "direct": "direct best-of-n ahead"}.get(cfg.paper_direction)
+    if not_learned:
+        return (f"{cfg.task}: not meaningful: {' and '.join(not_learned)} "
+                f"{'has' if len(not_learned) == 1 else 'have'} not learned the task, so this grid cannot tell "
+                f"which strategy is ahead{f' or test the paper (it found {paper})' if paper else ''}.")
+    cap = min(max(p.mean_flops for p in seq), max(p.mean_flops for p in par))
+
+    def best(series: list[Point]) -> Point:
+        within = [p for p in series if p.mean_flops <= cap] or [min(series, key=lambda p: p.mean_flops)]
+        return max(within, key=lambda p: (p.accuracy, -p.mean_flops))
+
+    b, d = best(seq), best(par)
+    rb, rd = (Rate(round(p.accuracy * p.problems), p.problems) for p in (b, d))
+    if rb.interval[0] > rd.interval[1]:
+        ahead, verdict = "backtrack", "backtracking is ahead"
+    elif rd.interval[0] > rb.interval[1]:
+        ahead, verdict = "direct", "direct best-of-n is ahead"
+    else:
+        ahead, verdict = "", "the 95% intervals overlap, so neither is ahead by more than this grid resolves"
+    sentence = (f"{cfg.task}: at up to {cap:.3g} FLOPs per problem, the backtracking model (one sample, L={b.budget}) "
+                f"solves {rb.text()} and the direct model (best-of-{d.budget}) {rd.text()}: {verdict}.")
+    if paper:
+        holds = ("the paper's direction holds here" if ahead == cfg.paper_direction else
+                 "this grid cannot confirm or refute it" if not ahead else "the paper's direction does not hold here")
+        sentence += f" The paper found {paper} on this task: {holds}."
+    return sentence
+
+
 def write_results(cfg: EvalConfig, points: list[Point], timings: dict[str, float],
                   diagnostics: list[ModelDiagnostics] | None = None) -> None:
     from reasonpipe.manifest import write_manifest
@@ -294,6 +348,7 @@ def write_results(cfg: EvalConfig, points: list[Point], timings: dict[str, float
         f.write(f"Backtracking model: `{cfg.backtrack_model}`; direct model: `{cfg.direct_model}`; sampler {cfg.sampler}; "
                 f"timings {json.dumps(timings)}.\n\n")
         f.write(diagnostics_section(diagnostics))
+        f.write(f"\n## Which strategy is ahead at equal compute?\n\n{direction_sentence(cfg, points, diagnostics)}\n")
         f.write("\n## Accuracy per budget\n\n")
         f.write(markdown_table(HEADERS, rows_of(points)))
         f.write("\n![accuracy vs FLOPs](accuracy_vs_flops.png)\n")

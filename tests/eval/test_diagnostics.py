@@ -13,6 +13,7 @@ import random
 import pytest
 import torch
 
+from reasonpipe.errors import InputError
 from reasonpipe.diagnostics import (CompletionStats, comparison_sentence, completion_stats, learned_verdict,
                                     task_token_mask, token_accuracy)
 from reasonpipe.searchers import SearchOptions, get_searcher
@@ -147,3 +148,31 @@ def test_every_task_grammar_marks_its_task_tokens() -> None:
         assert [text[a:b] for a, b in spans] == expected, name
     for name in task_names():  # every task's grammar has the rule
         assert callable(getattr(make_task(name).grammar, "task_spans", None)), name
+
+
+def test_direction_sentence_compares_at_equal_compute_and_names_the_papers_direction() -> None:
+    from reasonpipe.evaluation import EvalConfig, ModelDiagnostics, direction_sentence
+    from reasonpipe.strategies import Point
+
+    def grid(seq_acc: float, par_accs: list[float]) -> list[Point]:
+        # one sequential point at 1e7 FLOPs; parallel points at 5e6, 1e7 and 4e7 (the last beyond equal compute)
+        return ([Point("sequential", 1024, seq_acc, 600.0, 1e7, 200)]
+                + [Point("parallel", n, a, 150.0 * n, f, 200) for n, a, f in zip((1, 2, 8), par_accs, (5e6, 1e7, 4e7))])
+
+    learned = [ModelDiagnostics("backtrack", "b", {}, {}, 0, 200, "L=1024", 0.6, True, "learned"),
+               ModelDiagnostics("direct", "d", {}, {}, 0, 200, "n=8", None, True, "learned")]
+    cfg = EvalConfig(task="sudoku", task_options={}, paper_direction="backtrack")
+    # backtracking 60% vs the direct model's best within 1e7 FLOPs (n=2: 30%; n=8's 90% costs 4x): ahead
+    s = direction_sentence(cfg, grid(0.6, [0.2, 0.3, 0.9]), learned)
+    assert "at up to 1e+07 FLOPs" in s and "best-of-2" in s and "backtracking is ahead" in s
+    assert "the paper's direction holds here" in s
+    s = direction_sentence(cfg, grid(0.2, [0.2, 0.5, 0.9]), learned)
+    assert "direct best-of-n is ahead" in s and "the paper's direction does not hold here" in s
+    s = direction_sentence(cfg, grid(0.30, [0.2, 0.33, 0.9]), learned)  # 60/200 vs 66/200: intervals overlap
+    assert "intervals overlap" in s and "cannot confirm or refute it" in s
+    not_learned = [learned[0], ModelDiagnostics("direct", "d", {}, {}, 0, 200, "n=8", None, False, "not learned")]
+    s = direction_sentence(cfg, grid(0.6, [0.2, 0.3, 0.9]), not_learned)
+    assert s.startswith("sudoku: not meaningful: direct has not learned") and "test the paper" in s
+    assert "only one strategy" in direction_sentence(cfg, grid(0.6, [])[:1], learned[:1])
+    with pytest.raises(InputError, match="unknown direction"):
+        EvalConfig(task="sudoku", task_options={}, paper_direction="sideways")

@@ -57,8 +57,8 @@ def test_a_bad_nested_key_fails_at_load_naming_file_line_and_field_and_nothing_r
     (PIPELINE.replace("n: 5}", "n: 5, options: {numbrs: 3}}"), 3, "datasets.0.options.numbrs",
      "unknown option(s) numbrs for task countdown"),
     (PIPELINE.replace("n: 5}", "n: 5, searcher: beem}"), 3, "datasets.0.searcher", "unknown searcher 'beem'"),
-    (PIPELINE.replace("      max_stepz: 3\n", "") + "evaluate:\n  settings: {task_options: {numbers: many}}\n", 10,
-     "evaluate.settings.task_options.numbers", "expected int, got str 'many'"),
+    (PIPELINE.replace("      max_stepz: 3\n", "") + "evaluate:\n  - settings: {task_options: {numbers: many}}\n", 10,
+     "evaluate.0.settings.task_options.numbers", "expected int, got str 'many'"),
 ])
 def test_nested_blocks_are_typed_and_checked_at_load(tmp_path, text, line, field, message):
     from reasonpipe.jobs.pipeline import PipelineConfig
@@ -92,13 +92,13 @@ def test_a_block_resolves_to_its_stage_config_inheriting_what_it_leaves_unset():
     cfg = load_config(PipelineConfig, None, ["--seed", "7", "--quiet", "true", "--datasets",
                                              "[{name: a, task: countdown}]", "--models",
                                              "[{name: x, data: [a]}, {name: y, data: [a], settings: {seed: 2}}]",
-                                             "--evaluate", "{direct: y}"])
+                                             "--evaluate", "[{direct: y}]"])
     x, y = (sft_config(cfg, m, "r", {"a": "r/a.jsonl"}) for m in cfg.models)
     assert (x.seed, x.quiet, x.data, x.out) == (7, True, ["r/a.jsonl"], os.path.join("r", "models", "x"))
     assert (y.seed, y.max_steps) == (2, 1000)  # its own seed, the SFTConfig default elsewhere
-    ev = eval_config(cfg, "r")
-    assert (ev.seed, ev.backtrack_model, ev.direct_model, ev.task_options) == (
-        7, "", os.path.join("r", "models", "y", "final"), {"split": "test_target"})
+    ev = eval_config(cfg, cfg.evaluate[0], "r")
+    assert (ev.seed, ev.backtrack_model, ev.direct_model, ev.task_options, ev.out) == (
+        7, "", os.path.join("r", "models", "y", "final"), {"split": "test_target"}, os.path.join("r", "eval", "countdown"))
 
 
 # -- help from field metadata, for every stage ----------------------------------------------------------------
@@ -109,9 +109,9 @@ def test_help_lists_nested_fields_dotted_with_their_help(cli):
     lines = r.out.splitlines()
     lr = next(i for i, x in enumerate(lines) if x.strip().startswith("--models.N.settings.lr float"))
     assert "peak learning rate" in lines[lr]
-    seed = next(x for x in lines if x.strip().startswith("--evaluate.settings.seed int | None"))
+    seed = next(x for x in lines if x.strip().startswith("--evaluate.N.settings.seed int | None"))
     assert "seed of the sampling (unset: the pipeline's seed)" in seed
-    assert "--models.N.settings.data" not in r.out and "--evaluate.settings.out " not in r.out  # the job fills them
+    assert "--models.N.settings.data" not in r.out and "--evaluate.N.settings.out " not in r.out  # the job fills them
     r = cli("ksweep", "--help")
     assert "--rl.num_generations int" in r.out and "completions per prompt" in r.out
 
@@ -133,7 +133,7 @@ def test_the_parser_has_a_typed_flag_per_field_and_rejects_bad_values():
 
     parser = config_parser("reasonpipe pipeline", PipelineConfig)
     flags = {s for a in parser._actions for s in a.option_strings}
-    assert {"--seed", "--runs-dir", "--evaluate.settings.problems", "--evaluate.backtrack"} <= flags
+    assert {"--seed", "--runs-dir", "--model-workers"} <= flags
     assert not any(".N." in f or f.startswith("--datasets.") for f in flags)  # list entries: dotted overrides
     path, given = parse_job_args(parser, PipelineConfig, ["--config", "c.yaml", "--seed", "3", "--runs-dir=x",
                                                           "--name", "2024", "--datasets.0.n", "9",
@@ -141,7 +141,7 @@ def test_the_parser_has_a_typed_flag_per_field_and_rejects_bad_values():
     assert path == "c.yaml" and given == {"seed": 3, "runs_dir": "x", "name": "2024", "datasets.0.n": 9,
                                           "datasets.0.options.numbers": 3}  # a str field takes the text as it is
     for argv, message in ((["--seed", "many"], "--seed: expected int, got str 'many'"),
-                          (["--evaluate.settings.lengths", "[1, x]"], "--evaluate.settings.lengths: expected int"),
+                          (["--evaluate.0.settings.lengths", "[1, x]"], "--evaluate.0.settings.lengths: expected int"),
                           (["--datasets.0.n", "x"], "--datasets.0.n: expected int"),
                           (["--seed"], "--seed: expected one argument"),
                           (["--sede", "1"], "--sede: no such field (did you mean --seed?)")):
@@ -208,8 +208,8 @@ def resolved(stage: str, path: str) -> dict:
         out["datasets"] = [dataclasses.asdict(d) for d in cfg.datasets]
         out["models"] = [{"name": m.name, "data": m.data, "sft": dataclasses.asdict(sft_config(cfg, m, run_dir, files))}
                          for m in cfg.models]
-        out["evaluate"] = {"backtrack": cfg.evaluate.backtrack, "direct": cfg.evaluate.direct,
-                           "eval": dataclasses.asdict(eval_config(cfg, run_dir))}
+        out["evaluate"] = [{"name": e.name, "backtrack": e.backtrack, "direct": e.direct,
+                            "eval": dataclasses.asdict(eval_config(cfg, e, run_dir))} for e in cfg.evaluate]
         return out
     if stage == "ksweep":
         from reasonpipe.jobs.ksweep import rl_config, sft_config
@@ -230,3 +230,22 @@ def test_every_config_resolves_as_before():
         assert got == record["resolved"], name
     shared = (REPO / "configs" / "demo-cpu.yaml").read_text()
     assert "!include tasks/countdown-3.yaml" in shared and "max_number: 9" not in shared
+
+
+def test_a_model_trains_on_its_datasets_task_and_one_task_only():
+    from reasonpipe.jobs.pipeline import PipelineConfig, check, sft_config
+
+    datasets = "[{name: a, task: countdown}, {name: s, task: sudoku, options: {size: 6}}]"
+    cfg = load_config(PipelineConfig, None, ["--datasets", datasets, "--models",
+                                             "[{name: x, data: [s]}, {name: y, data: [a]}]"])
+    check(cfg)
+    assert [sft_config(cfg, m, "r", {"a": "a", "s": "s"}).task for m in cfg.models] == ["sudoku", "countdown"]
+    cfg = load_config(PipelineConfig, None, ["--datasets", datasets, "--models", "[{name: x, data: [a, s]}]"])
+    with pytest.raises(InputError, match="different tasks") as err:
+        check(cfg)
+    assert err.value.field == "models.0.data"
+    cfg = load_config(PipelineConfig, None, ["--datasets", datasets, "--models", "[{name: x, data: [a]}]",
+                                             "--evaluate", "[{direct: x}, {direct: x}]"])
+    with pytest.raises(InputError, match="two grids named 'countdown'") as err:
+        check(cfg)
+    assert err.value.field == "evaluate.1.name"

@@ -95,7 +95,7 @@ def test_a_bad_nested_block_fails_before_any_work(tmp_path):
     base = ["--runs_dir", str(tmp_path), "--name", "bad", "--quiet", "true"]
     for override, field in ((["--models.0.settings.max_stepz", "5"], "models.0.settings.max_stepz"),
                             (["--datasets.0.searcher", "dfz"], "datasets.0.searcher"),
-                            (["--evaluate.settings.problemz", "3"], "evaluate.settings.problemz")):
+                            (["--evaluate.0.settings.problemz", "3"], "evaluate.0.settings.problemz")):
         with pytest.raises(InputError) as err:
             load_config(PipelineConfig, str(REPO / "configs" / "demo-cpu.yaml"), base + override)
         assert err.value.field == field and err.value.path.endswith("demo-cpu.yaml") and err.value.line

@@ -191,9 +191,9 @@ models:
   - {{name: backtrack, data: [dfs], settings: {{model: tiny, max_len: 512, batch_size: 8, max_steps: 20, save_every: 10}}}}
   - {{name: direct, data: [direct], settings: {{model: tiny, max_len: 512, batch_size: 8, max_steps: 20, save_every: 10}}}}
 evaluate:
-  backtrack: backtrack
-  direct: direct
-  settings: {{task: countdown, task_options: {opts}, problems: 4, lengths: [32, 64], ns: [1, 2], direct_max_new_tokens: 32, workers: 2, batch_size: 2}}
+  - backtrack: backtrack
+    direct: direct
+    settings: {{task: countdown, task_options: {opts}, problems: 4, lengths: [32, 64], ns: [1, 2], direct_max_new_tokens: 32, workers: 2, batch_size: 2}}
 """)
 
     r = cli("submit", "pipeline", "--config", recipe, "--address", cluster)
@@ -205,7 +205,7 @@ evaluate:
     assert "SUCCEEDED" in r.err
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [row["backend"] for row in rows] == ["ray", "ray"]  # trace generation joined the job's Ray
-    assert json.loads((run / "eval" / "manifest.json").read_text())["config"]["workers"] == 2
+    assert json.loads((run / "eval" / "countdown" / "manifest.json").read_text())["config"]["workers"] == 2
     from reasonpipe.tracegen import GenRequest, generate
 
     generate(GenRequest(task="countdown", searcher="dfs", out=str(tmp_path / "here.jsonl"), n=200, seed=3,

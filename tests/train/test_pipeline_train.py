@@ -26,19 +26,21 @@ models:
   - {{name: backtrack, data: [dfs], settings: {{model: tiny, max_len: 512, batch_size: 8, max_steps: 200, max_tokens: 60000, save_every: 10}}}}
   - {{name: direct, data: [direct], settings: {{model: tiny, max_len: 512, batch_size: 8, max_steps: 400, max_tokens: 60000, save_every: 100}}}}
 evaluate:
-  backtrack: backtrack
-  direct: direct
-  settings: {{task: countdown, task_options: {opts}, problems: 6, lengths: [32, 64, 128], ns: [1, 2, 4], direct_max_new_tokens: 64}}
+  - backtrack: backtrack
+    direct: direct
+    settings: {{task: countdown, task_options: {opts}, problems: 6, lengths: [32, 64, 128], ns: [1, 2, 4], direct_max_new_tokens: 64}}
 """)
     assert cli(["--config", str(recipe)]) == 0
     run = tmp_path / "runs" / "toy"
-    rows = [json.loads(x) for x in (run / "eval" / "results.jsonl").read_text().splitlines()]
+    rows = [json.loads(x) for x in (run / "eval" / "countdown" / "results.jsonl").read_text().splitlines()]
     kinds = {(r["strategy"], r["budget"]) for r in rows}
     assert {("sequential", 32), ("sequential", 128), ("parallel", 1), ("parallel", 4), ("data bound", 64)} <= kinds
     assert all(r["mean_flops"] > 0 for r in rows if r["strategy"] != "data bound")
-    assert (run / "eval" / "accuracy_vs_flops.png").stat().st_size > 10_000
+    assert (run / "eval" / "countdown" / "accuracy_vs_flops.png").stat().st_size > 10_000
     report = (run / "report.md").read_text()
-    assert "## Models (SFT)" in report and "## Parallel vs sequential" in report and "| sequential | L=32 |" in report
+    assert "## Models (SFT)" in report and "## Parallel vs sequential: countdown" in report and "| sequential | L=32 |" in report
+    assert "](eval/countdown/accuracy_vs_flops.png)" in report
+    assert "## Which strategy is ahead at equal compute?\n\n- countdown: not meaningful: backtrack and direct have not" in report
     summaries = {m: json.loads((run / "models" / m / "summary.json").read_text()) for m in ("backtrack", "direct")}
     for s in summaries.values():
         assert 60_000 <= s["tokens_seen"] < 64_000 and s["last_loss"] < s["first_loss"]  # equal token budgets
@@ -49,13 +51,13 @@ evaluate:
     for stage in ("dfs (", "direct (", "sft (", "eval ("):
         assert f"stage {stage}" in err
     assert err.count(": reused: finished") == 5  # two datasets, two models, the evaluation
-    for record in ("data/dfs.stage.json", "models/backtrack/sft.stage.json", "eval/eval.stage.json"):
+    for record in ("data/dfs.stage.json", "models/backtrack/sft.stage.json", "eval/countdown/eval.stage.json"):
         assert json.loads((run / record).read_text())["status"] == "done"
     # a changed evaluation setting re-runs the evaluation only, naming the field
-    assert cli(["--config", str(recipe), "--evaluate.settings.problems", "4"]) == 0
+    assert cli(["--config", str(recipe), "--evaluate.0.settings.problems", "4"]) == 0
     err = capsys.readouterr().err
     assert "stage eval" in err and "config changed (problems: 6 -> 4)" in err and err.count(": reused: ") == 4
-    assert {json.loads(x)["problems"] for x in (run / "eval" / "results.jsonl").read_text().splitlines()} == {4}
+    assert {json.loads(x)["problems"] for x in (run / "eval" / "countdown" / "results.jsonl").read_text().splitlines()} == {4}
     assert "## Has each model learned its task?" in report and "NOT LEARNED" in report  # 60k tokens: not learned
     assert "This comparison is not meaningful" in report
     assert all(s["diagnostics"]["traces"] == 30 for s in summaries.values())  # a tenth of 300 traces held out
