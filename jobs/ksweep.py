@@ -2,10 +2,12 @@
 
 For every k in ``ks`` (How Much Backtracking, Cai et al. 2025): ``kbacktrack`` traces with exactly k distinct
 wrong branches (``k = 0`` is the solution path alone), an SFT run of a small model on them with the same
-token budget for every k, its accuracy on held-out problems (one sample, ``max_new_tokens``), a GRPO run
-from that checkpoint with the correctness reward, and the accuracy again. The run folder gets
-``results.jsonl`` (one row per k), ``report.md`` (the table) and ``ksweep.png`` (accuracy against k after SFT
-and after RL), and ``manifest.json``.
+token budget for every k, its accuracy on held-out problems (pass@1 and best-of-``samples``, each with its 95%
+interval, and whether the model has learned the task: :mod:`reasonpipe.diagnostics`), a GRPO run from that
+checkpoint with the correctness reward, and the accuracy again. ``model_workers`` ks run side by side, each in
+its own process. The run folder gets ``results.jsonl`` (one row per k), ``report.md`` (the table, the verdicts
+and one sentence per stage on which k is ahead beside the paper's optimum) and ``ksweep.png`` (accuracy against
+k after SFT and after RL, with intervals), and ``manifest.json``.
 
 The five steps of each k are stages (:class:`reasonpipe.stage.Stage`) in ``k<k>/``: ``traces``, ``sft``,
 ``accuracy_sft``, ``rl``, ``accuracy_rl``, each with its record ``<stage>.stage.json`` (resolved config, hash,
@@ -71,30 +73,73 @@ class KSweepConfig:
         "the SFT settings of every k: the fields of reasonpipe.sft.SFTConfig but those the sweep sets"))
     rl: RLSettings = field(default_factory=RLSettings, metadata=helptext(  # type: ignore[valid-type]
         "the GRPO settings of every k: the fields of reasonpipe.rl.RLConfig but those the sweep sets"))
+    model_workers: int = field(default=1, metadata=helptext(
+        "the ks run this many at a time, each in its own process (one core each on a CPU)"))
     eval_problems: int = field(default=100, metadata=helptext("held-out problems of each accuracy"))
-    max_new_tokens: int = field(default=256, metadata=helptext("generated tokens of the one sample, at most"))
+    max_new_tokens: int = field(default=256, metadata=helptext("generated tokens of each sample, at most"))
     temperature: float = field(default=0.0, metadata=helptext("sampling temperature of the accuracy (0: greedy)"))
+    samples: int = field(default=1, metadata=helptext(
+        "samples per held-out problem: the accuracy is the first one's (pass@1), best-of-samples the largest "
+        "budget the learning verdict reads (> 1 needs temperature > 0)"))
     quiet: bool = field(default=False, metadata=helptext("no progress bars or log lines"))
 
-    def __post_init__(self) -> None:  # the task's options, checked at load
+    def __post_init__(self) -> None:  # the task's options and the sampling, checked at load
         check_options(self.task, self.task_options, "task_options")
         check_options(self.task, self.eval_task_options or self.task_options, "eval_task_options")
+        if self.samples < 1:
+            raise InputError(f"must be at least 1, not {self.samples}", field="samples")
+        if self.samples > 1 and self.temperature <= 0:
+            raise InputError(f"{self.samples} greedy samples would be the same sample: set temperature > 0",
+                             field="samples")
 
 
-def accuracy(model_dir: str, cfg: KSweepConfig) -> dict[str, float]:
-    """Fraction of held-out problems solved by one sample of at most ``max_new_tokens`` tokens."""
+# How Much Backtracking's best k (Cai et al. 2025, Qwen2.5-3B after SFT): one backtrack on CountDown, five on Sudoku.
+PAPER_OPTIMUM = {"countdown": 1, "sudoku": 5}
+
+
+def accuracy(model_dir: str, cfg: KSweepConfig, k: int) -> dict[str, Any]:
+    """The model at ``model_dir`` on ``eval_problems`` held-out problems: pass@1 (its first sample), best-of-
+    ``samples``, the completion statistics of the first samples, the task-token accuracy on the problems' own
+    k-backtrack traces (teacher-forced), the data bound (those traces solved within ``max_new_tokens``) and the
+    learning verdict (:func:`reasonpipe.diagnostics.learned_verdict` at best-of-``samples``)."""
+    from dataclasses import asdict
+
+    from transformers import AutoModelForCausalLM
+
+    from reasonpipe.diagnostics import completion_stats, learned_verdict, token_accuracy
+    from reasonpipe.evaluation import EvalConfig, data_bound, searcher_traces
+    from reasonpipe.models import load_tokenizer
     from reasonpipe.sampling import HFSampler
+    from reasonpipe.searchers import SearchOptions
+    from reasonpipe.stats import Rate
     from reasonpipe.strategies import judge
     from reasonpipe.tasks import make_task
 
-    task = make_task(cfg.task, **(cfg.eval_task_options or cfg.task_options))
+    options = cfg.eval_task_options or cfg.task_options
+    task = make_task(cfg.task, **options)
     problems = [task.generate(stream("ksweep-eval", cfg.seed, i)) for i in range(cfg.eval_problems)]
     prompts = [task.prompt(p) for p in problems]
     sampler = HFSampler(model_dir, batch_size=128)
-    samples = sampler.sample(prompts, 1, cfg.max_new_tokens, cfg.temperature, cfg.seed)
-    judged = [judge(task, p, q, s[0]) for p, q, s in zip(problems, prompts, samples)]
-    return {"accuracy": sum(j.correct for j in judged) / len(judged),
-            "mean_tokens": sum(j.completion.tokens for j in judged) / len(judged)}
+    samples = sampler.sample(prompts, cfg.samples, cfg.max_new_tokens, cfg.temperature, cfg.seed)
+    judged = [[judge(task, p, q, s) for s in row] for p, q, row in zip(problems, prompts, samples)]
+    first = sum(row[0].correct for row in judged)
+    best = sum(any(j.correct for j in row) for row in judged)
+    stats = completion_stats(task, problems, prompts, [row[0].text for row in samples],
+                             [row[0].finished for row in samples])
+    # the held-out traces and the bound: the same searcher and k as the training traces, on these problems
+    bound_cfg = EvalConfig(task=cfg.task, task_options=options, problem_seed=cfg.seed, lengths=[cfg.max_new_tokens])
+    traces = searcher_traces(bound_cfg, problems, "kbacktrack", SearchOptions(k=k))
+    bound = data_bound(bound_cfg, problems, traces)[0].accuracy
+    held = [(t.to_text(), q) for t, q in zip(traces, prompts) if t is not None]
+    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    tokens = token_accuracy(model, load_tokenizer(model_dir), task, [t for t, _ in held], [q for _, q in held],
+                            max_len=cfg.max_new_tokens + 256)
+    verdict = learned_verdict(tokens.task, Rate(best, len(problems)), bound)
+    n = len(problems)
+    return {"accuracy": first / n, "solved": first, "problems": n, "samples": cfg.samples, "best_of": best,
+            "mean_tokens": sum(row[0].completion.tokens for row in judged) / n, "bound": bound,
+            "tokens": tokens.as_dict(), "completions": asdict(stats), "learned": verdict.learned,
+            "reason": verdict.reason}
 
 
 def _resolved(config: Any) -> dict[str, Any]:
@@ -105,17 +150,19 @@ def _resolved(config: Any) -> dict[str, Any]:
 def _eval_settings(cfg: KSweepConfig) -> dict[str, Any]:
     """What decides an accuracy of this sweep (besides the model)."""
     return {"task": cfg.task, "task_options": cfg.eval_task_options or cfg.task_options, "seed": cfg.seed,
-            "eval_problems": cfg.eval_problems, "max_new_tokens": cfg.max_new_tokens, "temperature": cfg.temperature}
+            "eval_problems": cfg.eval_problems, "max_new_tokens": cfg.max_new_tokens, "temperature": cfg.temperature,
+            "samples": cfg.samples}
 
 
-def _accuracy_stage(cfg: KSweepConfig, folder: str, name: str, model_dir: str, model: Stage) -> dict[str, float]:
+def _accuracy_stage(cfg: KSweepConfig, k: int, folder: str, name: str, model_dir: str,
+                    model: Stage) -> dict[str, Any]:
     """The accuracy of the checkpoint ``model_dir`` that the stage ``model`` made, as the stage ``name``
     (``<name>.json`` in ``folder``)."""
     out = f"{name}.json"
     stage = Stage(name, folder, {**_eval_settings(cfg), "model_stage": model.hash}, outputs=[out])
 
-    def measure() -> dict[str, float]:
-        result = accuracy(model_dir, cfg)
+    def measure() -> dict[str, Any]:
+        result = accuracy(model_dir, cfg, k)
         with atomic_write(os.path.join(folder, out)) as f:
             json.dump(result, f, indent=2)
         return result
@@ -160,16 +207,49 @@ def run_k(cfg: KSweepConfig, k: int, root: str) -> dict[str, Any]:
     sft_stage = Stage("sft", folder, _resolved(sft_cfg), inputs={"traces": data},
                       outputs=["sft/final", "sft/summary.json"], scratch=["sft"])
     sft = sft_stage.run(lambda: sft_train(sft_cfg))
-    after_sft = _accuracy_stage(cfg, folder, "accuracy_sft", os.path.join(sft_dir, "final"), sft_stage)
+    after_sft = _accuracy_stage(cfg, k, folder, "accuracy_sft", os.path.join(sft_dir, "final"), sft_stage)
 
     rl_cfg = rl_config(cfg, folder)
     rl_stage = Stage("rl", folder, {**_resolved(rl_cfg), "model_stage": sft_stage.hash},
                      outputs=["rl/final", "rl/summary.json"], scratch=["rl"])
     rl_stage.run(lambda: grpo_train(rl_cfg))
-    after_rl = _accuracy_stage(cfg, folder, "accuracy_rl", os.path.join(folder, "rl", "final"), rl_stage)
+    after_rl = _accuracy_stage(cfg, k, folder, "accuracy_rl", os.path.join(folder, "rl", "final"), rl_stage)
     return {"k": k, "sft_tokens": sft.get("tokens_seen"), "sft_last_loss": sft.get("last_loss"),
             "accuracy_sft": after_sft["accuracy"], "accuracy_rl": after_rl["accuracy"],
-            "tokens_sft": after_sft["mean_tokens"], "tokens_rl": after_rl["mean_tokens"]}
+            "tokens_sft": after_sft["mean_tokens"], "tokens_rl": after_rl["mean_tokens"],
+            "sft": after_sft, "rl": after_rl}
+
+
+def stage_sentence(task: str, stage: str, rows: list[dict[str, Any]]) -> str:
+    """One sentence on one stage's k curve (``stage``: sft | rl): which k is ahead among the ks whose model has
+    learned (pass@1, 95% Wilson intervals that do not overlap), and whether that is the paper's optimum."""
+    from reasonpipe.stats import Rate
+
+    when = {"sft": "After SFT", "rl": "After SFT and GRPO"}[stage]
+    paper = PAPER_OPTIMUM.get(task)
+    learned = [r for r in rows if r[stage]["learned"]]
+    left_out = [str(r["k"]) for r in rows if not r[stage]["learned"]]
+    if not learned:
+        return (f"{when}, no k's model has learned the task (the verdicts above): the curve says how the models "
+                "failed, not which k is best.")
+    out = f" (k = {', '.join(left_out)} not learned, left out)" if left_out else ""
+    rate = {r["k"]: Rate(r[stage]["solved"], r[stage]["problems"]) for r in learned}
+    best = max(rate, key=lambda k: rate[k].value)
+    if len(rate) == 1:
+        return (f"{when}, only k = {best} has learned{out}: one point, no comparison between ks; "
+                + (f"the paper's optimum k = {paper} cannot be tested here." if paper is not None else ""))
+    ahead = all(rate[best].interval[0] > rate[k].interval[1] for k in rate if k != best)
+    if not ahead:
+        verdict = (f"the intervals of the ks that learned overlap{out}: no k is ahead here (the highest, k = {best}, "
+                   f"solves {rate[best].text()})")
+        if paper is not None:
+            verdict += f"; the paper's optimum k = {paper} is neither confirmed nor refuted."
+        return f"{when}, {verdict}"
+    verdict = f"k = {best} is ahead of every other k that learned{out}: {rate[best].text()}"
+    if paper is None:
+        return f"{when}, {verdict}."
+    agrees = "as in the paper" if best == paper else f"the paper's optimum is k = {paper}"
+    return f"{when}, {verdict}; {agrees}."
 
 
 def write_report(cfg: KSweepConfig, root: str, rows: list[dict]) -> None:
@@ -178,24 +258,55 @@ def write_report(cfg: KSweepConfig, root: str, rows: list[dict]) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from reasonpipe.diagnostics import SOLVED_MIN_OF_BOUND, TASK_TOKEN_MIN
+    from reasonpipe.stats import rate_text
+
+    def pct(x: float | None) -> str:
+        return "-" if x is None else f"{100 * x:.1f}%"
+
+    def cells(a: dict[str, Any]) -> list[str]:
+        return [rate_text(a["solved"], a["problems"]), rate_text(a["best_of"], a["problems"]),
+                pct(a["tokens"]["task_token_accuracy"]), "learned" if a["learned"] else "NOT LEARNED"]
+
     with atomic_write(os.path.join(root, "results.jsonl")) as f:
         f.writelines(json.dumps(r) + "\n" for r in rows)
-    table = [[str(r["k"]), f"{r['accuracy_sft']:.3f}", f"{r['accuracy_rl']:.3f}", f"{r['tokens_sft']:.0f}",
-              f"{r['tokens_rl']:.0f}", str(r["sft_tokens"])] for r in rows]
+    best = f"best of {cfg.samples}"
+    table = [[str(r["k"]), f"{r['sft_tokens']:,}" if r["sft_tokens"] else "-", pct(r["sft"]["bound"]),
+              *cells(r["sft"]), *cells(r["rl"]), f"{r['tokens_sft']:.0f} / {r['tokens_rl']:.0f}"] for r in rows]
+    headers = ["k", "SFT tokens", "data bound", "SFT: pass@1 [95%]", f"SFT: {best}", "SFT: task-token acc.",
+               "SFT: verdict", "RL: pass@1 [95%]", f"RL: {best}", "RL: task-token acc.", "RL: verdict",
+               "tokens/answer (SFT / RL)"]
+    reasons = [f"- k = {r['k']}, {stage}: {r[stage]['reason']}" for r in rows for stage in ("sft", "rl")]
+    paper = PAPER_OPTIMUM.get(cfg.task)
     lines = [f"# Backtrack-count sweep: {cfg.task}", "",
              f"SFT on {cfg.traces} `kbacktrack` traces per k (same token budget), then GRPO (correctness reward); "
-             f"accuracy on {cfg.eval_problems} held-out problems, one sample of at most {cfg.max_new_tokens} tokens "
-             f"(temperature {cfg.temperature}).", "",
-             markdown_table(["k", "accuracy after SFT", "after RL", "tokens/answer after SFT", "after RL",
-                             "SFT tokens"], table), "", "![accuracy against k](ksweep.png)", ""]
+             f"{cfg.eval_problems} held-out problems, {cfg.samples} sample(s) each of at most {cfg.max_new_tokens} "
+             f"tokens (temperature {cfg.temperature}). pass@1 is the first sample's; the task-token accuracy is "
+             "teacher-forced on the problems' own k-backtrack traces; the data bound is those traces solved within "
+             f"{cfg.max_new_tokens} tokens. A model has learned when its task-token accuracy is at least "
+             f"{TASK_TOKEN_MIN:.0%} and it solves, {best}, at least {SOLVED_MIN_OF_BOUND:.0%} of the data bound "
+             "(docs/architecture.md, \"Learning diagnostics\").", "",
+             markdown_table(headers, table), "", "## Which k is best here?", "",
+             (f"How Much Backtracking (Cai et al. 2025) found k = {paper} best on {cfg.task}." if paper is not None
+              else f"How Much Backtracking reports no optimum for {cfg.task}."), "",
+             stage_sentence(cfg.task, "sft", rows), "", stage_sentence(cfg.task, "rl", rows), "",
+             "## Verdicts", "", *reasons, "", "![accuracy against k](ksweep.png)", ""]
     with atomic_write(os.path.join(root, "report.md")) as f:
         f.write("\n".join(lines))
     fig, ax = plt.subplots(figsize=(6, 4))
     ks = [r["k"] for r in rows]
-    ax.plot(ks, [r["accuracy_sft"] for r in rows], marker="o", label="after SFT")
-    ax.plot(ks, [r["accuracy_rl"] for r in rows], marker="s", label="after SFT + GRPO")
+    for stage, marker, label in (("sft", "o", "after SFT"), ("rl", "s", "after SFT + GRPO")):
+        from reasonpipe.stats import wilson
+
+        values = [100 * r[stage]["accuracy"] for r in rows]
+        lows, highs = zip(*(wilson(r[stage]["solved"], r[stage]["problems"]) for r in rows))
+        ax.errorbar(ks, values, yerr=[[max(0.0, v - 100 * lo) for v, lo in zip(values, lows)],
+                                      [max(0.0, 100 * hi - v) for v, hi in zip(values, highs)]],
+                    marker=marker, capsize=3, label=f"{label} (pass@1, 95%)")
+    if paper is not None:
+        ax.axvline(paper, color="k", linestyle=":", alpha=0.6, label=f"the paper's best k = {paper}")
     ax.set_xlabel("backtracks per training trace (k)")
-    ax.set_ylabel("accuracy (held-out)")
+    ax.set_ylabel("solved, % of held-out problems")
     ax.set_xticks(ks)
     ax.set_title(f"How much backtracking: {cfg.task}")
     ax.legend()
@@ -219,16 +330,18 @@ def main(cfg: KSweepConfig) -> int:
     check(cfg)
     root = os.path.join(cfg.runs_dir, cfg.name)
     os.makedirs(root, exist_ok=True)
-    rows = []
-    for k in cfg.ks:
-        rows.append(run_k(cfg, k, root))
-        print(f"k={k}: accuracy after SFT {rows[-1]['accuracy_sft']:.3f}, after RL {rows[-1]['accuracy_rl']:.3f}",
-              flush=True)
+    from reasonpipe.processes import spawn_map
+
+    rows = spawn_map(run_k, [(cfg, k, root) for k in cfg.ks], cfg.model_workers, field="model_workers")
+    for r in rows:
+        print(f"k={r['k']}: accuracy after SFT {r['accuracy_sft']:.3f}, after RL {r['accuracy_rl']:.3f}", flush=True)
     write_report(cfg, root, rows)
     write_manifest(root, dataclasses.asdict(cfg), cfg.seed,
                    {f"k{k}": os.path.join(root, f"k{k}", "traces.jsonl") for k in cfg.ks}, extra={"results": rows})
-    print_table(f"{root}: accuracy against k", [(str(r["k"]), f"{r['accuracy_sft']:.3f}", f"{r['accuracy_rl']:.3f}")
-                                                for r in rows], ("k", "after SFT", "after RL"))
+    print_table(f"{root}: accuracy against k",
+                [(str(r["k"]), f"{r['accuracy_sft']:.3f}", "yes" if r["sft"]["learned"] else "no",
+                  f"{r['accuracy_rl']:.3f}", "yes" if r["rl"]["learned"] else "no") for r in rows],
+                ("k", "after SFT", "learned", "after RL", "learned"))
     print(f"report: {root}/report.md")
     return 0
 

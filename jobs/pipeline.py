@@ -318,8 +318,8 @@ def train_models(config: PipelineConfig, run_dir: str, files: dict[str, str]) ->
     """Every model's SFT stage, ``model_workers`` at a time in spawned processes (each stage is its own folder and
     record, so they share only the datasets they read), in waves: a model starting from another (``init_from``)
     trains after it."""
-    if config.model_workers < 1:
-        raise InputError(f"must be at least 1, not {config.model_workers}", field="model_workers")
+    from reasonpipe.processes import spawn_map
+
     waves: list[list[ModelBlock]] = []  # a model trains in the wave after the one that trains its init_from
     wave_of: dict[str, int] = {}
     for m in config.models:
@@ -329,16 +329,9 @@ def train_models(config: PipelineConfig, run_dir: str, files: dict[str, str]) ->
         waves[w].append(m)
     trained: dict[str, dict[str, Any]] = {}
     for wave in waves:
-        if config.model_workers == 1 or len(wave) < 2:
-            trained.update({m.name: train_model(config, m, run_dir, files) for m in wave})
-            continue
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor
-
-        os.environ.setdefault("OMP_NUM_THREADS", "1")  # inherited by the spawned trainers
-        with ProcessPoolExecutor(min(config.model_workers, len(wave)), mp_context=mp.get_context("spawn")) as pool:
-            futures = {m.name: pool.submit(train_model, config, m, run_dir, files) for m in wave}
-            trained.update({name: future.result() for name, future in futures.items()})
+        summaries = spawn_map(train_model, [(config, m, run_dir, files) for m in wave], config.model_workers,
+                              field="model_workers")
+        trained.update({m.name: s for m, s in zip(wave, summaries)})
     return {m.name: trained[m.name] for m in config.models}
 
 

@@ -89,9 +89,11 @@ def eval_problems(cfg: EvalConfig) -> list[Any]:
     return [task.generate(stream("eval", cfg.problem_seed, i)) for i in range(cfg.problems)]
 
 
-def searcher_traces(cfg: EvalConfig, problems: list[Any], searcher: str) -> list[Any]:
+def searcher_traces(cfg: EvalConfig, problems: list[Any], searcher: str,
+                    options: SearchOptions | None = None) -> list[Any]:
     """The traces ``searcher`` writes for the eval problems (the data bound's, and the held-out traces the
-    learning diagnostics read); a problem it cannot write a trace for gets None."""
+    learning diagnostics read), with ``options`` (e.g. ``k`` of ``kbacktrack``); a problem it cannot write a trace
+    for gets None."""
     from reasonpipe.searchers.base import SearchFailed
 
     task = make_task(cfg.task, **cfg.task_options)
@@ -99,7 +101,7 @@ def searcher_traces(cfg: EvalConfig, problems: list[Any], searcher: str) -> list
     out = []
     for i, p in enumerate(problems):
         try:
-            out.append(search(task, p, SearchOptions(), stream("eval-search", cfg.problem_seed, i)))
+            out.append(search(task, p, options or SearchOptions(), stream("eval-search", cfg.problem_seed, i)))
         except SearchFailed:
             out.append(None)
     return out

@@ -45,11 +45,13 @@ def test_ksweep_reruns_a_changed_stage_and_what_follows_it_never_reusing_stale_r
             return summary
         return train
 
-    def fake_accuracy(model_dir, cfg):
+    def fake_accuracy(model_dir, cfg, k):
         calls.append("accuracy")
         with open(os.path.join(os.path.dirname(os.path.dirname(model_dir)), "sft", "summary.json")) as f:
             sft = json.load(f)
-        return {"accuracy": sft["tokens_seen"] / 1000 + cfg.eval_problems / 1e6, "mean_tokens": 1.0}
+        return {"accuracy": sft["tokens_seen"] / 1000 + cfg.eval_problems / 1e6, "mean_tokens": 1.0, "solved": 1,
+                "problems": cfg.eval_problems, "best_of": 1, "bound": 1.0, "tokens": {"task_token_accuracy": 0.5},
+                "learned": False, "reason": "not learned: a stub"}
 
     monkeypatch.setattr(reasonpipe.sft, "train", fake_train("sft"))
     monkeypatch.setattr(reasonpipe.rl, "train", fake_train("rl"))
@@ -81,6 +83,82 @@ def test_ksweep_reruns_a_changed_stage_and_what_follows_it_never_reusing_stale_r
     _, err = sweep("--sft.max_steps", "30", "--eval_problems", "8", "--traces", "16")
     assert calls == ["sft", "accuracy", "rl", "accuracy"] and "config changed (n: 12 -> 16)" in err
     assert "config changed (inputs.traces:" in err  # SFT re-run because its data's bytes changed
+
+
+def _sweep_row(k: int, sft: tuple[int, bool], rl: tuple[int, bool]) -> dict:
+    def acc(solved_learned):
+        solved, learned = solved_learned
+        return {"solved": solved, "problems": 200, "learned": learned}
+    return {"k": k, "sft": acc(sft), "rl": acc(rl)}
+
+
+def test_ksweep_sentence_names_the_k_ahead_only_among_models_that_learned():
+    from reasonpipe.jobs.ksweep import stage_sentence
+
+    rows = [_sweep_row(0, (40, True), (20, False)), _sweep_row(1, (120, True), (30, False)),
+            _sweep_row(2, (60, True), (10, False)), _sweep_row(5, (150, False), (10, False))]
+    sft = stage_sentence("countdown", "sft", rows)
+    assert sft.startswith("After SFT, k = 1 is ahead of every other k that learned (k = 5 not learned, left out)")
+    assert "60.0% [53.1, 66.5]" in sft and sft.endswith("as in the paper.")  # k = 5's 75% does not count
+    assert "the paper's optimum is k = 5" in stage_sentence("sudoku", "sft", rows)
+    assert stage_sentence("countdown", "rl", rows).startswith("After SFT and GRPO, no k's model has learned")
+    close = [_sweep_row(0, (100, True), (0, False)), _sweep_row(1, (110, True), (0, False))]
+    assert "overlap" in stage_sentence("countdown", "sft", close) and "neither confirmed nor refuted" in \
+        stage_sentence("countdown", "sft", close)
+    assert "only k = 1 has learned" in stage_sentence("countdown", "sft", close[1:])
+
+
+def test_ksweep_accuracy_of_an_untrained_model_is_not_learned(tmp_path):
+    """The real measure on a random tiny model: pass@1 and best-of-2 counts, the held-out k-backtrack traces'
+    task-token accuracy near chance, the data bound of those traces, and the verdict 'not learned'."""
+    import torch
+
+    from reasonpipe.config import load_config
+    from reasonpipe.jobs.ksweep import KSweepConfig, accuracy
+    from reasonpipe.models import build_model
+    from reasonpipe.tokenizer import TaskTokenizer
+
+    hf = TaskTokenizer.for_task("countdown").hf()
+    torch.manual_seed(0)
+    build_model("tiny", hf, max_positions=512, seed=3).save_pretrained(tmp_path)
+    hf.save_pretrained(tmp_path)
+    cfg = load_config(KSweepConfig, None, ["--task_options", "{numbers: 3, max_number: 9, target_min: 10, "
+                                           "target_max: 49}", "--eval_problems", "6", "--samples", "2",
+                                           "--temperature", "1.0", "--max_new_tokens", "48"])
+    got = accuracy(str(tmp_path), cfg, 1)
+    assert got["problems"] == 6 and got["samples"] == 2 and 0 <= got["solved"] <= got["best_of"] <= 6
+    assert got["tokens"]["task_token_accuracy"] < 0.5 and got["tokens"]["traces"] == 6
+    assert 0.0 <= got["bound"] <= 1.0 and got["completions"]["n"] == 6
+    assert not got["learned"] and got["reason"].startswith("not learned: task-token accuracy")
+
+
+def test_ksweep_refuses_several_greedy_samples():
+    import pytest
+
+    from reasonpipe.config import load_config
+    from reasonpipe.errors import InputError
+    from reasonpipe.jobs.ksweep import KSweepConfig
+
+    with pytest.raises(InputError, match="set temperature > 0") as err:
+        load_config(KSweepConfig, None, ["--samples", "4", "--temperature", "0"])
+    assert err.value.field == "samples"
+
+
+def test_spawn_map_keeps_the_order_and_raises_a_calls_error():
+    import math
+
+    import pytest
+
+    from reasonpipe.errors import InputError
+    from reasonpipe.processes import spawn_map
+
+    assert spawn_map(math.factorial, [(5,), (3,), (4,)], 2) == [120, 6, 24]
+    assert spawn_map(math.factorial, [(5,), (3,)], 1) == [120, 6]
+    with pytest.raises(ValueError):
+        spawn_map(math.factorial, [(3,), (-1,)], 2)
+    with pytest.raises(InputError) as err:
+        spawn_map(math.factorial, [(3,)], 0, field="model_workers")
+    assert err.value.field == "model_workers"
 
 
 def test_a_bad_nested_block_fails_before_any_work(tmp_path):
