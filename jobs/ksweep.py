@@ -102,8 +102,6 @@ def accuracy(model_dir: str, cfg: KSweepConfig, k: int) -> dict[str, Any]:
     ``samples``, the completion statistics of the first samples, the task-token accuracy on the problems' own
     k-backtrack traces (teacher-forced), the data bound (those traces solved within ``max_new_tokens``) and the
     learning verdict (:func:`reasonpipe.diagnostics.learned_verdict` at best-of-``samples``)."""
-    from dataclasses import asdict
-
     from transformers import AutoModelForCausalLM
 
     from reasonpipe.diagnostics import completion_stats, learned_verdict, token_accuracy
@@ -138,7 +136,7 @@ def accuracy(model_dir: str, cfg: KSweepConfig, k: int) -> dict[str, Any]:
     n = len(problems)
     return {"accuracy": first / n, "solved": first, "problems": n, "samples": cfg.samples, "best_of": best,
             "mean_tokens": sum(row[0].completion.tokens for row in judged) / n, "bound": bound,
-            "tokens": tokens.as_dict(), "completions": asdict(stats), "learned": verdict.learned,
+            "tokens": tokens.as_dict(), "completions": dataclasses.asdict(stats), "learned": verdict.learned,
             "reason": verdict.reason}
 
 
@@ -238,7 +236,7 @@ def stage_sentence(task: str, stage: str, rows: list[dict[str, Any]]) -> str:
     if len(rate) == 1:
         return (f"{when}, only k = {best} has learned{out}: one point, no comparison between ks; "
                 + (f"the paper's optimum k = {paper} cannot be tested here." if paper is not None else ""))
-    ahead = all(rate[best].interval[0] > rate[k].interval[1] for k in rate if k != best)
+    ahead = all(rate[best].above(rate[k]) for k in rate if k != best)
     if not ahead:
         verdict = (f"the intervals of the ks that learned overlap{out}: no k is ahead here (the highest, k = {best}, "
                    f"solves {rate[best].text()})")
@@ -259,7 +257,7 @@ def write_report(cfg: KSweepConfig, root: str, rows: list[dict]) -> None:
     import matplotlib.pyplot as plt
 
     from reasonpipe.diagnostics import SOLVED_MIN_OF_BOUND, TASK_TOKEN_MIN
-    from reasonpipe.stats import rate_text
+    from reasonpipe.stats import Rate, rate_text
 
     def pct(x: float | None) -> str:
         return "-" if x is None else f"{100 * x:.1f}%"
@@ -296,10 +294,8 @@ def write_report(cfg: KSweepConfig, root: str, rows: list[dict]) -> None:
     fig, ax = plt.subplots(figsize=(6, 4))
     ks = [r["k"] for r in rows]
     for stage, marker, label in (("sft", "o", "after SFT"), ("rl", "s", "after SFT + GRPO")):
-        from reasonpipe.stats import wilson
-
         values = [100 * r[stage]["accuracy"] for r in rows]
-        lows, highs = zip(*(wilson(r[stage]["solved"], r[stage]["problems"]) for r in rows))
+        lows, highs = zip(*(Rate(r[stage]["solved"], r[stage]["problems"]).interval for r in rows))
         ax.errorbar(ks, values, yerr=[[max(0.0, v - 100 * lo) for v, lo in zip(values, lows)],
                                       [max(0.0, 100 * hi - v) for v, hi in zip(values, highs)]],
                     marker=marker, capsize=3, label=f"{label} (pass@1, 95%)")

@@ -320,9 +320,9 @@ def direction_sentence(cfg: EvalConfig, points: list[Point], diagnostics: list[M
 
     b, d = best(seq), best(par)
     rb, rd = (Rate(round(p.accuracy * p.problems), p.problems) for p in (b, d))
-    if rb.interval[0] > rd.interval[1]:
+    if rb.above(rd):
         ahead, verdict = "backtrack", "backtracking is ahead"
-    elif rd.interval[0] > rb.interval[1]:
+    elif rd.above(rb):
         ahead, verdict = "direct", "direct best-of-n is ahead"
     else:
         ahead, verdict = "", "the 95% intervals overlap, so neither is ahead by more than this grid resolves"

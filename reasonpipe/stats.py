@@ -48,6 +48,11 @@ class Rate:
     def text(self) -> str:
         return rate_text(self.successes, self.n)
 
+    def above(self, other: Rate) -> bool:
+        """Ahead of ``other`` by more than the noise: this 95% interval lies wholly above the other's (no overlap;
+        the reports' conservative test)."""
+        return self.interval[0] > other.interval[1]
+
 
 def rate_text(successes: int, n: int) -> str:
     """``"42.0% [32.8, 51.8]"``: the rate and its 95% interval, in percent."""

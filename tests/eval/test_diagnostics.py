@@ -132,6 +132,12 @@ def test_wilson_interval_matches_a_hand_computation() -> None:
         wilson(11, 10)
 
 
+def test_a_rate_is_above_another_only_when_the_intervals_do_not_overlap() -> None:
+    # 60/100 is [50.2, 69.1] and 40/100 [30.9, 49.8]: apart; 55/100 [45.2, 64.4] overlaps 40/100's
+    assert Rate(60, 100).above(Rate(40, 100)) and not Rate(40, 100).above(Rate(60, 100))
+    assert not Rate(55, 100).above(Rate(40, 100)) and not Rate(40, 100).above(Rate(40, 100))
+
+
 def test_every_task_grammar_marks_its_task_tokens() -> None:
     from reasonpipe.tasks import task_names
 
