@@ -12,7 +12,10 @@ held-out graphs (the task's ``test`` split) and teacher-forced, for hop ``h`` = 
   answer, which needs the graph beyond one hop when the node has several children);
 - **answer**: the ``A`` line's node.
 
-The onset of a hop is the first evaluation at which its lookup rate reaches ``--threshold``. ``--curriculum``
+``--drill-weight w`` adds the lookup drills of each step's graphs (every edge's destination predicted from its
+source; ``reasonpipe.latent_data.collate_drills``) to the loss with weight ``w``: one supervised lookup per edge
+instead of one or two per chain of thought. The onset of a hop is the first evaluation at which its lookup rate
+reaches ``--threshold``. ``--curriculum``
 trains on shallower graphs first (``1:400,2:400,3``: depth 1 for 400 steps, depth 2 for 400, then depth 3), the
 evaluation always on the last depth. One JSON row per setting (host, versions, the settings, the curve and the
 onsets) to stdout and ``--out``; the table in benchmarks/README.md comes from these rows.
@@ -87,7 +90,7 @@ def hop_rates(model: Any, tok: Any, task: Any, problems: list[Any]) -> dict[str,
 def run(args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
-    from reasonpipe.latent_data import collate
+    from reasonpipe.latent_data import collate, collate_drills
     from reasonpipe.latent_train import LatentConfig, build_model, tokenizer
     from reasonpipe.seeds import stream
     from reasonpipe.tasks import make_task
@@ -110,6 +113,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             problems = [task.generate(stream("onset-train", args.seed, step, i)) for i in range(args.batch)]
             batch = collate(task, problems, "cot", [0] * len(problems), 1, tok)
             loss = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, labels=batch.labels).loss
+            if args.drill_weight:  # the same graphs' lookup drills (reasonpipe.latent_data.collate_drills)
+                drills = collate_drills(task, problems, tok, stream("onset-drill", args.seed, step))
+                loss = loss + args.drill_weight * model(input_ids=drills.input_ids, attention_mask=drills.attention_mask,
+                                                        labels=drills.labels).loss
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -145,6 +152,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=100)
     parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--every", type=int, default=250)
+    parser.add_argument("--drill-weight", type=float, default=0.0,
+                        help="weight of the lookup drills on each step's graphs (0: none)")
     parser.add_argument("--curriculum", default="", help="depth:steps,... trained first, e.g. 1:400,2:400")
     parser.add_argument("--threshold", type=float, default=0.9)
     parser.add_argument("--eval-problems", type=int, default=256)

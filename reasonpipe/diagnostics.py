@@ -13,7 +13,8 @@ look at what carries the task instead:
   exact scorer refutes them) and of **solved** problems, each with its 95% Wilson interval;
 - the **verdict**: a model has learned its task when its task-token accuracy is at least :data:`TASK_TOKEN_MIN`
   and it solves, at its largest budget, at least :data:`SOLVED_MIN_OF_BOUND` of what the data bound (the symbolic
-  search that wrote its training traces, on the same problems and budget) solves. A comparison between two models
+  search that wrote its training traces, on the same problems and budget) solves; where a guess already solves
+  some (reachability's choice of two candidates: half), that fraction of the way from the guess to the bound. A comparison between two models
   means something only when both have learned (:func:`comparison_sentence`).
 
 The thresholds are the project's documented definition (docs/architecture.md, "Learning diagnostics"), set before
@@ -188,11 +189,12 @@ class Verdict:
     reason: str
 
 
-def learned_verdict(task_accuracy: float | None, solved: Rate, bound: float | None) -> Verdict:
+def learned_verdict(task_accuracy: float | None, solved: Rate, bound: float | None, chance: float = 0.0) -> Verdict:
     """Learned when task-token accuracy >= TASK_TOKEN_MIN and ``solved`` (at the largest budget) >=
-    SOLVED_MIN_OF_BOUND x ``bound`` (the data bound's solved fraction there; None: 1.0, the task's own answer)."""
+    SOLVED_MIN_OF_BOUND of the way from ``chance`` (what a guess solves: 0.5 for a choice of two, 0 for a search) to
+    ``bound`` (the data bound's solved fraction there; None: 1.0, the task's own answer)."""
     reference = 1.0 if bound is None else bound
-    need = SOLVED_MIN_OF_BOUND * reference
+    need = chance + SOLVED_MIN_OF_BOUND * (reference - chance)
     missing = []
     if task_accuracy is None:
         missing.append("no task-token accuracy measured")
@@ -200,7 +202,8 @@ def learned_verdict(task_accuracy: float | None, solved: Rate, bound: float | No
         missing.append(f"task-token accuracy {task_accuracy:.1%} < {TASK_TOKEN_MIN:.0%}")
     if solved.value < need:
         what = f"the data bound's {reference:.1%}" if bound is not None else "all problems"
-        missing.append(f"solves {solved.text()}, under half of {what}")
+        missing.append(f"solves {solved.text()}, under half of {what}" if not chance else
+                       f"solves {solved.text()}, under half-way from chance ({chance:.0%}) to {what}")
     if missing:
         return Verdict(False, "not learned: " + "; ".join(missing))
     acc = f"task-token accuracy {task_accuracy:.1%}" if task_accuracy is not None else ""

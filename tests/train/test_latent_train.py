@@ -90,20 +90,24 @@ quiet: true
                                                                 for s in ("test", "larger")}
     assert sorted(r["thoughts"] for r in results if r["method"] == "coconut" and r["eval_set"] == "test") == [0, 1, 2]
     probe = [json.loads(line) for line in (out / "probe.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in probe] == [0, 1] and set(probe[0]["attention"]) == {"layer0", "layer1"}
+    assert sorted((r["model"], r["step"]) for r in probe) == [(m, t) for m in ("coconut", "pause", "untrained")
+                                                                for t in (0, 1)]
+    assert set(probe[0]["attention"]) == {"layer0", "layer1"} and len(probe[0]["reach_interval"]) == 2
     report = (out / "report.md").read_text()
     assert "## Accuracy" in report and "## Superposition probe" in report and "## Training" in report
+    assert "## Headline" in report and "not learned" in report  # 48 graphs teach nothing: the verdict says so
+    assert "coconut" in report.split("## Headline")[1].split("## Accuracy")[0] and "untrained" in report
     assert (out / "accuracy.png").stat().st_size > 5000 and (out / "probe.png").stat().st_size > 5000
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["seed"] == 0 and manifest["config"]["hidden"] == 32 and manifest["sizes"]["coconut"] > 0
+    assert manifest["seed"] == 0 and manifest["config"]["hidden"] == 32 and manifest["sizes"]["coconut/seed-0"] > 0
     first = {r["method"]: r["accuracy"] for r in results if r["thoughts"] == 0}
     capfd.readouterr()
     assert cli(args) == 0  # rerun: every method reused, the same numbers
     again = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     assert {r["method"]: r["accuracy"] for r in again if r["thoughts"] == 0} == first
     assert "(reused)" in (out / "report.md").read_text()
-    assert capfd.readouterr().err.count(": reused: finished") == 5  # 4 trainings and the evaluation
-    record = json.loads((out / "models" / "coconut" / "train.stage.json").read_text())
+    assert capfd.readouterr().err.count(": reused: finished") == 6  # the shared stage 0, 4 trainings, the evaluation
+    record = json.loads((out / "models" / "coconut" / "seed-0" / "train.stage.json").read_text())
     assert record["status"] == "done" and record["config"]["hidden"] == 32 and record["summary"]["steps"] > 0
     assert cli(args + ["--methods", "[nocot]", "--lr", "0.002"]) == 0  # a changed training setting: trained again
     assert "stage train" in capfd.readouterr().err.split("config changed (lr: 0.001 -> 0.002)")[0]
@@ -122,7 +126,7 @@ def test_a_run_resumes_after_its_last_finished_stage(tmp_path):
 
     train = problems({"nodes": 8, "depth": 2, "split": "train"}, 32, "train", 0)
     whole, summary = train_stage(config(tmp_path / "whole"), "coconut", train, lambda k: None)
-    before_last = json.loads((tmp_path / "whole" / "models" / "coconut" / "stage-1" / "stage.json").read_text())
+    before_last = json.loads((tmp_path / "whole" / "models" / "coconut" / "seed-0" / "stage-1" / "stage.json").read_text())
 
     seen = [0]
 
@@ -134,7 +138,7 @@ def test_a_run_resumes_after_its_last_finished_stage(tmp_path):
     cut = config(tmp_path / "cut")
     with pytest.raises(KeyboardInterrupt):
         train_stage(cut, "coconut", train, interrupt)
-    folder = tmp_path / "cut" / "models" / "coconut"
+    folder = tmp_path / "cut" / "models" / "coconut" / "seed-0"
     assert json.loads((folder / "train.stage.json").read_text())["status"] == "running"
     assert (folder / "stage-1").is_dir() and not (folder / "stage-2").exists() and not (folder / "final").exists()
     advanced = []
@@ -143,3 +147,143 @@ def test_a_run_resumes_after_its_last_finished_stage(tmp_path):
     assert again["steps"] == summary["steps"] and not again["reused"]
     for (name, a), b in zip(whole.state_dict().items(), resumed.state_dict().values()):
         assert (a - b).abs().max() < 1e-5, name
+
+
+# -- what makes the CPU recipe learn, and what its report says (issue 16) ----------------------------------
+
+def test_drills_ask_every_edge_once_with_the_loss_on_its_destination_only(setting):
+    from reasonpipe.latent_data import collate_drills
+    from reasonpipe.tasks.reachability import node_index
+
+    task, problems, tok = setting
+    batch = collate_drills(task, problems, tok, random.Random(0))
+    again = collate_drills(task, problems, tok, random.Random(0))
+    assert (batch.input_ids == again.input_ids).all()  # the order is the rng's: seeded, reproducible
+    for row, p in enumerate(problems):
+        ids = batch.input_ids[row][batch.attention_mask[row].bool()].tolist()
+        prompt = [tok.bos_token_id] + tok(task.prompt(p), add_special_tokens=False)["input_ids"]
+        assert ids[:len(prompt)] == prompt  # the task's prompt, as every method sees it
+        tokens = tok.convert_ids_to_tokens(ids[len(prompt):])
+        asked = [(node_index(tokens[i]), node_index(tokens[i + 2])) for i in range(0, len(tokens), 4)]
+        assert sorted(asked) == sorted(p.edges) and tokens[1::4] == [">"] * len(asked)
+        labelled = (batch.labels[row] != -100).nonzero().flatten().tolist()
+        assert [batch.input_ids[row, c].item() for c in labelled] == [tok.convert_tokens_to_ids(tokens[i + 2])
+                                                                     for i in range(0, len(tokens), 4)]
+        assert all(batch.labels[row, c] == batch.input_ids[row, c] for c in labelled)
+    shuffled = collate_drills(task, problems, tok, random.Random(1))
+    assert not (shuffled.input_ids == batch.input_ids).all()
+
+
+def test_the_bfs_chain_of_thought_drops_one_frontier_line_per_stage(setting):
+    task, problems, tok = setting
+    p = problems[0]
+    full = render(task, p, "cot", 0, 1, cot="bfs").rest
+    lines = full.splitlines()
+    assert [line[:2] for line in lines] == ["F "] * (len(p.path) - 1) + ["A "] and task.score(p, full) == 1.0
+    for stage in range(len(p.path)):
+        r = render(task, p, "coconut", stage, 2, cot="bfs")
+        assert r.thoughts == 2 * stage and r.rest.splitlines() == lines[stage:]
+        assert render(task, p, "pause", stage, 2, cot="bfs").rest == r.rest
+    with pytest.raises(InputError, match="unknown CoT"):
+        render(task, p, "cot", 0, 1, cot="dfs")
+
+
+def test_stage_mixing_draws_earlier_stages_at_the_mix_rate_and_each_batch_collates_to_one_thought_count(setting):
+    task, problems, tok = setting
+    cfg = LatentConfig(task_options={"nodes": 10, "depth": 3}, batch_size=8, mix=0.25, per_step=2)
+    batches = stage_batches(4000, 3, cfg, random.Random(0))
+    earlier = sum(len(items) for s, items in batches if s < 3)
+    assert abs(earlier / 4000 - 0.25) < 0.03  # binomial sd 0.007
+    assert {s for s, _ in batches} == {0, 1, 2, 3}
+    assert stage_batches(100, 0, cfg, random.Random(0)) == stage_batches(100, 0, cfg, random.Random(0))
+    assert {s for s, _ in stage_batches(100, 2, LatentConfig(mix=0.0), random.Random(0))} == {2}
+    for s, items in batches[:6]:
+        batch = collate(task, [problems[i % 6] for i in items], "coconut", [s] * len(items), 2, tok)
+        assert batch.thoughts == 2 * s
+
+
+def test_the_learned_verdict_counts_from_a_guess_and_the_headline_intervals_are_wilson_over_pooled_seeds():
+    from reasonpipe.diagnostics import learned_verdict
+    from reasonpipe.jobs.latent import comparison_sentences, pooled
+    from reasonpipe.latent_train import EvalPoint
+    from reasonpipe.stats import Rate
+
+    assert not learned_verdict(0.95, Rate(70, 100), None, chance=0.5).learned  # under 75%: half-way to 1.0
+    assert learned_verdict(0.95, Rate(76, 100), None, chance=0.5).learned
+    assert "half-way from chance (50%)" in learned_verdict(0.95, Rate(60, 100), None, chance=0.5).reason
+    assert learned_verdict(0.95, Rate(60, 100), None).learned  # no guess: half of all problems
+
+    def point(method, seed, correct, thoughts=0):
+        return EvalPoint(method, "test", thoughts, correct / 300, 5.0, 3.0, 300, correct, seed)
+
+    points = [point("cot", s, c) for s, c in ((0, 250), (1, 270), (2, 260))]
+    points += [point("coconut", s, c, 3) for s, c in ((0, 290), (1, 295), (2, 292))]
+    points += [point("pause", s, c, 3) for s, c in ((0, 289), (1, 293), (2, 290))]
+    rate = pooled(points, "cot", "test", 0)
+    assert (rate.successes, rate.n) == (780, 900)
+    p, n, z = 780 / 900, 900, 1.959963984540054  # Wilson by hand
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * (p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5 / (1 + z * z / n)
+    assert rate.interval == pytest.approx((centre - half, centre + half), abs=1e-12)
+    cfg = LatentConfig(task_options={"nodes": 10, "depth": 3}, methods=["coconut", "pause", "cot"])
+
+    class V:
+        def __init__(self, learned):
+            self.learned, self.reason = learned, "x"
+
+    text = comparison_sentences(cfg, points, {"coconut": V(True), "pause": V(True), "cot": V(True)}, "test")
+    assert "coconut 97.4%" in text and "the intervals overlap" in text  # coconut vs pause: 877 vs 872 of 900
+    assert "coconut is ahead of cot" in text
+    text = comparison_sentences(cfg, points, {"coconut": V(True), "pause": V(False), "cot": V(True)}, "test")
+    assert "not meaningful, pause has not learned" in text
+
+
+def test_the_gpu_recipe_runs_its_first_steps_on_a_cpu_at_reduced_width(tmp_path):
+    """configs/latent-prosqa.yaml through the same code path (its graphs, curriculum, drills, evaluation and probe)
+    at width 32 for 3 optimizer steps: a GPU run does not fail on set-up."""
+    import yaml
+
+    from reasonpipe.jobs.latent import cli
+    from conftest import REPO
+
+    base = yaml.safe_load((REPO / "configs" / "latent-prosqa.yaml").read_text())
+    config = tmp_path / "prosqa-tiny.yaml"
+    config.write_text(yaml.safe_dump({**base, "out": str(tmp_path / "run"), "hidden": 32, "heads": 2, "max_steps": 3,
+                                      "train_problems": 64, "eval_problems": 6, "probe_problems": 6, "device": "cpu",
+                                      "seeds": 1, "workers": 1, "quiet": True}))
+    assert cli(["--config", str(config)]) == 0
+    run = tmp_path / "run"
+    summary = json.loads((run / "models" / "coconut" / "seed-0" / "train.stage.json").read_text())["summary"]
+    assert summary["steps"] == 3
+    results = [json.loads(line) for line in (run / "results.jsonl").read_text().splitlines()]
+    assert {r["eval_set"] for r in results} == set(base["eval_sets"]) and {r["method"] for r in results} == set(
+        base["methods"])
+    assert "## Headline" in (run / "report.md").read_text()
+
+
+def test_coconut_started_from_the_shared_stage_0_has_the_weights_it_would_have_trained_alone(tmp_path):
+    """Coconut, pause and CoT train the same stage 0 (the full CoT, the same batches, drills and initialisation):
+    the job trains it once and starts each from it; the result equals training the method on its own."""
+    from reasonpipe.jobs.latent import train_stage
+    from reasonpipe.latent_train import STAGE0, problems
+
+    def config(out):
+        return LatentConfig(out=str(out), task_options={"nodes": 8, "depth": 2}, train_problems=96, hidden=32,
+                            heads=2, stage0_epochs=4, epochs_per_stage=1, batch_size=16, drill_weight=0.5, cot="bfs",
+                            quiet=True)
+
+    train = problems({"nodes": 8, "depth": 2, "split": "train"}, 96, "train", 0)
+    alone, alone_summary = train_stage(config(tmp_path / "alone"), "coconut", train, lambda k: None)
+    shared_cfg = config(tmp_path / "shared")
+    assert train_stage(shared_cfg, STAGE0, train, lambda k: None)[1]["steps"] == 24  # 4 epochs of 6 batches
+    steps = []
+    started, summary = train_stage(shared_cfg, "coconut", train, steps.append)
+    assert steps[0] == 24 and summary["steps"] == alone_summary["steps"]  # resumed after the shared stage 0
+    for (name, a), b in zip(alone.state_dict().items(), started.state_dict().values()):
+        assert (a - b).abs().max() < 1e-5, name
+    def curve(run):  # the loss rows; the shared stage's rows say they came from it
+        rows = (tmp_path / run / "models" / "coconut" / "seed-0" / "metrics.jsonl").read_text().splitlines()
+        return [{k: v for k, v in json.loads(r).items() if k != "method"} for r in rows], rows
+
+    (shared, raw), (alone, _) = curve("shared"), curve("alone")
+    assert shared == alone and json.loads(raw[0])["method"] == STAGE0
