@@ -10,7 +10,10 @@ held-out graphs (the task's ``test`` split) and teacher-forced, for hop ``h`` = 
   lookup, whichever child it picks;
 - **exact**: the predicted node is the path's node ``h`` (the lookup and the choice of the child that leads to the
   answer, which needs the graph beyond one hop when the node has several children);
-- **answer**: the ``A`` line's node.
+- **answer**: the ``A`` line's node;
+
+and, for either chain of thought (``--cot path`` or ``bfs``), **solved** (greedy generation, the answer line right)
+and the teacher-forced **task-token** accuracy, as the latent job measures them.
 
 ``--drill-weight w`` adds the lookup drills of each step's graphs (every edge's destination predicted from its
 source; ``reasonpipe.latent_data.collate_drills``) to the loss with weight ``w``: one supervised lookup per edge
@@ -87,6 +90,19 @@ def hop_rates(model: Any, tok: Any, task: Any, problems: list[Any]) -> dict[str,
     return {k: round(c / n, 3) for k, (c, n) in sorted(counts.items())}
 
 
+def solved_rates(args: argparse.Namespace, model: Any, problems: list[Any]) -> dict[str, float]:
+    """Greedy CoT generation on ``problems``: solved (the answer line right) and the teacher-forced task-token
+    accuracy (the CoT's nodes and the answer), as the latent job measures them."""
+    from reasonpipe.latent_train import LatentConfig, evaluate, task_token_accuracy
+
+    cfg = LatentConfig(task_options={"nodes": args.nodes, "depth": args.depth}, cot=args.cot, batch_size=64)
+    options = {"nodes": args.nodes, "depth": args.depth, "split": "test"}
+    point = evaluate(cfg, "cot", model.eval(), "test", options, problems)[0]
+    tokens = task_token_accuracy(cfg, "cot", model, options, problems)
+    model.train()
+    return {"solved": round(point.accuracy, 3), "task_tokens": round(tokens.task, 3)}
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
@@ -111,7 +127,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         while step < end:
             step += 1
             problems = [task.generate(stream("onset-train", args.seed, step, i)) for i in range(args.batch)]
-            batch = collate(task, problems, "cot", [0] * len(problems), 1, tok)
+            batch = collate(task, problems, "cot", [0] * len(problems), 1, tok, cot=args.cot)
             loss = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, labels=batch.labels).loss
             if args.drill_weight:  # the same graphs' lookup drills (reasonpipe.latent_data.collate_drills)
                 drills = collate_drills(task, problems, tok, stream("onset-drill", args.seed, step))
@@ -123,7 +139,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             opt.step()
             sched.step()
             if step % args.every == 0:
-                rates = hop_rates(model, tok, test_task, test)
+                rates = hop_rates(model, tok, test_task, test) if args.cot == "path" else {}
+                rates.update(solved_rates(args, model, test))
                 curve.append({"step": step, "depth": depth, "loss": round(float(loss.detach()), 4),
                               "seconds": round(time.time() - t0, 1), **rates})
                 for key, value in rates.items():
@@ -152,6 +169,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=100)
     parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--every", type=int, default=250)
+    parser.add_argument("--cot", default="path", choices=("path", "bfs"),
+                        help="the chain of thought trained: path (P root>n1>...) or bfs (an F line per BFS layer)")
     parser.add_argument("--drill-weight", type=float, default=0.0,
                         help="weight of the lookup drills on each step's graphs (0: none)")
     parser.add_argument("--curriculum", default="", help="depth:steps,... trained first, e.g. 1:400,2:400")

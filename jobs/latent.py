@@ -59,21 +59,18 @@ def main(config: LatentConfig) -> int:
     torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
     os.makedirs(config.out, exist_ok=True)
     units = [(method, seed) for seed in config.seed_list for method in config.methods]
-    shared = [m for m in config.methods if m in SHARED_STAGE0]
-    first = [(STAGE0, seed) for seed in config.seed_list] if len(shared) > 1 else []  # trained once, then shared
-    first += [(m, s) for m, s in units if m not in SHARED_STAGE0 or not first]
-    summaries = {}
-    for phase in (first, [u for u in units if u not in first]):
-        if config.workers == 1 or len(phase) == 1:
-            for method, seed in phase:
-                label = f"latent {method}" + (f" seed {seed}" if config.seeds > 1 else "")
-                one = replace(config, seed=seed)
-                with progress(label, planned_steps(one, one.train_problems, method), config.quiet) as advance:
-                    summaries[(method, seed)] = train_stage(one, method, training_problems(one), advance)[1]
-        elif phase:  # one process a training, `workers` at a time; each logs progress lines
-            done = spawn_map(train_unit, [(replace(config, seed=seed), method) for method, seed in phase],
-                             config.workers)
-            summaries.update(zip(phase, done))
+    plan, after = training_plan(config)
+    if config.workers == 1 or len(plan) == 1:
+        summaries = {}
+        for method, seed in plan:
+            label = f"latent {method}" + (f" seed {seed}" if config.seeds > 1 else "")
+            one = replace(config, seed=seed)
+            with progress(label, planned_steps(one, one.train_problems, method), config.quiet) as advance:
+                summaries[(method, seed)] = train_stage(one, method, training_problems(one), advance)[1]
+    else:  # one process a training, `workers` at a time, each after the stage 0 it starts from; progress lines
+        done = spawn_map(train_unit, [(replace(config, seed=seed), method) for method, seed in plan], config.workers,
+                         after=after)
+        summaries = dict(zip(plan, done))
     summaries = {u: summaries[u] for u in units}  # the shared stage 0 is inside each method's own figures
     held_out = held_out_problems(config)
     evaluated = evaluation_stage(config, summaries).run(lambda: evaluate_all(config, units))
@@ -124,6 +121,25 @@ def main(config: LatentConfig) -> int:
         print(frontier_sentence(probes))
     print(f"report: {os.path.join(config.out, 'report.md')}")
     return 0
+
+
+def training_plan(config: LatentConfig) -> tuple[list[tuple[str, int]], list[int | None]]:
+    """The trainings (method, seed) in the order they start, and for each the index of the one it starts from
+    (:func:`reasonpipe.processes.spawn_map`'s ``after``): when two or more of coconut, pause and cot run, each seed's
+    stage 0 first (once, shared), then the other methods (nocot: whole trainings that wait for nothing), then coconut,
+    pause and cot of each seed, each after its seed's stage 0 (short: they fill the workers at the end)."""
+    units = [(method, seed) for seed in config.seed_list for method in config.methods]
+    if sum(m in SHARED_STAGE0 for m in config.methods) < 2:
+        return units, [None] * len(units)
+    plan: list[tuple[str, int]] = [(STAGE0, seed) for seed in config.seed_list]
+    plan += [u for u in units if u[0] not in SHARED_STAGE0]  # the long ones before the short ones that wait
+    after: list[int | None] = [None] * len(plan)
+    for k, seed in enumerate(config.seed_list):
+        for method in config.methods:
+            if method in SHARED_STAGE0:
+                plan.append((method, seed))
+                after.append(k)
+    return plan, after
 
 
 def training_problems(config: LatentConfig) -> list:

@@ -102,6 +102,8 @@ class LatentConfig:
     batch_size: int = field(default=32, metadata=helptext("examples per step"))
     lr: float = field(default=1e-3, metadata=helptext("learning rate"))
     weight_decay: float = field(default=0.01, metadata=helptext("AdamW weight decay"))
+    warmup_steps: int = field(default=0, metadata=helptext(
+        "linear learning-rate warm-up after every stage's optimizer reset, in steps; 0: none"))
     budgets: list[int] = field(default_factory=list, metadata=helptext(
         "thought counts at evaluation; empty: 0..max_stage*per_step"))
     probe_problems: int = field(default=200, metadata=helptext("graphs of the frontier probe"))
@@ -127,8 +129,8 @@ class LatentConfig:
             raise InputError(f"hidden {self.hidden} is not a multiple of heads {self.heads}", field="heads")
         if self.drill_last_stage < -1:
             raise InputError(f"must be -1 (every stage) or a stage, not {self.drill_last_stage}", field="drill_last_stage")
-        if self.drill_weight < 0 or self.max_steps < 0:
-            field_name = "drill_weight" if self.drill_weight < 0 else "max_steps"
+        if self.drill_weight < 0 or self.max_steps < 0 or self.warmup_steps < 0:
+            field_name = next(n for n in ("drill_weight", "max_steps", "warmup_steps") if getattr(self, n) < 0)
             raise InputError(f"must be at least 0, not {getattr(self, field_name)}", field=field_name)
         if not 0 <= self.mix < 1:
             raise InputError(f"must be in [0, 1), not {self.mix}", field="mix")
@@ -223,8 +225,7 @@ def frontier_loss(model: Any, thoughts: Any, frontier: list[list[set[int]]], nod
 
 TRAINING_FIELDS = ("seed", "task_options", "train_problems", "layers", "hidden", "heads", "cot", "per_step", "max_stage",
                    "stage0_epochs", "epochs_per_stage", "mix", "frontier_weight", "drill_weight", "drill_last_stage",
-                   "max_steps", "batch_size", "lr",
-                   "weight_decay")
+                   "max_steps", "batch_size", "lr", "weight_decay", "warmup_steps")
 
 
 def training_config(cfg: LatentConfig, method: str) -> dict[str, Any]:
@@ -311,6 +312,7 @@ def train_method(cfg: LatentConfig, method: str, train: Sequence[Any],
     losses: list[float] = []
     for stage in range(first_stage, last_stage + 1):
         optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        warmup = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda k: min(1.0, (k + 1) / max(cfg.warmup_steps, 1)))
         epochs = cfg.stage0_epochs if stage == 0 else cfg.epochs_per_stage
         for epoch in range(epochs):
             rng = stream("latent", cfg.seed, stage, epoch)
@@ -333,6 +335,7 @@ def train_method(cfg: LatentConfig, method: str, train: Sequence[Any],
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
                 optimizer.step()
+                warmup.step()
                 steps += 1
                 losses.append(float(out.loss.detach()))
                 if steps % 20 == 0:

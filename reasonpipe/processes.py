@@ -1,8 +1,9 @@
-"""Independent calls in spawned processes, a fixed number at a time: how several small models train side by side
-on a CPU (one core each, ``OMP_NUM_THREADS=1`` inherited), each call writing only its own folder.
+"""Calls in spawned processes, a fixed number at a time: how several small models train side by side on a CPU
+(one core each, ``OMP_NUM_THREADS=1`` inherited), each call writing only its own folder; a call may wait for an
+earlier one (``after``: the latent job's methods start from a shared first stage).
 
-A call's exception is raised here, in the caller, after the calls already running finish; results come back in
-the order of the calls. ``workers == 1`` (or a single call) runs them in this process, one after another, so
+A call's exception is raised here, in the caller, once it finishes (the calls already running finish as the pool
+closes); results come back in the order of the calls. ``workers == 1`` (or a single call) runs them in this process, one after another, so
 that a test can patch what they call.
 
 Example::
@@ -22,17 +23,36 @@ T = TypeVar("T")
 
 
 def spawn_map(fn: Callable[..., T], calls: Sequence[tuple[Any, ...]], workers: int,
-              field: str = "workers") -> list[T]:
+              field: str = "workers", after: Sequence[int | None] | None = None) -> list[T]:
     """``[fn(*args) for args in calls]``, at most ``workers`` at a time in spawned processes (``fn`` and its
-    arguments must pickle: a module-level function). ``field`` names the setting in the error for ``workers < 1``."""
+    arguments must pickle: a module-level function). ``field`` names the setting in the error for ``workers < 1``.
+
+    ``after[i]``: the index of an earlier call that must finish before call ``i`` starts (None: none). A free
+    worker takes the first call in list order whose call before it has finished, so the list order is the
+    priority: a call that others wait for goes first."""
     if workers < 1:
         raise InputError(f"must be at least 1, not {workers}", field=field)
+    after = list(after) if after is not None else [None] * len(calls)
+    if len(after) != len(calls) or any(a is not None and not 0 <= a < i for i, a in enumerate(after)):
+        raise InputError("after[i] must name an earlier call (or be None) for every call", field="after")
     if workers == 1 or len(calls) < 2:
         return [fn(*args) for args in calls]
     import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     os.environ.setdefault("OMP_NUM_THREADS", "1")  # inherited by the spawned processes
+    results: dict[int, T] = {}
+    waiting = list(range(len(calls)))
+    running: dict[Any, int] = {}
     with ProcessPoolExecutor(min(workers, len(calls)), mp_context=mp.get_context("spawn")) as pool:
-        futures = [pool.submit(fn, *args) for args in calls]
-        return [f.result() for f in futures]
+        while waiting or running:
+            while len(running) < workers:
+                ready = [i for i in waiting if after[i] is None or after[i] in results]
+                if not ready:
+                    break
+                waiting.remove(ready[0])
+                running[pool.submit(fn, *calls[ready[0]])] = ready[0]
+            done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+            for future in done:
+                results[running.pop(future)] = future.result()  # a call's error: raised here
+    return [results[i] for i in range(len(calls))]

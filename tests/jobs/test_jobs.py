@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from reasonpipe.jobs import tracegen, verify
 
 REPO = Path(__file__).resolve().parents[2]
@@ -191,3 +193,30 @@ def test_a_bad_ksweep_block_fails_before_any_work(tmp_path):
         load_config(KSweepConfig, str(REPO / "configs" / "backtrack-k-sweep-cpu.yaml"),
                     ["--runs_dir", str(tmp_path), "--rl.max_stepz", "3"])
     assert err.value.field == "rl.max_stepz" and list(tmp_path.iterdir()) == []
+
+
+def test_spawn_map_starts_a_call_only_after_the_call_it_waits_for_and_in_list_order_otherwise(tmp_path):
+    import math
+
+    from reasonpipe.errors import InputError
+    from reasonpipe.processes import spawn_map
+
+    log = tmp_path / "log"
+    calls = [(str(log), "a", 0.6), (str(log), "b", 0.0), (str(log), "c", 0.0), (str(log), "d", 0.0)]
+    assert spawn_map(_stamp, calls, 2, after=[None, None, 0, None]) == ["a", "b", "c", "d"]
+    order = log.read_text().split()
+    assert order.index("a-end") < order.index("c-start")  # c waited for a
+    assert order.index("d-start") < order.index("c-start")  # d was ready first: it did not wait behind c
+    with pytest.raises(InputError, match="earlier call"):
+        spawn_map(math.factorial, [(3,), (4,)], 2, after=[1, None])
+
+
+def _stamp(path: str, name: str, seconds: float) -> str:
+    import time
+
+    with open(path, "a") as f:
+        f.write(f"{name}-start\n")
+    time.sleep(seconds)
+    with open(path, "a") as f:
+        f.write(f"{name}-end\n")
+    return name

@@ -287,3 +287,15 @@ def test_coconut_started_from_the_shared_stage_0_has_the_weights_it_would_have_t
 
     (shared, raw), (alone, _) = curve("shared"), curve("alone")
     assert shared == alone and json.loads(raw[0])["method"] == STAGE0
+
+
+def test_the_training_plan_puts_each_shared_stage_0_before_the_methods_that_start_from_it():
+    from reasonpipe.jobs.latent import training_plan
+
+    cfg = LatentConfig(task_options={"nodes": 8, "depth": 2}, seeds=2, methods=["nocot", "cot", "pause", "coconut"])
+    plan, after = training_plan(cfg)
+    assert plan[:4] == [("stage0", 0), ("stage0", 1), ("nocot", 0), ("nocot", 1)] and after[:4] == [None] * 4
+    assert sorted(plan[4:]) == sorted((m, s) for m in ("cot", "pause", "coconut") for s in (0, 1))
+    assert all(plan[a] == ("stage0", seed) for (method, seed), a in zip(plan[4:], after[4:]))
+    alone, none = training_plan(LatentConfig(task_options={"nodes": 8, "depth": 2}, methods=["nocot", "coconut"]))
+    assert alone == [("nocot", 0), ("coconut", 0)] and none == [None, None]  # nothing to share
