@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import random
 import shutil
@@ -104,6 +105,8 @@ class LatentConfig:
     weight_decay: float = field(default=0.01, metadata=helptext("AdamW weight decay"))
     warmup_steps: int = field(default=0, metadata=helptext(
         "linear learning-rate warm-up after every stage's optimizer reset, in steps; 0: none"))
+    lr_schedule: str = field(default="constant", metadata=helptext(
+        "after the warm-up, in every stage: constant | cosine (down to 0 at the stage's end)"))
     budgets: list[int] = field(default_factory=list, metadata=helptext(
         "thought counts at evaluation; empty: 0..max_stage*per_step"))
     probe_problems: int = field(default=200, metadata=helptext("graphs of the frontier probe"))
@@ -134,6 +137,8 @@ class LatentConfig:
             raise InputError(f"must be at least 0, not {getattr(self, field_name)}", field=field_name)
         if not 0 <= self.mix < 1:
             raise InputError(f"must be in [0, 1), not {self.mix}", field="mix")
+        if self.lr_schedule not in ("constant", "cosine"):
+            raise InputError(f"must be constant or cosine, not {self.lr_schedule!r}", field="lr_schedule")
         if self.cot not in COT_KINDS:
             raise InputError(f"must be one of {', '.join(COT_KINDS)}, not {self.cot!r}", field="cot")
         if self.device not in ("auto", "cpu", "cuda"):
@@ -225,7 +230,8 @@ def frontier_loss(model: Any, thoughts: Any, frontier: list[list[set[int]]], nod
 
 TRAINING_FIELDS = ("seed", "task_options", "train_problems", "layers", "hidden", "heads", "cot", "per_step", "max_stage",
                    "stage0_epochs", "epochs_per_stage", "mix", "frontier_weight", "drill_weight", "drill_last_stage",
-                   "max_steps", "batch_size", "lr", "weight_decay", "warmup_steps")
+                   "max_steps", "batch_size", "lr", "weight_decay", "warmup_steps",
+                   "lr_schedule")
 
 
 def training_config(cfg: LatentConfig, method: str) -> dict[str, Any]:
@@ -312,8 +318,9 @@ def train_method(cfg: LatentConfig, method: str, train: Sequence[Any],
     losses: list[float] = []
     for stage in range(first_stage, last_stage + 1):
         optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        warmup = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda k: min(1.0, (k + 1) / max(cfg.warmup_steps, 1)))
         epochs = cfg.stage0_epochs if stage == 0 else cfg.epochs_per_stage
+        length = sum(len(stage_batches(len(train), stage, cfg, stream("latent", cfg.seed, stage, e))) for e in range(epochs))
+        warmup = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda k: lr_factor(cfg, k, length))
         for epoch in range(epochs):
             rng = stream("latent", cfg.seed, stage, epoch)
             drill_rng = stream("latent-drill", cfg.seed, stage, epoch)
@@ -353,6 +360,17 @@ def train_method(cfg: LatentConfig, method: str, train: Sequence[Any],
                "last_loss": round(sum(losses[-20:]) / max(len(losses[-20:]), 1), 4) if losses else None,
                "parameters": sum(p.numel() for p in model.parameters()), "device": device}
     return model.eval(), summary
+
+
+def lr_factor(cfg: LatentConfig, k: int, length: int) -> float:
+    """The learning rate of step ``k`` of a stage of ``length`` steps, as a fraction of ``lr``: a linear warm-up over
+    ``warmup_steps``, then 1 (``constant``) or a cosine down to 0 at the stage's end (``cosine``)."""
+    if k < cfg.warmup_steps:
+        return (k + 1) / cfg.warmup_steps
+    if cfg.lr_schedule == "constant":
+        return 1.0
+    done = (k - cfg.warmup_steps) / max(length - cfg.warmup_steps, 1)
+    return 0.5 * (1.0 + math.cos(math.pi * min(done, 1.0)))
 
 
 def planned_steps(cfg: LatentConfig, n: int, method: str = "") -> int:

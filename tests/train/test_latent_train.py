@@ -299,3 +299,16 @@ def test_the_training_plan_puts_each_shared_stage_0_before_the_methods_that_star
     assert all(plan[a] == ("stage0", seed) for (method, seed), a in zip(plan[4:], after[4:]))
     alone, none = training_plan(LatentConfig(task_options={"nodes": 8, "depth": 2}, methods=["nocot", "coconut"]))
     assert alone == [("nocot", 0), ("coconut", 0)] and none == [None, None]  # nothing to share
+
+
+def test_the_learning_rate_warms_up_then_stays_or_follows_a_cosine_to_zero_in_every_stage():
+    from reasonpipe.latent_train import lr_factor
+
+    constant = LatentConfig(warmup_steps=4)
+    assert [lr_factor(constant, k, 10) for k in range(6)] == [0.25, 0.5, 0.75, 1.0, 1.0, 1.0]
+    cosine = LatentConfig(warmup_steps=2, lr_schedule="cosine")
+    assert [lr_factor(cosine, k, 10) for k in (0, 1, 2)] == [0.5, 1.0, 1.0]
+    assert lr_factor(cosine, 6, 10) == pytest.approx(0.5)  # half-way through the 8 steps after the warm-up
+    assert lr_factor(cosine, 10, 10) == pytest.approx(0.0) and lr_factor(LatentConfig(), 0, 10) == 1.0
+    with pytest.raises(InputError, match="constant or cosine"):
+        LatentConfig(lr_schedule="linear").validate()
