@@ -3,7 +3,8 @@
 earlier one (``after``: the latent job's methods start from a shared first stage).
 
 A call's exception is raised here, in the caller, once it finishes (the calls already running finish as the pool
-closes); results come back in the order of the calls. ``workers == 1`` (or a single call) runs them in this process, one after another, so
+closes); results come back in the order of the calls. A worker dies with the process that started it
+(:func:`die_with_parent`): a killed job leaves nothing training behind it. ``workers == 1`` (or a single call) runs them in this process, one after another, so
 that a test can patch what they call.
 
 Example::
@@ -44,7 +45,8 @@ def spawn_map(fn: Callable[..., T], calls: Sequence[tuple[Any, ...]], workers: i
     results: dict[int, T] = {}
     waiting = list(range(len(calls)))
     running: dict[Any, int] = {}
-    with ProcessPoolExecutor(min(workers, len(calls)), mp_context=mp.get_context("spawn")) as pool:
+    with ProcessPoolExecutor(min(workers, len(calls)), mp_context=mp.get_context("spawn"),
+                             initializer=die_with_parent) as pool:
         while waiting or running:
             while len(running) < workers:
                 ready = [i for i in waiting if after[i] is None or after[i] in results]
@@ -56,3 +58,16 @@ def spawn_map(fn: Callable[..., T], calls: Sequence[tuple[Any, ...]], workers: i
             for future in done:
                 results[running.pop(future)] = future.result()  # a call's error: raised here
     return [results[i] for i in range(len(calls))]
+
+
+def die_with_parent() -> None:
+    """In a spawned worker: ask Linux to send it SIGTERM when its parent dies, so that a killed job (``kill``,
+    ``timeout``, a Ray job stopped) leaves no training running behind it. Elsewhere nothing."""
+    import ctypes
+    import signal
+    import sys
+
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))  # 1 = PR_SET_PDEATHSIG
+        if os.getppid() == 1:  # the parent died before the line above
+            os._exit(1)

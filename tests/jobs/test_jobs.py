@@ -220,3 +220,48 @@ def _stamp(path: str, name: str, seconds: float) -> str:
     with open(path, "a") as f:
         f.write(f"{name}-end\n")
     return name
+
+
+def test_spawned_workers_die_with_the_job_that_started_them(tmp_path):
+    """A job killed with SIGKILL (no chance to clean up) leaves no worker running: each worker gets SIGTERM from
+    Linux when its parent dies."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    pids = tmp_path / "pids"
+    script = (f"import sys; sys.path[:0] = {sys.path!r}\n"
+              "from reasonpipe.processes import spawn_map\n"
+              f"from test_jobs import _sleep_forever\n"
+              f"spawn_map(_sleep_forever, [({str(pids)!r},), ({str(pids)!r},)], 2)\n")
+    job = subprocess.Popen([sys.executable, "-c", script], cwd=os.path.dirname(__file__))
+    deadline = time.time() + 60
+    while (not pids.exists() or len(pids.read_text().split()) < 2) and time.time() < deadline:
+        time.sleep(0.2)
+    workers = [int(p) for p in pids.read_text().split()]
+    assert len(workers) == 2
+    job.send_signal(signal.SIGKILL)
+    job.wait()
+    deadline = time.time() + 10
+    while any(_alive(p) for p in workers) and time.time() < deadline:
+        time.sleep(0.2)
+    assert not any(_alive(p) for p in workers)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def _sleep_forever(path: str) -> None:
+    import os
+    import time
+
+    with open(path, "a") as f:
+        f.write(f"{os.getpid()}\n")
+    time.sleep(600)
