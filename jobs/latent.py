@@ -222,18 +222,34 @@ def headline_rows(config: LatentConfig, points: list, tokens: dict, verdicts: di
     return headers, rows
 
 
+SHARED = {("coconut", "pause"): "the same thought positions and schedule, no state fed back",
+          ("coconut", "cot"): "the same schedule, thoughts instead of the written CoT",
+          ("cot", "nocot"): "the same schedule, no chain of thought"}
+
+
 def comparison_sentences(config: LatentConfig, points: list, verdicts: dict[str, Verdict], eval_set: str) -> str:
-    """Coconut against its pause control and against CoT, in words: which is ahead (95% intervals apart) and
-    whether the comparison means anything (both learned)."""
+    """Coconut against its pause control and against CoT, and CoT against no CoT, in words: which is ahead (95%
+    intervals apart). Between two learned methods that is a comparison of methods; when one learned the task and
+    the other, with what the pair shares, did not and lies below it, that is the finding (a control failing where
+    the method succeeds); when neither learned, or the one that did not is not below, nothing is shown."""
     out = []
-    for a, b in (("coconut", "pause"), ("coconut", "cot"), ("cot", "nocot")):
+    for (a, b), shared in SHARED.items():
         if a not in verdicts or b not in verdicts:
             continue
         ra = pooled(points, a, eval_set, trained_layout(config, a))
         rb = pooled(points, b, eval_set, trained_layout(config, b))
-        if not (verdicts[a].learned and verdicts[b].learned):
-            missing = " and ".join(m for m in (a, b) if not verdicts[m].learned)
-            out.append(f"{a} {ra.text()} vs {b} {rb.text()}: not meaningful, {missing} has not learned the task.")
+        learned = [m for m in (a, b) if verdicts[m].learned]
+        if len(learned) == 1:
+            won, lost = (a, b) if learned == [a] else (b, a)
+            r_won, r_lost = (ra, rb) if won == a else (rb, ra)
+            if r_won.above(r_lost):
+                out.append(f"{a} {ra.text()} vs {b} {rb.text()}: {won} learned the task and {lost} did not, with "
+                           f"{shared}: {won} is ahead (95% intervals apart).")
+            else:
+                out.append(f"{a} {ra.text()} vs {b} {rb.text()}: not meaningful, {lost} has not learned the task "
+                           f"and is not below {won}.")
+        elif not learned:
+            out.append(f"{a} {ra.text()} vs {b} {rb.text()}: not meaningful, neither has learned the task.")
         elif ra.above(rb) or rb.above(ra):
             ahead, behind = (a, b) if ra.above(rb) else (b, a)
             out.append(f"{a} {ra.text()} vs {b} {rb.text()}: {ahead} is ahead of {behind} (95% intervals apart).")

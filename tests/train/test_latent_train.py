@@ -235,7 +235,12 @@ def test_the_learned_verdict_counts_from_a_guess_and_the_headline_intervals_are_
     assert "coconut 97.4%" in text and "the intervals overlap" in text  # coconut vs pause: 877 vs 872 of 900
     assert "coconut is ahead of cot" in text
     text = comparison_sentences(cfg, points, {"coconut": V(True), "pause": V(False), "cot": V(True)}, "test")
-    assert "not meaningful, pause has not learned" in text
+    assert "not meaningful, pause has not learned the task and is not below coconut" in text  # 877 vs 872 of 900
+    low = [p for p in points if p.method != "pause"] + [point("pause", s, 150, 3) for s in range(3)]
+    text = comparison_sentences(cfg, low, {"coconut": V(True), "pause": V(False), "cot": V(True)}, "test")
+    assert "coconut learned the task and pause did not, with the same thought positions and schedule" in text
+    text = comparison_sentences(cfg, low, {"coconut": V(False), "pause": V(False), "cot": V(True)}, "test")
+    assert "not meaningful, neither has learned the task" in text
 
 
 def test_the_gpu_recipe_runs_its_first_steps_on_a_cpu_at_reduced_width(tmp_path):
