@@ -72,12 +72,11 @@ def main(config: LatentConfig) -> int:
                          after=after)
         summaries = dict(zip(plan, done))
     summaries = {u: summaries[u] for u in units}  # the shared stage 0 is inside each method's own figures
-    held_out = held_out_problems(config)
     evaluated = evaluation_stage(config, summaries).run(lambda: evaluate_all(config, units))
     points = [EvalPoint(**p) for p in evaluated["points"]]
     probes = {name: [ProbeRow(**r) for r in rows] for name, rows in evaluated["probe"].items()}
     tokens = {(t["method"], t["seed"]): t for t in evaluated["tokens"]}
-    first = next(iter(held_out))
+    first = next(iter(config.eval_sets))
     verdicts = learning_verdicts(config, points, tokens, first)
     headers, rows = accuracy_rows(points)
     head_headers, head_rows = headline_rows(config, points, tokens, verdicts, first)
@@ -111,7 +110,7 @@ def main(config: LatentConfig) -> int:
     write_manifest(config.out, asdict(config), config.seed, {},
                    extra={"sizes": {f"{m}/seed-{seed}": s["parameters"] for (m, seed), s in summaries.items()},
                           "train_problems": config.train_problems,
-                          "eval_problems": {k: len(v[1]) for k, v in held_out.items()}})
+                          "eval_problems": {k: config.eval_problems for k in config.eval_sets}})
     print_table(f"{config.out}: headline ('{first}')", head_rows, head_headers)
     print(sentence)
     print_table(f"{config.out}: accuracy", rows, headers)
