@@ -188,14 +188,19 @@ def accuracy_rows(points: list) -> tuple[list[str], list[list[str]]]:
     return headers, rows
 
 
+def pooled_tokens(config: LatentConfig, tokens: dict, method: str) -> float | None:
+    """A method's teacher-forced task-token accuracy over every seed (None when none was measured)."""
+    acc = [tokens[(method, s)] for s in config.seed_list if (method, s) in tokens]
+    total = sum(t["task_total"] for t in acc)
+    return sum(t["task_correct"] for t in acc) / total if total else None
+
+
 def learning_verdicts(config: LatentConfig, points: list, tokens: dict, eval_set: str) -> dict[str, Verdict]:
     """Per method (seeds pooled): learned when its task-token accuracy and its accuracy at its trained layout pass
     :func:`reasonpipe.diagnostics.learned_verdict`, a guess (one of two candidates) solving half."""
     out = {}
     for method in config.methods:
-        acc = [tokens[(method, s)] for s in config.seed_list if (method, s) in tokens]
-        correct, total = sum(t["task_correct"] for t in acc), sum(t["task_total"] for t in acc)
-        out[method] = learned_verdict(correct / total if total else None,
+        out[method] = learned_verdict(pooled_tokens(config, tokens, method),
                                       pooled(points, method, eval_set, trained_layout(config, method)), None,
                                       chance=CHANCE)
     return out
@@ -210,12 +215,11 @@ def headline_rows(config: LatentConfig, points: list, tokens: dict, verdicts: di
     for method in config.methods:
         m = trained_layout(config, method)
         chosen = [p for p in points if (p.method, p.eval_set, p.thoughts) == (method, eval_set, m)]
-        acc = [tokens[(method, s)] for s in config.seed_list if (method, s) in tokens]
-        total = sum(t["task_total"] for t in acc)
+        task = pooled_tokens(config, tokens, method)
         n = sum(p.problems for p in chosen)
         rows.append([method, str(m), pooled(points, method, eval_set, m).text(),
                      " / ".join(f"{p.accuracy:.1%}" for p in sorted(chosen, key=lambda p: p.seed)),
-                     f"{sum(t['task_correct'] for t in acc) / total:.1%}" if total else "-",
+                     f"{task:.1%}" if task is not None else "-",
                      rate_text(sum(p.well_formed for p in chosen), n),
                      rate_text(sum(p.claimed_wrong for p in chosen), n), verdicts[method].reason])
     return headers, rows

@@ -37,9 +37,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from reasonpipe.errors import InputError
+from reasonpipe.traces.reachability import KINDS as COT_KINDS  # the CoT kinds cot_steps writes
 
 METHODS = ("coconut", "pause", "cot", "nocot")
-COT_KINDS = ("path", "bfs")
 START, LATENT, END, PAUSE = "startlatent", "latent", "endlatent", "pause"
 
 

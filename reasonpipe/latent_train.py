@@ -50,7 +50,6 @@ from reasonpipe.errors import InputError
 from reasonpipe.jsonl import drop_rows_after
 from reasonpipe.latent_data import COT_KINDS, METHODS, collate, collate_drills, render
 from reasonpipe.seeds import stream
-from reasonpipe.stats import Rate
 
 TASK = "reachability"
 STAGE0 = "stage0"  # the shared first stage's folder name (models/stage0/seed-<seed>)
@@ -319,12 +318,12 @@ def train_method(cfg: LatentConfig, method: str, train: Sequence[Any],
     for stage in range(first_stage, last_stage + 1):
         optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         epochs = cfg.stage0_epochs if stage == 0 else cfg.epochs_per_stage
-        length = sum(len(stage_batches(len(train), stage, cfg, stream("latent", cfg.seed, stage, e))) for e in range(epochs))
+        plan = [stage_batches(len(train), stage, cfg, stream("latent", cfg.seed, stage, e)) for e in range(epochs)]
+        length = sum(len(batches) for batches in plan)
         warmup = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda k: lr_factor(cfg, k, length))
-        for epoch in range(epochs):
-            rng = stream("latent", cfg.seed, stage, epoch)
+        for epoch, batches in enumerate(plan):
             drill_rng = stream("latent-drill", cfg.seed, stage, epoch)
-            for s, items in stage_batches(len(train), stage, cfg, rng):
+            for s, items in batches:
                 if cfg.max_steps and steps >= cfg.max_steps:
                     break
                 graphs = [train[i] for i in items]
@@ -409,10 +408,6 @@ class EvalPoint:
     well_formed: int = 0     # completions whose every line is in the task's grammar (reasonpipe.diagnostics)
     claimed: int = 0         # completions with an answer line
     claimed_wrong: int = 0   # ... whose answer is the unreachable candidate
-
-    @property
-    def rate(self) -> Rate:
-        return Rate(self.correct, self.problems)
 
 
 def evaluate(cfg: LatentConfig, method: str, model: Any, eval_name: str, options: dict[str, Any],
