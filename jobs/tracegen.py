@@ -37,8 +37,9 @@ class TracegenConfig(SearchOptions):
     ``k``, ``beam``, ``heuristic``, ``threshold``, ``max_nodes`` are :class:`~reasonpipe.searchers.SearchOptions`')."""
 
     task: str = field(default="countdown", metadata={"help": "the task (reasonpipe gen's TASK: countdown, sudoku, "
-                                                     "reachability, arc_1d, ...)"})
-    searcher: str = field(default="dfs", metadata={"help": "dfs | bfs | beam | direct | kbacktrack"})
+                                                     "reachability, arc_1d, ...; a plug-in: module:Class)"})
+    searcher: str = field(default="dfs", metadata={"help": "dfs | bfs | beam | direct | kbacktrack; a plug-in: "
+                                                   "module:function"})
     out: str = field(default="runs/traces/traces.jsonl", metadata={"help": "output JSONL"})
     n: int = field(default=1000, metadata={"help": "number of traces"})
     seed: int = field(default=0, metadata={"help": "seed of the problems (problem i is seeded by seed and i alone)"})

@@ -33,6 +33,8 @@ class VerifyJobConfig:
     file: str = field(default="", metadata={"help": "the traces: JSONL, Stream of Search JSON, or text"})
     format: str = field(default="auto", metadata={"help": "auto | reasonpipe | sos | text | safe"})
     backend: str = field(default="exact", metadata={"help": "exact | lean | exact+lean (exact confirmed by Lean)"})
+    verifier: str = field(default="", metadata={"help": "a plug-in verifier, module:attr (docs/plugins.md; exact "
+                                                "backend); empty: each task's own"})
     out: str = field(default="", metadata={"help": "per-trace verdicts (JSONL); empty: none"})
     skip_bad: bool = field(default=False, metadata={"help": "skip bad records (counted) instead of stopping"})
     show: int = field(default=20, metadata={"help": "failing traces listed"})
@@ -95,7 +97,8 @@ def main(config: VerifyJobConfig) -> int:
     def verify() -> dict[str, Any]:
         with progress(f"verify {config.file}", None, config.quiet) as advance:
             summary = verify_file(config.file, fmt=config.format, out=config.out or None, skip_bad=config.skip_bad,
-                                  keep_failing=config.show, progress=advance, backend=config.backend, lean=lean)
+                                  keep_failing=config.show, progress=advance, backend=config.backend, lean=lean,
+                                  verifier=config.verifier or None)
         failing = [(r.id, str(r.first_failure + 1), r.first_failure_verdict, r.first_failure_reason)
                    for r in summary.failing]
         return {"rows": summary.rows(), "failing": failing, "all_hold": summary.all_hold}

@@ -100,6 +100,7 @@ class _Maker:
         self.tokenizer = TaskTokenizer.for_task(request.task)
 
     def _line(self, trace, summary: GenSummary) -> str:
+        trace.task = self.request.task  # as the request names it (a plug-in's module:Class), so the record resolves
         text = trace.to_text()
         trace.meta.chars = len(text)
         trace.meta.tokens = self.tokenizer.count(text)

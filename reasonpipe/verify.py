@@ -198,7 +198,8 @@ def _iter_text(path: str, skip_bad: bool, summary: VerifySummary) -> Iterator[tu
             yield start, trace
 
 
-def _exact_reports(traces: Iterator[tuple[int, Trace]]) -> Iterator[tuple[Trace, TraceReport]]:
+def _exact_reports(traces: Iterator[tuple[int, Trace]],
+                   plugin: str | None = None) -> Iterator[tuple[Trace, TraceReport]]:
     verifiers: dict[str, Any] = {}
     for line, trace in traces:
         if trace.task == "formal":
@@ -206,7 +207,7 @@ def _exact_reports(traces: Iterator[tuple[int, Trace]]) -> Iterator[tuple[Trace,
                              "--backend lean", line=line)
         verifier = verifiers.get(trace.task)
         if verifier is None:
-            verifier = verifiers[trace.task] = get_verifier(trace.task)
+            verifier = verifiers[trace.task] = get_verifier(trace.task, plugin)
         yield trace, verifier.report(trace, line=line)
 
 
@@ -228,13 +229,16 @@ def _lean_reports(traces: Iterator[tuple[int, Trace]], verifier: Any, exact: boo
 
 def verify_file(path: str, *, fmt: str = "auto", out: str | None = None, skip_bad: bool = False,
                 keep_failing: int = 20, per_trace: bool = False, progress: Any = None, backend: str = "exact",
-                lean: Any = None) -> VerifySummary:
+                lean: Any = None, verifier: str | None = None) -> VerifySummary:
     """Verify every trace in ``path``; write per-trace verdicts to ``out`` (JSONL) when given.
 
-    ``backend``: exact | lean | exact+lean; ``lean``: a :class:`reasonpipe.verifiers.lean.LeanConfig` for the Lean ones.
+    ``backend``: exact | lean | exact+lean; ``lean``: a :class:`reasonpipe.verifiers.lean.LeanConfig` for the Lean ones;
+    ``verifier``: a plug-in verifier (``module:attr``, exact backend) instead of each task's own.
     """
     if backend not in BACKENDS:
         raise InputError(f"unknown backend {backend!r} (known: {', '.join(BACKENDS)})", field="backend")
+    if verifier and backend != "exact":
+        raise InputError(f"a plug-in verifier runs as the exact backend, not {backend}", field="verifier")
     summary = VerifySummary(backend=backend)
     started = time.perf_counter()
     with contextlib.ExitStack() as stack:  # on any error the partial verdicts file is removed
@@ -242,7 +246,7 @@ def verify_file(path: str, *, fmt: str = "auto", out: str | None = None, skip_ba
         traces = iter_traces(path, fmt, skip_bad=skip_bad, summary=summary)
         lean_verifier = None
         if backend == "exact":
-            reports = _exact_reports(traces)
+            reports = _exact_reports(traces, verifier or None)
         else:
             from reasonpipe.verifiers.lean import LeanConfig, LeanVerifier
 

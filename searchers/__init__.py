@@ -3,7 +3,8 @@
 ``countdown``: ``dfs``, ``bfs``, ``beam``, ``direct``, ``kbacktrack``; ``sudoku``: ``dfs``, ``direct``,
 ``kbacktrack``; ``reachability``: ``path``, ``bfs``, ``direct``; the reasoning-gym tasks
 (:mod:`reasonpipe.tasks.gym`): ``direct``, ``kbacktrack`` (:mod:`reasonpipe.searchers.gym`). Each is
-``(task, problem, options, rng) -> Trace`` (see :mod:`reasonpipe.searchers.base`).
+``(task, problem, options, rng) -> Trace`` (see :mod:`reasonpipe.searchers.base`). A plug-in searcher is named
+``module:function`` instead (``docs/plugins.md``), for any task; a plug-in task has only plug-in searchers.
 
 Example::
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from reasonpipe.errors import InputError
+from reasonpipe.plugins import is_plugin, load_object
 from reasonpipe.tasks import GYM_TASKS
 from reasonpipe.searchers import countdown, gym, reachability, sudoku
 from reasonpipe.searchers.base import SearchFailed, SearchOptions
@@ -30,10 +32,16 @@ GYM_SEARCHERS: dict[str, Callable] = gym.SEARCHERS
 
 
 def get_searcher(task: str, name: str) -> Callable:
-    """The searcher ``name`` for ``task``; InputError listing the valid names otherwise."""
+    """The searcher ``name`` for ``task``, or the plug-in ``module:function`` ``name`` names; InputError listing the
+    valid names otherwise."""
+    if is_plugin(name):
+        return load_object(name, "searcher", "searcher")
     table = SEARCHERS.get(task)
     if table is None and task in GYM_TASKS:
         table = GYM_SEARCHERS
+    if table is None and is_plugin(task):
+        raise InputError(f"{name!r} is a built-in searcher; the plug-in task {task} needs a plug-in searcher "
+                         f"(module:function)", field="searcher")
     if table is None:
         raise InputError(f"no searchers for task {task!r} (known: {', '.join(SEARCHERS)})", field="task")
     if name not in table:

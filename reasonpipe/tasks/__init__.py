@@ -4,6 +4,10 @@ Each task class provides the DESIGN.md contract — ``generate(rng)``, ``prompt(
 ``parse_answer(text)``, ``score(problem, text)``, ``vocabulary()`` — plus its trace ``grammar`` and
 problem (de)serialisation. Options go into the task's config dataclass.
 
+A plug-in task is named ``module:Class`` instead of a registered name (``docs/plugins.md``): the class must have
+the contract's attributes (:data:`CONTRACT`; which one is missing is the error), and its options dataclass is its
+class attribute ``config_class`` (none: the task takes no options, and is built as ``Class()``).
+
 Importing this package plugs the registry into :mod:`reasonpipe.traces` (``use_task_registry``), which sits
 below the tasks and so cannot look them up itself: ``Trace.from_text("countdown", ...)`` and the JSONL
 records then resolve task names here, reasoning-gym tasks included (still imported only when first used).
@@ -20,6 +24,7 @@ import importlib
 from typing import Any
 
 from reasonpipe.errors import InputError
+from reasonpipe.plugins import is_plugin, load_object
 from reasonpipe.tasks.countdown import CountdownConfig, CountdownTask
 from reasonpipe.tasks.reachability import ReachabilityConfig, ReachabilityTask
 from reasonpipe.tasks.sudoku import SudokuConfig, SudokuTask
@@ -42,11 +47,40 @@ GYM_TASKS: dict[str, str] = {
 }
 
 
+# what a task class must have (the Task contract, docs/architecture.md); a plug-in task is checked against it
+CONTRACT = ("generate", "prompt", "parse_answer", "score", "vocabulary", "grammar", "problem_to_json",
+            "problem_from_json")
+PLUGIN_HINT = "or a plug-in task class as module:Class"
+
+
+@dataclasses.dataclass
+class NoOptions:
+    """The options of a plug-in task without a ``config_class``: none."""
+
+
 def task_names() -> list[str]:
     return [*TASKS, *GYM_TASKS]
 
 
-def _entry(name: Any) -> tuple[type, type] | None:
+def _plugin_entry(spec: str, field: str) -> tuple[type, type]:
+    cls = load_object(spec, field, "task class")
+    if not isinstance(cls, type):
+        raise InputError(f"{spec} is a {type(cls).__name__}, not a task class", field=field)
+    missing = [name for name in CONTRACT if not hasattr(cls, name)]
+    if missing:
+        raise InputError(f"the plug-in task {spec} lacks {', '.join(missing)} of the task contract "
+                         f"({', '.join(CONTRACT)}; docs/plugins.md)", field=field)
+    if not callable(getattr(cls.grammar, "parse", None)):
+        raise InputError(f"the plug-in task {spec}: its grammar has no parse(text) -> steps", field=field)
+    config_cls = getattr(cls, "config_class", None)
+    if config_cls is None:
+        return cls, NoOptions
+    if not (isinstance(config_cls, type) and dataclasses.is_dataclass(config_cls)):
+        raise InputError(f"the plug-in task {spec}: config_class must be a dataclass, got {config_cls!r}", field=field)
+    return cls, config_cls
+
+
+def _entry(name: Any, field: str | None = None) -> tuple[type, type] | None:
     if not isinstance(name, str):
         return None
     if name in TASKS:
@@ -56,31 +90,40 @@ def _entry(name: Any) -> tuple[type, type] | None:
 
         module, cls = GYM_TASKS[name].split(":")
         return getattr(importlib.import_module(module), cls), GymConfig
+    if is_plugin(name):
+        return _plugin_entry(name, field or "task")
     return None
 
 
+def _unknown(name: Any, field: str | None) -> InputError:
+    return InputError(f"unknown task {name!r} (known: {', '.join(task_names())}) {PLUGIN_HINT}", field=field)
+
+
 def get_task_class(name: Any, *, field: str | None = None) -> type:
-    """The task class registered as ``name``; InputError listing the known names otherwise."""
-    entry = _entry(name)
+    """The task class registered as ``name``, or the plug-in class ``module:Class``; InputError listing the known
+    names otherwise (or saying what the plug-in lacks)."""
+    entry = _entry(name, field)
     if entry is None:
-        raise InputError(f"unknown task {name!r} (known: {', '.join(task_names())})", field=field)
+        raise _unknown(name, field)
     return entry[0]
 
 
 def make_task(name: str, **options: Any):
     """A task instance; ``options`` are fields of its config dataclass (unknown ones are an error)."""
-    cls = get_task_class(name)
-    config_cls = _entry(name)[1]
+    entry = _entry(name)
+    if entry is None:
+        raise _unknown(name, None)
+    cls, config_cls = entry
     _check_known(name, config_cls, options)
-    return cls(config_cls(**options))
+    return cls() if config_cls is NoOptions else cls(config_cls(**options))
 
 
 def _check_known(name: str, config_cls: type, options: dict[str, Any]) -> None:
     known = {f.name for f in dataclasses.fields(config_cls)}
     unknown = sorted(set(options) - known)
     if unknown:
-        raise InputError(f"unknown option(s) {', '.join(unknown)} for task {name} (known: {', '.join(sorted(known))})",
-                         field=unknown[0])
+        raise InputError(f"unknown option(s) {', '.join(unknown)} for task {name} "
+                         f"(known: {', '.join(sorted(known)) or 'none'})", field=unknown[0])
 
 
 def check_options(name: str, options: dict[str, Any], field: str = "task_options") -> None:
@@ -89,9 +132,9 @@ def check_options(name: str, options: dict[str, Any], field: str = "task_options
     field's error is the caller's to name). For a config's ``__post_init__``: the check at load."""
     from reasonpipe.config import build
 
-    entry = _entry(name)
+    entry = _entry(name, "task")
     if entry is None:
-        raise InputError(f"unknown task {name!r} (known: {', '.join(task_names())})", field="task")
+        raise _unknown(name, "task")
     try:
         _check_known(name, entry[1], options)
         build(entry[1], options)
