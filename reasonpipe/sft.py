@@ -81,20 +81,24 @@ from reasonpipe.distributed import (
 from reasonpipe.errors import InputError
 from reasonpipe.jsonl import RecordReader, atomic_write, drop_rows_after
 from reasonpipe.manifest import write_manifest
-from reasonpipe.models import build_model, resolve_device
+from reasonpipe.models import build_model, check_model, load_causal_lm, load_tokenizer, merge_adapter, resolve_device
 from reasonpipe.tasks import get_task_class
+from reasonpipe.textformat import TextFormat
 from reasonpipe.tokenizer import TaskTokenizer, count_tokens
+from reasonpipe.trainer_args import TrainerSettings, tracking, trl_arguments, trl_report_to
 from reasonpipe.trl_compat import GRADIENT_CHECKPOINTING_HELP
 
 
 @dataclass
-class SFTConfig:
+class SFTConfig(TrainerSettings):
     """One SFT run (YAML keys; ``--key value`` overrides)."""
 
     data: list[str] = field(default_factory=list, metadata=helptext("JSONL trace files"))
     out: str = field(default="runs/sft", metadata=helptext("run folder: checkpoints/, final/, metrics.jsonl, manifest.json"))
     task: str = field(default="countdown", metadata=helptext("the task of the traces (its tokenizer)"))
-    model: str = field(default="tiny", metadata=helptext("a size (tiny, 3M, 17M, 38M, 144M) or a checkpoint folder"))
+    model: str = field(default="tiny", metadata=helptext(
+        "a size (tiny, 3M, 17M, 38M, 144M: from scratch), a model folder (a reasonpipe checkpoint or any Hugging Face "
+        "causal LM) or a hub id (reasonpipe.models.resolve_model)"))
     max_len: int = field(default=4096, metadata=helptext("tokens per example; longer examples are dropped (and counted)"))
     batch_size: int = field(default=16, metadata=helptext("examples per device and step"))
     grad_accum: int = field(default=1, metadata=helptext("gradient-accumulation steps per optimizer step"))
@@ -126,8 +130,9 @@ class SFTConfig:
     diagnostics_every: int = field(default=0, metadata=helptext(
         "steps between learning diagnostics on the held-out traces (rows in metrics.jsonl); 0: at the end only"))
 
-    def __post_init__(self) -> None:  # a known task, checked at load
+    def __post_init__(self) -> None:  # a known task (and the shared settings), checked at load
         get_task_class(self.task, field="task")
+        super().__post_init__()
 
 
 # -- data ---------------------------------------------------------------------------------------------
@@ -171,17 +176,21 @@ class DataStats:
     completion_tokens: int = 0
     max_len_seen: int = 0
     heldout: int = 0  # traces kept out of training for the learning diagnostics
+    no_answer: int = 0  # layout answer: traces that claim no answer (nothing for <answer>), left out
 
 
-def build_dataset(paths: list[str], task: str, hf: Any, max_len: int, heldout: int = 0):
+def build_dataset(paths: list[str], task: str, hf: Any, max_len: int, heldout: int = 0,
+                  text_format: TextFormat | None = None):
     """An Arrow dataset with ``input_ids`` and ``labels`` (-100 on <bos> and the prompt), its examples' lengths,
-    its stats, and the last ``heldout`` traces of the data as ``(text, prompt)`` pairs, kept out of the dataset."""
+    its stats, and the last ``heldout`` traces of the data as ``(text, prompt)`` pairs, kept out of the dataset.
+    ``text_format`` with a model tokenizer: each example is its prompt's and completion's ids as the format writes
+    them (:meth:`reasonpipe.textformat.TextFormat.prompt_ids`, ``completion_ids``)."""
     import pyarrow as pa
     from datasets import Dataset
 
     task_cls = get_task_class(task)
     task_obj = task_cls()
-    enc = FastEncoder(TaskTokenizer.for_task(task), hf)
+    enc = None if text_format is not None and text_format.pretrained else FastEncoder(TaskTokenizer.for_task(task), hf)
     bos, eos = hf.bos_token_id, hf.eos_token_id
     ids_parts, label_parts, offsets = [], [], [0]
     stats = DataStats()
@@ -209,22 +218,33 @@ def build_dataset(paths: list[str], task: str, hf: Any, max_len: int, heldout: i
         while len(held) > seen // 10:
             yield held.popleft()
 
+    pretrained = text_format is not None and text_format.pretrained
     for text, prompt in records():
-        p = enc.encode(prompt)
-        c = enc.encode(text[len(prompt):])
-        n = 1 + len(p) + len(c) + 1
+        if pretrained:
+            completion = text_format.completion_of(task_obj, prompt, text)
+            if completion is None:
+                stats.no_answer += 1
+                continue
+            p = np.asarray(text_format.prompt_ids(hf, text_format.wrap(task_obj, prompt)), dtype=np.int32)
+            c = np.asarray(text_format.completion_ids(hf, completion), dtype=np.int32)  # ends with EOS
+            pieces = [p, c]
+        else:
+            p = np.concatenate([[bos], enc.encode(prompt)])
+            c = enc.encode(text[len(prompt):])
+            pieces = [p, c, [eos]]
+        n = sum(len(x) for x in pieces)
         if n > max_len:
             stats.dropped_too_long += 1
             continue
-        seq = np.concatenate([[bos], p, c, [eos]]).astype(np.int32)
+        seq = np.concatenate(pieces).astype(np.int32)
         lab = seq.copy()
-        lab[: 1 + len(p)] = -100
+        lab[: len(p)] = -100
         ids_parts.append(seq)
         label_parts.append(lab)
         offsets.append(offsets[-1] + n)
         stats.examples += 1
         stats.tokens += n
-        stats.completion_tokens += len(c) + 1
+        stats.completion_tokens += n - len(p)
         stats.max_len_seen = max(stats.max_len_seen, n)
     if not stats.examples:
         raise InputError(f"no training examples (of {stats.dropped_too_long} traces, all longer than max_len "
@@ -260,21 +280,23 @@ def bucketed_order(lengths: np.ndarray, batch_size: int, batches: int, seed: int
 
 # -- training -----------------------------------------------------------------------------------------
 
-def make_trainer(cfg: SFTConfig, model: Any, hf: Any, dataset: Any, callbacks: list,
-                 cum_tokens: list[int] | None = None):
-    """The TRL SFTTrainer subclass (:func:`reasonpipe.trl_compat.sft_trainer_class`), configured for speed (see
-    the module docstring).
+# TRL fields reasonpipe sets -> the SFTConfig field to set instead (the rest of what trl_config sets is fixed)
+TRL_HOMES = {"per_device_train_batch_size": "batch_size", "gradient_accumulation_steps": "grad_accum",
+             "max_steps": "max_steps (or max_tokens)", "learning_rate": "lr", "lr_scheduler_kwargs": "min_lr_ratio",
+             "warmup_steps": "warmup_steps", "weight_decay": "weight_decay", "logging_steps": "log_every",
+             "save_steps": "save_every", "save_total_limit": "keep_checkpoints", "seed": "seed", "data_seed": "seed",
+             "bf16": "bf16", "use_cpu": "device", "torch_compile": "compile",
+             "gradient_checkpointing": "gradient_checkpointing", "dataloader_num_workers": "workers",
+             "report_to": "report_to", "disable_tqdm": "quiet", "output_dir": "out"}
 
-    ``cum_tokens[s]``: training tokens in the first ``s + 1`` steps (logged as ``tokens_seen``).
-    """
+
+def trl_config(cfg: SFTConfig):
+    """TRL's SFTConfig for ``cfg``: reasonpipe's settings and the ``trl:`` pass-through
+    (:func:`reasonpipe.trainer_args.trl_arguments`; a refused or unknown key is an InputError naming it)."""
     from trl import SFTConfig as TRLConfig
 
-    from reasonpipe.trl_compat import sft_trainer_class
-
-    device = resolve_device(cfg.device)
-    cuda = device == "cuda"
-
-    args = TRLConfig(
+    cuda = resolve_device(cfg.device) == "cuda"
+    owned = dict(
         output_dir=os.path.join(cfg.out, "checkpoints"),
         per_device_train_batch_size=cfg.batch_size,
         gradient_accumulation_steps=cfg.grad_accum,
@@ -297,7 +319,7 @@ def make_trainer(cfg: SFTConfig, model: Any, hf: Any, dataset: Any, callbacks: l
         gradient_checkpointing=cfg.gradient_checkpointing,
         dataloader_num_workers=cfg.workers,
         dataloader_pin_memory=cuda,
-        report_to="none",
+        report_to=trl_report_to(cfg.report_to),
         disable_tqdm=cfg.quiet or not sys.stderr.isatty(),  # in a log: StepLines instead
         dataset_kwargs={"skip_prepare_dataset": True},
         max_length=None,
@@ -306,6 +328,21 @@ def make_trainer(cfg: SFTConfig, model: Any, hf: Any, dataset: Any, callbacks: l
         remove_unused_columns=False,
         save_only_model=False,
     )
+    return trl_arguments(TRLConfig, owned, cfg.trl, TRL_HOMES)
+
+
+def make_trainer(cfg: SFTConfig, model: Any, hf: Any, dataset: Any, callbacks: list,
+                 cum_tokens: list[int] | None = None, run_folder: str | None = None):
+    """The TRL SFTTrainer subclass (:func:`reasonpipe.trl_compat.sft_trainer_class`), configured for speed (see
+    the module docstring).
+
+    ``cum_tokens[s]``: training tokens in the first ``s + 1`` steps (logged as ``tokens_seen``). ``run_folder``:
+    where the trackers write (default ``cfg.out``; a DDP worker's trainer writes its checkpoints elsewhere).
+    """
+    from reasonpipe.trl_compat import sft_trainer_class
+
+    args = trl_config(cfg)
+    callbacks = list(callbacks) + tracking(cfg.report_to, run_folder or cfg.out)
     trainer = sft_trainer_class()(model=model, args=args, train_dataset=dataset, processing_class=hf,
                                   callbacks=callbacks, cum_tokens=cum_tokens)
     if cfg.quiet or not sys.stderr.isatty():
@@ -341,7 +378,8 @@ def _callbacks(cfg: SFTConfig, metrics_path: str, started: float, hf: Any, heldo
 
         def measure(self, state, model) -> None:
             texts, prompts = [t for t, _ in heldout], [p for _, p in heldout]
-            acc = token_accuracy(model, hf, self.task, texts, prompts, max_len=cfg.max_len)
+            acc = token_accuracy(model, hf, self.task, texts, prompts, max_len=cfg.max_len,
+                                 text_format=cfg.text_format())
             latest.clear()
             latest.update(step=state.global_step, **acc.as_dict())
             write({"step": state.global_step, "time": round(time.time() - started, 3),
@@ -368,7 +406,7 @@ def train(cfg: SFTConfig, callbacks: list | tuple = ()) -> dict[str, Any]:
     in ``RAY_ADDRESS`` (as inside a Ray job), else starts a local one; ``device="auto"`` trains on GPUs (NCCL)
     when the cluster has one per worker, else on CPUs (gloo).
     """
-    _check(cfg)
+    check(cfg)
     if cfg.num_workers > 1:  # the workers run in their own working folders: every path they get is absolute
         cfg = dataclasses.replace(cfg, out=os.path.abspath(cfg.out), data=[os.path.abspath(p) for p in cfg.data],
                                   resume=cfg.resume if cfg.resume in ("auto", "never") else os.path.abspath(cfg.resume))
@@ -387,8 +425,10 @@ def train(cfg: SFTConfig, callbacks: list | tuple = ()) -> dict[str, Any]:
     return summary
 
 
-def _check(cfg: SFTConfig) -> None:
-    """Settings that cannot work, before any work starts."""
+def check(cfg: SFTConfig) -> Any:
+    """Settings that cannot work, stopped before anything is written (the job calls it before its stage): the
+    model with its tokenizer and format (:func:`reasonpipe.models.check_model`), the TRL pass-through, the rest.
+    Returns the model check."""
     if cfg.num_workers < 1:
         raise InputError(f"num_workers must be at least 1, not {cfg.num_workers}", field="num_workers")
     if not cfg.data:
@@ -403,6 +443,9 @@ def _check(cfg: SFTConfig) -> None:
     for path in cfg.data if ddp else ():
         if not os.path.isfile(path):
             raise InputError("no such data file", path=path, field="data")
+    found = check_model(cfg.model, cfg.text_format(), cfg.task)
+    cfg.check_settings(found.source.kind, lambda: trl_config(cfg), cfg.out)
+    return found
 
 
 def _ddp_worker(config: dict[str, Any]) -> None:
@@ -437,9 +480,11 @@ def _train_loop(cfg: SFTConfig, callbacks: list | tuple = (), *, rank: int = 0, 
     import torch
 
     torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
-    hf = TaskTokenizer.for_task(cfg.task).hf()
+    text_format = cfg.text_format()
+    source = check_model(cfg.model, text_format, cfg.task).source
+    hf = load_tokenizer(source.path) if text_format.pretrained else TaskTokenizer.for_task(cfg.task).hf()
     started = time.time()
-    dataset, lengths, stats, heldout = build_dataset(cfg.data, cfg.task, hf, cfg.max_len, cfg.heldout)
+    dataset, lengths, stats, heldout = build_dataset(cfg.data, cfg.task, hf, cfg.max_len, cfg.heldout, text_format)
     global_batch = cfg.batch_size * world
     order = bucketed_order(lengths, global_batch, cfg.max_steps * cfg.grad_accum, cfg.seed)
     per_step = lengths[np.asarray(order)].reshape(-1, global_batch * cfg.grad_accum).sum(axis=1)
@@ -449,7 +494,11 @@ def _train_loop(cfg: SFTConfig, callbacks: list | tuple = (), *, rank: int = 0, 
     # DDP: the whole global order on every rank; Accelerate shards it by micro-batch (see the module docstring)
     dataset = dataset.select(order[: cfg.max_steps * global_batch * cfg.grad_accum])
     prepared = time.time() - started
-    model = build_model(cfg.model, hf, max_positions=max(cfg.max_len, 512), seed=cfg.seed)
+    if source.kind == "size":
+        model = build_model(cfg.model, hf, max_positions=max(cfg.max_len, 512), seed=cfg.seed)
+    else:  # float32 weights (bf16 on CUDA comes from autocast); an adapter folder keeps training its adapter
+        model = load_causal_lm(source.path, trainable=True, dtype=torch.float32)
+    model = cfg.with_lora(model)
 
     local_checkpoints = os.path.join(cfg.out, "checkpoints")
     if restored:
@@ -473,7 +522,7 @@ def _train_loop(cfg: SFTConfig, callbacks: list | tuple = (), *, rank: int = 0, 
     all_callbacks = list(first_callbacks) + (_callbacks(cfg, metrics_path, started, hf, heldout, diagnostics)
                                              if rank == 0 else []) + list(callbacks)
     trainer_cfg = cfg if trainer_out is None else dataclasses.replace(cfg, out=trainer_out)
-    trainer = make_trainer(trainer_cfg, model, hf, dataset, all_callbacks, cum_tokens)
+    trainer = make_trainer(trainer_cfg, model, hf, dataset, all_callbacks, cum_tokens, run_folder=cfg.out)
     t0 = time.time()
     result = trainer.train(resume_from_checkpoint=checkpoint)
     seconds = time.time() - t0
@@ -484,6 +533,9 @@ def _train_loop(cfg: SFTConfig, callbacks: list | tuple = (), *, rank: int = 0, 
     if rank != 0:
         return None
     hf.save_pretrained(final)
+    text_format.save(final)
+    if cfg.lora.enabled and cfg.lora.merge:
+        merge_adapter(final, os.path.join(cfg.out, "merged"))
     steps = trainer.state.global_step
     history = [r for r in trainer.state.log_history if "loss" in r]
     tokens_seen = cum_tokens[steps - 1] - (cum_tokens[start_step - 1] if start_step else 0)
@@ -495,6 +547,8 @@ def _train_loop(cfg: SFTConfig, callbacks: list | tuple = (), *, rank: int = 0, 
         "first_loss": history[0]["loss"] if history else None, "last_loss": history[-1]["loss"] if history else None,
         "train_loss": result.training_loss, "data": asdict(stats),
         "parameters": sum(p.numel() for p in model.parameters()), "device": resolve_device(cfg.device),
+        "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
+        "text_format": dataclasses.asdict(text_format), "model_source": source.kind,
         "diagnostics": diagnostics or None,
     }
     if checksums is not None:

@@ -26,6 +26,7 @@ from typing import Any
 from reasonpipe.budgets import sequence_flops
 from reasonpipe.sampling import Completion
 from reasonpipe.tasks import completion_text, score_completion
+from reasonpipe.textformat import ANSWER, TextFormat
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
@@ -58,13 +59,18 @@ class Judged:
 
 
 def judge(task: Any, problem: Any, prompt: str, completion: Completion, token_prefix: int | None = None,
-          tokenizer: Any = None) -> Judged:
-    """Score ``prompt + completion`` (optionally only its first ``token_prefix`` generated tokens)."""
+          tokenizer: Any = None, text_format: TextFormat | None = None) -> Judged:
+    """Score ``prompt + completion`` (optionally only its first ``token_prefix`` generated tokens); in the answer
+    layout of ``text_format``, the ``<answer>`` content (:meth:`reasonpipe.textformat.TextFormat.score`)."""
     text = completion.text
     if token_prefix is not None and completion.tokens > token_prefix:
         ids = completion.ids[:token_prefix]
         text = tokenizer.decode([t for t in ids if t != tokenizer.eos_token_id])
         completion = Completion(text, token_prefix, completion.prompt_tokens, False, ids)
+    if text_format is not None and text_format.layout == "answer":
+        ok = text_format.score(task, problem, text) == 1.0
+        found = ANSWER.findall(text)
+        return Judged(completion, ok, " ".join(found[-1].split()) if found else None)
     ok = score_completion(task, problem, prompt, text) == 1.0
     answer = task.parse_answer(completion_text(prompt, text))
     if isinstance(answer, list):

@@ -174,3 +174,17 @@ def cli(capsys):
         return CliResult(code, captured.out, captured.err)
 
     return run
+
+
+# --- a stand-in for a downloaded pretrained model --------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def pretrained_model(tmp_path_factory) -> str:
+    """The folder of a small "pretrained" Qwen2 with its own BPE tokenizer and chat template (tests/pretrained.py),
+    built once per session; loaded by path exactly like a model from the hub."""
+    import importlib.util as iu
+
+    spec = iu.spec_from_file_location("pretrained_standin", TESTS / "pretrained.py")
+    module = iu.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.build(str(tmp_path_factory.mktemp("pretrained") / "model"))

@@ -14,10 +14,12 @@ Example::
 
 from __future__ import annotations
 
+import ast
 import random
 import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from functools import lru_cache
 from typing import Any
 
@@ -361,6 +363,41 @@ class CountdownTask:
         ops = self.parse_answer(text)
         return 1.0 if ops is not None and self.check_solution(problem, ops) else 0.0
 
+    # the answer as one equation: the <answer> form of TinyZero and How Much Backtracking
+    ANSWER_HINT = "one equation that uses every number exactly once, e.g. <answer> (1 + 2) * 3 </answer>"
+
+    def answer_text(self, text: str) -> str | None:
+        """The answer of the trace ``text`` as one equation (``(2 + 4) * 4``), or None when it claims none."""
+        ops = self.parse_answer(text)
+        if not ops:
+            return None
+        pending: dict[int, list[str]] = {}  # value -> expressions of earlier results not used yet
+        expr = ""
+        for op in ops:
+            a = pending[op.a].pop() if pending.get(op.a) else str(op.a)
+            b = pending[op.b].pop() if pending.get(op.b) else str(op.b)
+            expr = f"{a} {op.sym} {b}"
+            pending.setdefault(op.result, []).append(f"({expr})")
+        return expr
+
+    def score_answer(self, problem: CountdownProblem, answer: str) -> float:
+        """1.0 when ``answer`` is an equation over + - * / and parentheses that uses every number of the problem
+        exactly once and equals the target (exact rational arithmetic: TinyZero's rule), else 0.0; never raises."""
+        if not isinstance(answer, str) or len(answer) > 1000:
+            return 0.0
+        text = answer.strip()
+        if "=" in text:  # "expression = target" is accepted when the stated target is the problem's
+            text, _, rhs = text.partition("=")
+            if rhs.strip() != str(problem.target):
+                return 0.0
+        try:
+            tree = ast.parse(text.strip(), mode="eval")
+            numbers: list[int] = []
+            value = _evaluate(tree.body, numbers)
+        except (SyntaxError, ValueError, ZeroDivisionError, RecursionError, TypeError):
+            return 0.0
+        return 1.0 if sorted(numbers) == sorted(problem.nums) and value == problem.target else 0.0
+
     @staticmethod
     @lru_cache(maxsize=1)
     def vocabulary() -> tuple[str, ...]:
@@ -421,3 +458,18 @@ def _check_int(value: Any, field: str) -> None:
     if not 0 <= value < MAX_VALUE:
         shown = str(value) if abs(value) < 10**20 else f"a {len(str(abs(value)))}-digit number"
         raise InputError(f"{shown} is out of range 0..{MAX_VALUE - 1}", field=field)
+
+
+_OPERATORS = {ast.Add: Fraction.__add__, ast.Sub: Fraction.__sub__, ast.Mult: Fraction.__mul__,
+              ast.Div: Fraction.__truediv__}
+
+
+def _evaluate(node: ast.AST, numbers: list[int]) -> Fraction:
+    """The value of an equation's syntax tree (numbers and + - * / only), collecting the numbers it uses;
+    ValueError for anything else."""
+    if isinstance(node, ast.Constant) and type(node.value) is int and 0 <= node.value <= MAX_VALUE:
+        numbers.append(node.value)
+        return Fraction(node.value)
+    if isinstance(node, ast.BinOp) and type(node.op) in _OPERATORS:
+        return _OPERATORS[type(node.op)](_evaluate(node.left, numbers), _evaluate(node.right, numbers))
+    raise ValueError(f"not part of an equation: {type(node).__name__}")

@@ -27,11 +27,11 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("base: errors, files, configs, reports, hashing, kernels", (
         "reasonpipe.errors", "reasonpipe.environ", "reasonpipe.seeds", "reasonpipe.stats", "reasonpipe.jsonl", "reasonpipe.config", "reasonpipe.console",
         "reasonpipe.report", "reasonpipe.manifest", "reasonpipe.stage", "reasonpipe.checkpoints", "reasonpipe.localray",
-        "reasonpipe.processes",
+        "reasonpipe.processes", "reasonpipe.plugins",
         "reasonpipe.kernels", "reasonpipe.fhash")),
     ("trace grammars", ("reasonpipe.traces",)),
     ("tasks: problems, rules, scores", ("reasonpipe.tasks",)),
-    ("tokenizer", ("reasonpipe.tokenizer",)),
+    ("tokenizer and text formats", ("reasonpipe.tokenizer", "reasonpipe.textformat")),
     ("search and verification", (
         "reasonpipe.searchers", "reasonpipe.verifiers", "reasonpipe.tracegen", "reasonpipe.verify", "reasonpipe.programsearch")),
     ("models, sampling, inference strategies", (
@@ -39,7 +39,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "reasonpipe.strategies")),
     ("training and evaluation", (
         "reasonpipe.diagnostics", "reasonpipe.trl_compat", "reasonpipe.distributed", "reasonpipe.sft", "reasonpipe.rewards", "reasonpipe.rl", "reasonpipe.evaluation",
-        "reasonpipe.latent", "reasonpipe.latent_data", "reasonpipe.latent_train", "reasonpipe.latent_probe")),
+        "reasonpipe.trainer_args", "reasonpipe.export", "reasonpipe.latent", "reasonpipe.latent_data", "reasonpipe.latent_train", "reasonpipe.latent_probe")),
     ("jobs", ("reasonpipe.jobs",)),
     ("command line", ("reasonpipe.cli", "reasonpipe.__main__", "reasonpipe")),
 ]

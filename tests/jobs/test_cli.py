@@ -334,7 +334,7 @@ def test_a_bad_override_exits_2_with_one_line_naming_the_field_and_the_valid_one
     r = cli("sft", "--max_step", 3)
     assert r.code == 2 and r.err.count("\n") == 1
     assert r.err.startswith("reasonpipe sft: error: --max_step: no such field (did you mean --max_steps?)")
-    assert "the fields of SFTConfig: data, out, task" in r.err
+    assert "the fields of SFTConfig: tokenizer, format, layout, system, lora, trl, report_to, data, out, task" in r.err
     r = cli("pipeline", "--config", config, "--datasets.0.nn", 3)
     assert r.code == 2 and "--datasets.0.nn: no such field (did you mean --datasets.0.n?)" in r.err
     assert "fields of datasets.0 (DatasetBlock): k, beam, heuristic, threshold, max_nodes, name, task, searcher, n," in r.err

@@ -46,7 +46,7 @@ def test_a_bad_nested_key_fails_at_load_naming_file_line_and_field_and_nothing_r
     path.write_text(PIPELINE.replace("name: t", f"name: t\nruns_dir: {tmp_path / 'runs'}"))
     r = cli("pipeline", "--config", path)
     assert r.code == 2 and r.err.count("\n") == 1, r.err
-    assert f"{path}:10: field 'models.0.settings.max_stepz': unknown key (known: task, model," in r.err
+    assert f"{path}:10: field 'models.0.settings.max_stepz': unknown key (known: tokenizer, format, layout, system, lora, trl, report_to, task, model," in r.err
     assert ran == [] and not (tmp_path / "runs").exists()
 
 
