@@ -26,7 +26,7 @@ from reasonpipe.rl import RLConfig, check, train
 from reasonpipe.stage import Stage
 
 # RLConfig fields that do not change what the run writes (or that the stage's inputs carry instead).
-UNTRACKED = ("out", "quiet", "resume", "save_every", "keep_checkpoints")
+UNTRACKED = ("out", "quiet", "resume", "save_every", "keep_checkpoints", "max_failures")
 
 
 def rl_stage(config: RLConfig) -> Stage:

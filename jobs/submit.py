@@ -34,8 +34,11 @@ and RL from their last checkpoint, trace files from their last chunk), so a retr
 attempt stopped. A stopped job is not retried. Inside a job, Ray Train restarts lost SFT workers by itself
 (``max_failures``) and trace generation reruns a lost worker's chunks.
 
-Not done here: building environments on the cluster (``pip``/``conda`` in the runtime_env), moving data,
-or choosing a node. Job fields named like ``submit``'s own flags (``--name``, ``--address``) go
+Multi-node: ``--storage PATH_OR_URI`` names the shared storage the run folders live on; before the job is
+submitted, a small job runs :mod:`reasonpipe.storage` on the cluster (every node writes and reads a marker there)
+and a node that cannot is named, with the reason, and nothing is submitted; the job gets ``REASONPIPE_STORAGE``.
+``--runtime-env '{pip: [...], env_vars: {...}, container: {...}}'`` is merged into the job's runtime_env (Ray's
+fields: the environment on every node is Ray's to build from it). Not done here: moving data, or choosing a node. Job fields named like ``submit``'s own flags (``--name``, ``--address``) go
 after ``--``: ``reasonpipe submit pipeline --config F -- --name other``.
 
 Example::
@@ -482,14 +485,20 @@ def _submit_command(args: argparse.Namespace) -> int:
                name=args.name, num_gpus=args.num_gpus, environ=os.environ, now=time.time(),
                python="python" if address is not None else sys.executable,
                local_address=address is not None and same_machine(address))
+    sub = with_runtime_env(sub, getattr(args, "runtime_env", None), getattr(args, "storage", None))
     if address is None:
         with embedded_ray() as url:
             _check_local_gpus(sub.num_gpus)
-            return _run_with_retries(connect(url), sub, None, url, retries)
+            client = connect(url)
+            if getattr(args, "storage", None):
+                check_storage_on_cluster(client, sub, args.storage)
+            return _run_with_retries(client, sub, None, url, retries)
     client = connect(address)
     for rel in sub.large_files:
         _say(f"not uploading {rel} (over {LARGE_FILE_BYTES // 2**20} MiB)")
     _say(f"uploading {sub.runtime_env['working_dir']} as the job's working_dir")
+    if getattr(args, "storage", None):
+        check_storage_on_cluster(client, sub, args.storage)
     if args.no_wait:
         sid = _submit(client, sub)
         _say(f"{sid} submitted to {address}: {sub.entrypoint}")
@@ -497,6 +506,44 @@ def _submit_command(args: argparse.Namespace) -> int:
         _say(f"follow it with: reasonpipe jobs logs {sid} --follow --address {address}")
         return 0
     return _run_with_retries(client, sub, address, address, retries)
+
+
+def with_runtime_env(sub: Submission, extra: str | None, storage: str | None) -> Submission:
+    """``sub`` with the user's ``--runtime-env`` mapping merged into its runtime_env (its ``env_vars`` merged with
+    ours; a bad mapping is a SubmitError) and ``REASONPIPE_STORAGE`` set when ``storage`` is given."""
+    env = dict(sub.runtime_env)
+    if extra:
+        import yaml
+
+        try:
+            more = yaml.safe_load(extra)
+        except yaml.YAMLError as e:
+            raise SubmitError(f"--runtime-env is not JSON or YAML: {' '.join(str(e).split())[:160]}") from None
+        if not isinstance(more, dict):
+            raise SubmitError("--runtime-env must be a mapping, e.g. '{pip: [peft==0.22.0]}'")
+        env_vars = {**env.get("env_vars", {}), **{k: str(v) for k, v in (more.pop("env_vars", None) or {}).items()}}
+        env.update(more)
+        env["env_vars"] = env_vars
+    if storage:
+        env["env_vars"] = {**env.get("env_vars", {}), "REASONPIPE_STORAGE": storage}
+    return dataclasses.replace(sub, runtime_env=env)
+
+
+def check_storage_on_cluster(client: Any, sub: Submission, storage: str, timeout_s: float = 300.0) -> None:
+    """Run ``python -m reasonpipe.storage STORAGE`` as a small job on the cluster (every node writes and reads a
+    marker there, :mod:`reasonpipe.storage`); a SubmitError naming the nodes and reasons when it fails, so the
+    real job is never submitted."""
+    python = sub.entrypoint.split(" -m ", 1)[0]
+    check = dataclasses.replace(sub, entrypoint=f"{python} -m reasonpipe.storage {shlex.quote(storage)}",
+                                submission_id=f"{sub.submission_id}-storage", metadata={"check": "storage"})
+    sid = _submit(client, check)
+    status = wait_terminal(client, sid, timeout_s)
+    logs = client.get_job_logs(sid)
+    lines = [line for line in logs.splitlines() if line.startswith(f"storage {storage}:")]
+    if status != "SUCCEEDED":
+        found = "; ".join(lines) or log_tail(logs, 3)
+        raise SubmitError(f"--storage {storage} is not usable from every node ({status}): {found}")
+    _say(lines[-1] if lines else f"storage {storage}: checked")
 
 
 def _run_with_retries(client: Any, sub: Submission, address: str | None, url: str, retries: int) -> int:
@@ -590,6 +637,11 @@ def add_parsers(sub: Any) -> None:
     submit.add_argument("--no-wait", action="store_true", help="print the job id and return (needs an address)")
     submit.add_argument("--retries", type=int, default=0, help="submit a FAILED job again up to N times; it resumes "
                         "from its run folder (jobs default to resume: auto)")
+    submit.add_argument("--storage", help="the shared storage the run folders live on (a path mounted on every node, "
+                        "or a URI such as s3://bucket/runs): checked from every node before the job is submitted "
+                        "(reasonpipe.storage); the job gets it as REASONPIPE_STORAGE")
+    submit.add_argument("--runtime-env", help="a JSON or YAML mapping merged into the job's runtime_env (pip, "
+                        "env_vars, container image...; Ray's runtime_env fields), e.g. '{pip: [peft==0.22.0]}'")
 
     jobs = sub.add_parser("jobs", help="list, inspect, follow or stop submitted Ray jobs")
     actions = jobs.add_subparsers(dest="jobs_action", required=True)

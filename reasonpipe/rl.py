@@ -90,6 +90,11 @@ class RLConfig(TrainerSettings):
         "per-token log-probs/entropies by reasonpipe.kernels.logprob (reasonpipe.trl_compat.fused_logprob_trainer_class)"))
     vllm_mode: str = field(default="colocate", metadata=helptext("colocate | server"))
     quiet: bool = field(default=False, metadata=helptext("no progress bar or log lines (metrics.jsonl only)"))
+    num_workers: int = field(default=1, metadata=helptext(
+        "data-parallel training processes; > 1: DDP on Ray Train (reasonpipe.distributed), the same global batch "
+        "(prompts_per_step x num_generations, split over the workers)"))
+    max_failures: int = field(default=2, metadata=helptext(
+        "num_workers > 1: restarts from the last checkpoint after a worker dies (-1: no limit)"))
 
     def __post_init__(self) -> None:  # the task's options, checked at load
         from reasonpipe.tasks import check_options
@@ -109,6 +114,16 @@ class RLConfig(TrainerSettings):
             raise InputError("resume must be auto, never or a checkpoint folder", field="resume")
         if self.vllm_mode not in ("colocate", "server"):
             raise InputError(f"unknown vllm_mode {self.vllm_mode!r} (colocate | server)", field="vllm_mode")
+        if self.num_workers < 1:
+            raise InputError(f"num_workers must be at least 1, not {self.num_workers}", field="num_workers")
+        if (self.prompts_per_step * self.num_generations) % self.num_workers:
+            raise InputError(f"the global batch ({self.prompts_per_step} prompts x {self.num_generations} "
+                             f"generations) must split evenly over {self.num_workers} workers", field="num_workers")
+        if self.num_workers > 1 and self.use_vllm:
+            raise InputError("use_vllm with num_workers > 1 is not supported: the workers roll out with "
+                             "transformers", field="use_vllm")
+        if self.num_workers > 1 and self.max_failures < -1:
+            raise InputError("max_failures must be -1 (no limit) or at least 0", field="max_failures")
 
 
 def check(cfg: RLConfig) -> Any:
@@ -240,15 +255,15 @@ TRL_HOMES = {"per_device_train_batch_size": "prompts_per_step", "num_generations
              "vllm_mode": "vllm_mode", "gradient_checkpointing": "gradient_checkpointing", "output_dir": "out"}
 
 
-def grpo_config(cfg: RLConfig):
-    """TRL's GRPOConfig for ``cfg``: reasonpipe's settings and the ``trl:`` pass-through
-    (:func:`reasonpipe.trainer_args.trl_arguments`)."""
+def grpo_config(cfg: RLConfig, world: int = 1):
+    """TRL's GRPOConfig for ``cfg`` on ``world`` data-parallel processes (each a slice of the global batch):
+    reasonpipe's settings and the ``trl:`` pass-through (:func:`reasonpipe.trainer_args.trl_arguments`)."""
     from trl import GRPOConfig
 
     cuda = resolve_device(cfg.device) == "cuda"
     owned = dict(
         output_dir=os.path.join(cfg.out, "checkpoints"),
-        per_device_train_batch_size=cfg.prompts_per_step * cfg.num_generations,
+        per_device_train_batch_size=cfg.prompts_per_step * cfg.num_generations // world,
         num_generations=cfg.num_generations,
         max_completion_length=cfg.max_completion_length,
         temperature=cfg.temperature,
@@ -283,25 +298,28 @@ def dataset_prompt_ids(cfg: RLConfig, hf: Any, dataset: Any) -> list[int]:
 
 
 def make_trainer(cfg: RLConfig, model: Any, hf: Any, dataset: Any, reward: Any, callbacks: list,
-                 probe_ids: list[int] | None = None):
-    """TRL's GRPO trainer (or the fused-log-prob one) for ``cfg``; ``probe_ids``: a prompt's ids, the check of every
-    weight sync on CPU-colocated vLLM (default: the dataset's first prompt)."""
+                 probe_ids: list[int] | None = None, world: int = 1, run_folder: str | None = None):
+    """TRL's GRPO trainer (the fused-log-prob one with ``fused_logprobs``), its transformers rollouts seeded per
+    row of the global batch (:func:`reasonpipe.trl_compat.seeded_rollout_trainer_class`), for ``cfg`` on ``world``
+    processes; ``probe_ids``: a prompt's ids, the check of every weight sync on CPU-colocated vLLM (default: the
+    dataset's first prompt); ``run_folder``: where the trackers write (default ``cfg.out``)."""
     from trl import GRPOTrainer
 
-    from reasonpipe.trl_compat import check_trl, fused_logprob_trainer_class, use_cpu_weight_sync
+    from reasonpipe.trl_compat import (check_trl, fused_logprob_trainer_class, seeded_rollout_trainer_class,
+                                       use_cpu_weight_sync)
 
     check_trl()
 
     cuda = resolve_device(cfg.device) == "cuda"
-    args = grpo_config(cfg)
-    callbacks = list(callbacks) + tracking(cfg.report_to, cfg.out)
+    args = grpo_config(cfg, world)
+    callbacks = list(callbacks) + tracking(cfg.report_to, run_folder or cfg.out)
     if cfg.use_vllm:
         if resolve_model(cfg.model).kind == "size":
             raise InputError("use_vllm needs a checkpoint folder as model (vLLM loads it from disk)", field="model")
         for key, value in (("VLLM_CPU_KVCACHE_SPACE", "1"), ("VLLM_ENABLE_V1_MULTIPROCESSING", "0"),
                            ("HF_HUB_OFFLINE", "1")):
             os.environ.setdefault(key, value)
-    trainer_class = fused_logprob_trainer_class() if cfg.fused_logprobs else GRPOTrainer
+    trainer_class = seeded_rollout_trainer_class(fused_logprob_trainer_class() if cfg.fused_logprobs else GRPOTrainer)
     trainer = trainer_class(model=model, reward_funcs=[reward], args=args, train_dataset=dataset,
                             processing_class=hf, callbacks=callbacks)
     if cfg.use_vllm and cfg.vllm_mode == "colocate" and not cuda:
@@ -376,16 +394,76 @@ def _process_env_restored(names: tuple[str, ...] = ("RANK", "LOCAL_RANK", "WORLD
 
 
 def train(cfg: RLConfig, callbacks: list | tuple = ()) -> dict[str, Any]:
-    """Run (or resume) one GRPO run; returns its summary (also ``out/summary.json``)."""
+    """Run (or resume) one GRPO run; returns its summary (also ``out/summary.json``), with ``report.md``,
+    ``grpo.png`` and ``manifest.json``.
+
+    ``num_workers > 1`` runs :func:`_train_loop` data-parallel on Ray Train workers
+    (:func:`reasonpipe.distributed.run_on_workers`, as SFT does): every worker rolls out its slice of the global
+    batch (TRL gathers the rewards, so a prompt's whole group is in one advantage computation), DDP averages the
+    gradients, checkpoints go through Ray to ``out/checkpoints``, and a dead worker restarts the group from the
+    last one (``max_failures``). Rollouts are seeded per row of the global batch, so 2 workers sample what one
+    process samples."""
+    import dataclasses
+
+    from reasonpipe.distributed import run_on_workers
+    from reasonpipe.manifest import write_manifest
+
+    check(cfg)
+    if cfg.num_workers > 1:  # the workers run in their own working folders: every path they get is absolute
+        cfg = dataclasses.replace(cfg, out=os.path.abspath(cfg.out), model=_absolute_if_folder(cfg.model),
+                                  resume=cfg.resume if cfg.resume in ("auto", "never") else os.path.abspath(cfg.resume))
+    os.makedirs(cfg.out, exist_ok=True)
+    if cfg.num_workers == 1:
+        summary = _train_loop(cfg, callbacks)
+    else:
+        run_on_workers(_ddp_worker, {"cfg": cfg, "callbacks": list(callbacks)}, num_workers=cfg.num_workers,
+                       out=cfg.out, device=cfg.device, max_failures=cfg.max_failures,
+                       keep_checkpoints=cfg.keep_checkpoints, fresh=cfg.resume != "auto")
+        with open(os.path.join(cfg.out, "summary.json"), encoding="utf-8") as f:
+            summary = json.load(f)  # rank 0's
+    with open(os.path.join(cfg.out, "metrics.jsonl"), encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f]
+    probes = sorted((r for r in rows if any(k.startswith("probe/") for k in r)), key=lambda p: p["step"])
+    write_report(cfg, rows, probes, summary)
+    write_manifest(cfg.out, asdict(cfg), cfg.seed, {}, extra={"summary": summary})
+    return summary
+
+
+def _absolute_if_folder(model: str) -> str:
+    return os.path.abspath(model) if os.path.isdir(model) else model
+
+
+def _ddp_worker(config: dict[str, Any]) -> None:
+    """One Ray Train worker (run by :func:`reasonpipe.distributed.run_on_workers`): :func:`_train_loop` as this
+    rank, resuming from the checkpoint Ray hands it, reporting its checkpoints to Ray from a scratch folder."""
+    import dataclasses
+
+    from reasonpipe.distributed import (gather_checksums, rank_and_world, report_to_ray, restored_checkpoint,
+                                        scratch_folder)
+
+    cfg = dataclasses.replace(config["cfg"], device="cuda" if config["use_gpu"] else "cpu")
+    rank, world = rank_and_world()
+    with restored_checkpoint() as restored, scratch_folder(rank) as scratch:
+        _train_loop(cfg, config["callbacks"], rank=rank, world=world, restored=restored,
+                    first_callbacks=[report_to_ray()], trainer_out=scratch, replica_checksums=gather_checksums)
+
+
+def _train_loop(cfg: RLConfig, callbacks: list | tuple = (), *, rank: int = 0, world: int = 1,
+                restored: tuple[str, str] | None = None, first_callbacks: list | tuple = (),
+                trainer_out: str | None = None, replica_checksums: Any = None) -> dict[str, Any] | None:
+    """The GRPO run, the same in the single process (the defaults) and in every data-parallel worker: problems,
+    policy, dataset, reward, the checkpoint to resume from (``restored``, else ``cfg.resume``), the metrics file
+    (rank 0), training, ``final/`` and ``summary.json`` (rank 0). ``trainer_out``: where TRL writes its
+    checkpoints (default ``out``); ``replica_checksums``: every rank's parameter checksum (a collective).
+    Returns the summary on rank 0, None elsewhere."""
+    import dataclasses
+
     import torch
     from datasets import Dataset
 
     from reasonpipe.checkpoints import checkpoint_step, last_complete_checkpoint
-    from reasonpipe.manifest import write_manifest
     from reasonpipe.tasks import get_task_class
 
-    check(cfg)
-    os.makedirs(cfg.out, exist_ok=True)
     torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
     started = time.time()
     task, problems, probe = make_problems(cfg)
@@ -397,46 +475,56 @@ def train(cfg: RLConfig, callbacks: list | tuple = ()) -> dict[str, Any]:
     reward = make_reward(cfg.reward, cfg.task, cfg.task_options, text_format=fmt)
     metrics_path = os.path.join(cfg.out, "metrics.jsonl")
     checkpoint = None
-    if cfg.resume == "auto" and os.path.isdir(os.path.join(cfg.out, "checkpoints")):
+    if restored:
+        checkpoint = restored[0]
+    elif cfg.resume == "auto" and os.path.isdir(os.path.join(cfg.out, "checkpoints")):
         checkpoint = last_complete_checkpoint(os.path.join(cfg.out, "checkpoints"))
     elif cfg.resume not in ("auto", "never"):
         checkpoint = cfg.resume
+    resumed_from = restored[1] if restored else checkpoint
     probes: list[dict] = []
-    if checkpoint is None and os.path.exists(metrics_path):
+    if rank == 0 and checkpoint is None and os.path.exists(metrics_path):
         os.unlink(metrics_path)  # a fresh run: its metrics start empty
-    elif checkpoint is not None and os.path.exists(metrics_path):
+    elif rank == 0 and checkpoint is not None and os.path.exists(metrics_path):
         drop_rows_after(metrics_path, checkpoint_step(checkpoint))  # logged again
         with open(metrics_path, encoding="utf-8") as f:
             probes = [r for r in map(json.loads, f) if any(k.startswith("probe/") for k in r)]
+    ours = _callbacks(cfg, task, probe, hf, metrics_path, started, probes) if rank == 0 else []
+    trainer_cfg = cfg if trainer_out is None else dataclasses.replace(cfg, out=trainer_out)
     with _process_env_restored():
-        trainer = make_trainer(cfg, model, hf, dataset, reward,
-                               _callbacks(cfg, task, probe, hf, metrics_path, started, probes) + list(callbacks),
-                               probe_ids=fmt.prompt_ids(hf, fmt.user_text(task, problems[0])))
+        trainer = make_trainer(trainer_cfg, model, hf, dataset, reward, list(first_callbacks) + ours + list(callbacks),
+                               probe_ids=fmt.prompt_ids(hf, fmt.user_text(task, problems[0])), world=world,
+                               run_folder=cfg.out)
         t0 = time.time()
         trainer.train(resume_from_checkpoint=checkpoint)
         seconds = time.time() - t0
+    checksums = replica_checksums(model) if replica_checksums else None  # every rank joins
     final = os.path.join(cfg.out, "final")
-    trainer.save_model(final)
+    trainer.save_model(final)  # DDP: rank 0 writes
+    if rank != 0:
+        return None
     hf.save_pretrained(final)
     fmt.save(final)
     with open(metrics_path, encoding="utf-8") as f:
         rows = [json.loads(line) for line in f]
     rewards = [r["reward"] for r in rows if "reward" in r]
     span = max(1, min(10, len(rewards) // 2))  # mean reward over the first and the last 10 steps
+    probes = sorted(probes, key=lambda p: p["step"])
     summary = {
-        "steps": trainer.state.global_step, "resumed_from": checkpoint, "train_seconds": round(seconds, 2),
+        "steps": trainer.state.global_step, "resumed_from": resumed_from, "train_seconds": round(seconds, 2),
         "device": resolve_device(cfg.device), "first_steps": span,
         "reward_first": sum(rewards[:span]) / span if rewards else float("nan"),
         "reward_last": sum(rewards[-span:]) / span if rewards else float("nan"),
         "probe_before": probes[0] if probes else None, "probe_after": probes[-1] if probes else None,
         "parameters": sum(p.numel() for p in model.parameters()),
     }
+    if checksums is not None:
+        summary.update(workers=world, global_batch=cfg.prompts_per_step * cfg.num_generations,
+                       replica_checksums=checksums)
     gaps = getattr(trainer, "vllm_sync_gaps", None)
     if gaps is not None:  # CPU colocate: every weight sync was checked against the trained weights
         summary["vllm_sync_checks"] = len(gaps)
         summary["vllm_sync_max_logprob_gap"] = max(gaps, default=None)
     with atomic_write(os.path.join(cfg.out, "summary.json")) as f:
         json.dump(summary, f, indent=2)
-    write_report(cfg, rows, sorted(probes, key=lambda p: p["step"]), summary)
-    write_manifest(cfg.out, asdict(cfg), cfg.seed, {}, extra={"summary": summary})
     return summary

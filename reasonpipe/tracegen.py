@@ -271,8 +271,9 @@ def _ray_results(request: GenRequest, counter: GenSummary, start: int) -> Iterat
     with ray_session(num_cpus=max(request.workers, 1)):
         # A dead actor (SIGKILL, OOM, a lost node) is restarted and its unfinished calls run again: a chunk is a
         # pure function of (request, indices) and chunks are written in order, so none is lost or written twice.
-        actor = ray.remote(num_cpus=1, max_restarts=request.max_restarts,
-                           max_task_retries=request.max_restarts)(_RayMaker)
+        # SPREAD: on a cluster, the actors go to different nodes where they can (one node's CPUs are not filled first)
+        actor = ray.remote(num_cpus=1, max_restarts=request.max_restarts, max_task_retries=request.max_restarts,
+                           scheduling_strategy="SPREAD")(_RayMaker)
         actors = [actor.remote(request) for _ in range(request.workers)]
         yield from _ordered(lambda i, kind, arg: actors[i % len(actors)].run.remote(kind, arg), ray.get,
                             request, counter, start)

@@ -9,7 +9,10 @@ TRL's public API does not cover what the pipeline needs, so a few methods of its
 - :func:`fused_logprob_trainer_class`: ``GRPOTrainer`` whose per-token log-probabilities and entropies come from
   :mod:`reasonpipe.kernels.logprob` (``_get_per_token_logps_and_entropies``);
 - :func:`use_cpu_weight_sync`: TRL's colocated vLLM rebuilt in float32 on vLLM's CPU backend, with its
-  ``vllm_generation.sync_weights`` replaced by a checked reload (:func:`vllm_logprob_gap`).
+  ``vllm_generation.sync_weights`` replaced by a checked reload (:func:`vllm_logprob_gap`);
+- :func:`seeded_rollout_trainer_class`: a ``GRPOTrainer`` (or a subclass) whose transformers rollouts are a pure
+  function of (seed, step, row of the global batch) (``_generate_single_turn``), so that any number of
+  data-parallel workers samples the completions one process samples.
 
 Each depends on the signature and behaviour of a private method, so :func:`check_trl` (called before a trainer is
 built) refuses a TRL whose major.minor version is not :data:`TESTED_TRL` (the version pyproject.toml pins), naming
@@ -31,7 +34,8 @@ TESTED_TRL = ("1.16",)  # major.minor versions whose private methods the overrid
 GRADIENT_CHECKPOINTING_HELP = ("recompute activations in the backward pass: less memory, about a third more compute "
                                "(TRL's default is on; off here: these models are small)")
 OVERRIDDEN = ("SFTTrainer._get_train_sampler", "SFTTrainer.compute_loss", "SFTTrainer.log",
-              "GRPOTrainer._get_per_token_logps_and_entropies", "GRPOTrainer.vllm_generation.sync_weights")
+              "GRPOTrainer._get_per_token_logps_and_entropies", "GRPOTrainer.vllm_generation.sync_weights",
+              "GRPOTrainer._generate_single_turn")
 
 
 def check_trl(version: str | None = None) -> str:
@@ -215,3 +219,73 @@ def fused_logprob_trainer_class() -> type:
             return logps, (torch.cat(all_entropies, dim=0) if compute_entropy else None), None
 
     return FusedLogprobGRPOTrainer
+
+
+def seeded_rollout_trainer_class(base: type) -> type:
+    """``base`` (TRL's ``GRPOTrainer`` or a subclass of it) whose transformers rollouts are a pure function of
+    (seed, global step, generation call, row of the global batch), whatever the number of processes.
+
+    TRL samples with the process's torch generator, so two data-parallel workers would draw other completions than
+    one process with the same global batch. Here each row is sampled by the Gumbel-max trick: the logits divided by
+    the temperature, plus Gumbel noise from a generator of the row's own (seeded by
+    ``reasonpipe.seeds.int_seed("grpo-rollout", seed, step, call, row)``, ``row`` = process index x rows per
+    process + the row's index here, which is the row's place in the global batch as Accelerate shards it), then
+    the argmax: an exact sample of softmax(logits / T). The result is the same distribution as TRL's sampling, a
+    different random stream. Only plain temperature sampling is seeded this way: with ``top_p < 1``, ``top_k``,
+    ``min_p`` or vLLM rollouts TRL's own sampling runs. Cost: one small random draw per row and token (negligible
+    beside the forward pass on CPU; on a GPU, batches of hundreds of rows add that many kernel launches per token).
+    """
+    import copy
+
+    import torch
+    from transformers import LogitsProcessorList
+
+    from reasonpipe.seeds import int_seed
+
+    check_trl()
+
+    class GumbelRows:
+        """A logits processor: scores / T + Gumbel noise, one generator per row."""
+
+        def __init__(self, seeds: list[int], temperature: float) -> None:
+            self.seeds, self.temperature, self.generators = seeds, temperature, None
+
+        def __call__(self, input_ids, scores):
+            if self.generators is None:
+                self.generators = [torch.Generator(device=scores.device).manual_seed(s) for s in self.seeds]
+            u = torch.stack([torch.rand(scores.shape[-1], generator=g, device=scores.device) for g in self.generators])
+            gumbel = -torch.log(-torch.log(u.clamp(1e-10, 1 - 1e-7)))
+            return scores.float() / self.temperature + gumbel
+
+    class SeededRolloutTrainer(base):
+        def _seedable(self) -> bool:
+            g = None if self.use_vllm else getattr(self, "generation_config", None)
+            return (g is not None and bool(getattr(g, "do_sample", True)) and (g.top_p is None or g.top_p >= 1.0)
+                    and not g.top_k and not getattr(g, "min_p", None) and (self.temperature or 0) > 0)
+
+        def _generate_single_turn(self, prompt_ids, *args, **kwargs):
+            if not self._seedable():
+                return super()._generate_single_turn(prompt_ids, *args, **kwargs)
+            step = self.state.global_step
+            self._rollout_call = getattr(self, "_rollout_call", (step, -1))
+            call = self._rollout_call[1] + 1 if self._rollout_call[0] == step else 0
+            self._rollout_call = (step, call)
+            first = self.accelerator.process_index * len(prompt_ids)
+            seeds = [int_seed("grpo-rollout", self.args.seed, step, call, first + i) for i in range(len(prompt_ids))]
+            model = self.accelerator.unwrap_model(self.model_wrapped)
+            greedy = copy.deepcopy(self.generation_config)
+            greedy.do_sample, greedy.temperature, greedy.top_p, greedy.top_k = False, None, None, None
+            original = model.generate
+
+            def generate(*a, **k):
+                k["generation_config"] = greedy
+                return original(*a, logits_processor=LogitsProcessorList([GumbelRows(seeds, self.temperature)]), **k)
+
+            model.generate = generate
+            try:
+                return super()._generate_single_turn(prompt_ids, *args, **kwargs)
+            finally:
+                del model.generate
+
+    SeededRolloutTrainer.__name__ = f"Seeded{base.__name__}"
+    return SeededRolloutTrainer

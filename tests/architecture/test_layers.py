@@ -27,7 +27,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("base: errors, files, configs, reports, hashing, kernels", (
         "reasonpipe.errors", "reasonpipe.environ", "reasonpipe.seeds", "reasonpipe.stats", "reasonpipe.jsonl", "reasonpipe.config", "reasonpipe.console",
         "reasonpipe.report", "reasonpipe.manifest", "reasonpipe.stage", "reasonpipe.checkpoints", "reasonpipe.localray",
-        "reasonpipe.processes", "reasonpipe.plugins",
+        "reasonpipe.processes", "reasonpipe.plugins", "reasonpipe.storage",
         "reasonpipe.kernels", "reasonpipe.fhash")),
     ("trace grammars", ("reasonpipe.traces",)),
     ("tasks: problems, rules, scores", ("reasonpipe.tasks",)),

@@ -487,3 +487,16 @@ def test_a_failed_job_is_resubmitted_up_to_retries_times(statuses, retries, code
     assert S._run_with_retries(client, sub, "http://h:8265", "http://h:8265", retries) == code
     assert client.ids == ["reasonpipe-sft-c-1"] + [f"reasonpipe-sft-c-1-retry{k}" for k in range(1, submitted)]
     assert capsys.readouterr().err.count("submitting it again") == submitted - 1
+
+
+def test_runtime_env_and_storage_are_merged_into_the_job():
+    from reasonpipe.jobs.submit import Submission, SubmitError, with_runtime_env
+
+    sub = Submission("sft", "python -m reasonpipe.jobs.sft", "id", {"working_dir": "/x", "env_vars": {"A": "1"}}, {})
+    got = with_runtime_env(sub, "{pip: [peft==0.22.0], env_vars: {B: 2}}", "/mnt/shared/runs").runtime_env
+    assert got == {"working_dir": "/x", "pip": ["peft==0.22.0"],
+                   "env_vars": {"A": "1", "B": "2", "REASONPIPE_STORAGE": "/mnt/shared/runs"}}
+    assert with_runtime_env(sub, None, None) == sub
+    for bad in ("[1, 2]", "{pip: [", "3"):
+        with pytest.raises(SubmitError, match="--runtime-env"):
+            with_runtime_env(sub, bad, None)

@@ -124,7 +124,9 @@ def fused_trainer(tmp_path_factory):
 
 def test_switch_selects_fused_trainer(fused_trainer):
     trainer, _ = fused_trainer
-    assert type(trainer).__name__ == "FusedLogprobGRPOTrainer" and trainer.logprob_impl == "auto"
+    # the fused-log-prob trainer, under the seeded rollouts every GRPO run has (reasonpipe.trl_compat)
+    assert type(trainer).__name__ == "SeededFusedLogprobGRPOTrainer" and trainer.logprob_impl == "auto"
+    assert "FusedLogprobGRPOTrainer" in [c.__name__ for c in type(trainer).__mro__]
 
 
 def test_loss_and_grads_match_trl_reference_path(fused_trainer):
