@@ -229,6 +229,16 @@ def gather_checksums(model: Any) -> list[str]:
     return checksums
 
 
+def gather_worker_nodes() -> list[str]:
+    """The Ray node id of every rank, in rank order (a collective: every rank calls it): where the workers ran."""
+    import ray
+    import torch.distributed as dist
+
+    nodes: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(nodes, ray.get_runtime_context().get_node_id())
+    return nodes
+
+
 def param_checksum(model: Any) -> str:
     """SHA-256 of a model's parameters and buffers (bytes, in name order): equal iff bit-identical."""
     import torch

@@ -438,23 +438,26 @@ def _ddp_worker(config: dict[str, Any]) -> None:
     rank, resuming from the checkpoint Ray hands it, reporting its checkpoints to Ray from a scratch folder."""
     import dataclasses
 
-    from reasonpipe.distributed import (gather_checksums, rank_and_world, report_to_ray, restored_checkpoint,
-                                        scratch_folder)
+    from reasonpipe.distributed import (gather_checksums, gather_worker_nodes, rank_and_world, report_to_ray,
+                                        restored_checkpoint, scratch_folder)
 
     cfg = dataclasses.replace(config["cfg"], device="cuda" if config["use_gpu"] else "cpu")
     rank, world = rank_and_world()
     with restored_checkpoint() as restored, scratch_folder(rank) as scratch:
         _train_loop(cfg, config["callbacks"], rank=rank, world=world, restored=restored,
+                    summary_extra={"worker_nodes": gather_worker_nodes()},
                     first_callbacks=[report_to_ray()], trainer_out=scratch, replica_checksums=gather_checksums)
 
 
 def _train_loop(cfg: RLConfig, callbacks: list | tuple = (), *, rank: int = 0, world: int = 1,
                 restored: tuple[str, str] | None = None, first_callbacks: list | tuple = (),
-                trainer_out: str | None = None, replica_checksums: Any = None) -> dict[str, Any] | None:
+                trainer_out: str | None = None, replica_checksums: Any = None,
+                summary_extra: dict[str, Any] | None = None) -> dict[str, Any] | None:
     """The GRPO run, the same in the single process (the defaults) and in every data-parallel worker: problems,
     policy, dataset, reward, the checkpoint to resume from (``restored``, else ``cfg.resume``), the metrics file
     (rank 0), training, ``final/`` and ``summary.json`` (rank 0). ``trainer_out``: where TRL writes its
-    checkpoints (default ``out``); ``replica_checksums``: every rank's parameter checksum (a collective).
+    checkpoints (default ``out``); ``replica_checksums``: every rank's parameter checksum (a collective);
+    ``summary_extra``: added to the summary (a DDP worker's: the Ray node of every rank).
     Returns the summary on rank 0, None elsewhere."""
     import dataclasses
 
@@ -521,6 +524,7 @@ def _train_loop(cfg: RLConfig, callbacks: list | tuple = (), *, rank: int = 0, w
     if checksums is not None:
         summary.update(workers=world, global_batch=cfg.prompts_per_step * cfg.num_generations,
                        replica_checksums=checksums)
+    summary.update(summary_extra or {})  # a DDP worker's: where the workers ran
     gaps = getattr(trainer, "vllm_sync_gaps", None)
     if gaps is not None:  # CPU colocate: every weight sync was checked against the trained weights
         summary["vllm_sync_checks"] = len(gaps)

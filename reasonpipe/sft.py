@@ -72,6 +72,7 @@ from reasonpipe.checkpoints import checkpoint_step, last_complete_checkpoint
 from reasonpipe.config import helptext
 from reasonpipe.distributed import (
     gather_checksums,
+    gather_worker_nodes,
     rank_and_world,
     report_to_ray,
     restored_checkpoint,
@@ -455,6 +456,7 @@ def _ddp_worker(config: dict[str, Any]) -> None:
     rank, world = rank_and_world()
     with restored_checkpoint() as restored, scratch_folder(rank) as scratch:
         _train_loop(cfg, config["callbacks"], rank=rank, world=world, restored=restored,
+                    summary_extra={"worker_nodes": gather_worker_nodes()},
                     first_callbacks=[report_to_ray()], trainer_out=scratch,
                     replica_checksums=gather_checksums)
 
@@ -462,7 +464,8 @@ def _ddp_worker(config: dict[str, Any]) -> None:
 def _train_loop(cfg: SFTConfig, callbacks: list | tuple = (), *, rank: int = 0, world: int = 1,
                 restored: tuple[str, str] | None = None, first_callbacks: list | tuple = (),
                 trainer_out: str | None = None,
-                replica_checksums: Callable[[Any], list[str]] | None = None) -> dict[str, Any] | None:
+                replica_checksums: Callable[[Any], list[str]] | None = None,
+                summary_extra: dict[str, Any] | None = None) -> dict[str, Any] | None:
     """The SFT training loop, the same in the single process (the defaults) and in every data-parallel worker.
 
     Builds the dataset and the global data order (batches of ``batch_size x world``), turns ``max_tokens``
@@ -553,6 +556,7 @@ def _train_loop(cfg: SFTConfig, callbacks: list | tuple = (), *, rank: int = 0, 
     }
     if checksums is not None:
         summary.update(workers=world, global_batch=global_batch * cfg.grad_accum, replica_checksums=checksums)
+    summary.update(summary_extra or {})  # a DDP worker's: where the workers ran
     with atomic_write(os.path.join(cfg.out, "summary.json")) as f:
         json.dump(summary, f, indent=2)
     return summary

@@ -70,10 +70,13 @@ class GenSummary:
     skipped: int = 0
     seconds: float = 0.0
     errors: list[str] = field(default_factory=list)
+    ray_nodes: dict[str, int] = field(default_factory=dict)  # backend ray: Ray node id -> chunks generated there
 
     def add(self, other: "GenSummary") -> None:
         for name in ("traces", "solved", "chars", "tokens", "backtracks", "nodes_expanded", "redraws", "skipped"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
+        for node, chunks in other.ray_nodes.items():
+            self.ray_nodes[node] = self.ray_nodes.get(node, 0) + chunks
         self.errors.extend(other.errors[: max(0, 20 - len(self.errors))])
 
     def rows(self) -> list[tuple[str, str]]:
@@ -257,7 +260,11 @@ class _RayMaker:
         self.maker = _Maker(request)
 
     def run(self, kind: str, arg: Any) -> tuple[list[str], GenSummary]:
-        return self.maker.generated(*arg) if kind == "generated" else self.maker.given(arg)
+        import ray
+
+        lines, part = self.maker.generated(*arg) if kind == "generated" else self.maker.given(arg)
+        part.ray_nodes = {ray.get_runtime_context().get_node_id(): 1}  # where it ran (GenSummary.ray_nodes)
+        return lines, part
 
 
 def _ray_results(request: GenRequest, counter: GenSummary, start: int) -> Iterator[tuple[list[str], GenSummary, int]]:
