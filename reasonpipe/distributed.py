@@ -1,11 +1,11 @@
 """Ray Train plumbing: run one per-worker training loop on ``num_workers`` Ray Train workers (``TorchTrainer``:
 DDP over gloo on CPU, NCCL on GPU), restarted from the last checkpoint when a worker dies.
 
-This module knows nothing of what is trained: the SFT stage (:mod:`reasonpipe.sft`) owns its training loop,
-shared by its single process and every worker, and hands it here when ``num_workers > 1`` (with one worker it
-never starts Ray). The layers::
+This module knows nothing of what is trained: the SFT and GRPO stages (:mod:`reasonpipe.sft`, :mod:`reasonpipe.rl`)
+own their training loops, each shared by its single process and every worker, and hand them here when
+``num_workers > 1`` (with one worker they never start Ray). The layers::
 
-    reasonpipe.sft          SFTConfig, data, make_trainer, the loop (_train_loop), train() -> run_on_workers
+    reasonpipe.sft, .rl     configs, data, make_trainer, the loop (_train_loop), train() -> run_on_workers
       reasonpipe.distributed  Ray start/join, TorchTrainer, checkpoints via Ray, the worker-side helpers
         reasonpipe.localray     a local Ray beside others
 

@@ -41,7 +41,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from reasonpipe.errors import InputError
@@ -149,9 +149,11 @@ class ModelSource:
     kind: str
     path: str
 
-    @property
-    def pretrained_folder(self) -> bool:
-        return self.kind != "size"
+
+def absolute_if_folder(spec: str) -> str:
+    """``spec`` as an absolute path when it names a folder here (for workers that run in other folders), else as is
+    (a size or a hub id)."""
+    return os.path.abspath(spec) if os.path.isdir(spec) else spec
 
 
 def hub_offline() -> bool:
@@ -191,7 +193,6 @@ class ModelCheck:
     text_format: TextFormat
     vocab_size: int = 0          # the model's embedding rows (0 for a size: built to fit)
     tokenizer_size: int = 0
-    notes: list[str] = field(default_factory=list)
 
 
 def _task_vocab(task: str) -> dict[str, int]:
@@ -239,11 +240,7 @@ def check_model(spec: str, text_format: TextFormat, task: str, field: str = "mod
     if text_format.pretrained and text_format.format == "chat" and not getattr(tokenizer, "chat_template", None):
         raise InputError(f"format chat: the tokenizer of {spec} has no chat template; set format: plain",
                          field="format")
-    if saved is not None and saved.pretrained and saved != text_format:
-        notes = [f"{spec} was trained in {saved}; training it further in {text_format}"]
-    else:
-        notes = []
-    return ModelCheck(source, text_format, vocab_size, n_tok, notes)
+    return ModelCheck(source, text_format, vocab_size, n_tok)
 
 
 def _embedding_rows(folder: str) -> int:

@@ -19,6 +19,9 @@ reward is the task's exact scorer on the ``<answer>`` content. The text format o
 beside it; the config's ``tokenizer``/``format``/``layout`` must agree with it. ``resume: auto`` continues from the last
 checkpoint (TRL restores optimizer, scheduler, RNG and step); the prompt order is TRL's seeded sampler.
 
+Data-parallel (``num_workers > 1``): the same loop on Ray Train workers, the global batch split over them, the
+rollouts seeded per row so that any number of workers samples the same completions (see :func:`train`).
+
 What it does not do: no reference-model KL unless ``beta > 0`` (the paper's runs used 0); no reward
 normalisation beyond GRPO's group baseline; the probe's pass@k uses the unbiased estimator over
 ``max(probe_ks)`` samples.
@@ -41,7 +44,7 @@ from typing import Any
 from reasonpipe.config import helptext
 from reasonpipe.errors import InputError
 from reasonpipe.jsonl import atomic_write, drop_rows_after
-from reasonpipe.models import resolve_device, resolve_model
+from reasonpipe.models import absolute_if_folder, resolve_device, resolve_model
 from reasonpipe.rewards import make_reward
 from reasonpipe.seeds import stream
 from reasonpipe.textformat import TextFormat
@@ -141,8 +144,7 @@ def check(cfg: RLConfig) -> Any:
         if saved != fmt:
             raise InputError(f"{cfg.model} was trained in {saved}; set tokenizer, format, layout and system to match",
                              field="layout")
-    fmt.check_task(make_task(cfg.task, **cfg.task_options))
-    cfg.check_settings(found.source.kind, lambda: grpo_config(cfg), cfg.out)
+    cfg.check_settings(found.source.kind, make_task(cfg.task, **cfg.task_options), lambda: grpo_config(cfg), cfg.out)
     return found
 
 
@@ -288,21 +290,13 @@ def grpo_config(cfg: RLConfig, world: int = 1):
     return trl_arguments(GRPOConfig, owned, cfg.trl, TRL_HOMES)
 
 
-def dataset_prompt_ids(cfg: RLConfig, hf: Any, dataset: Any) -> list[int]:
-    """The first prompt of ``dataset`` as TRL encodes it (the text's tokens; chat messages rendered)."""
-    prompt = dataset[0]["prompt"]
-    if isinstance(prompt, list):
-        return hf(hf.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True),
-                  add_special_tokens=False)["input_ids"]
-    return hf(prompt)["input_ids"]
-
-
 def make_trainer(cfg: RLConfig, model: Any, hf: Any, dataset: Any, reward: Any, callbacks: list,
                  probe_ids: list[int] | None = None, world: int = 1, run_folder: str | None = None):
     """TRL's GRPO trainer (the fused-log-prob one with ``fused_logprobs``), its transformers rollouts seeded per
     row of the global batch (:func:`reasonpipe.trl_compat.seeded_rollout_trainer_class`), for ``cfg`` on ``world``
-    processes; ``probe_ids``: a prompt's ids, the check of every weight sync on CPU-colocated vLLM (default: the
-    dataset's first prompt); ``run_folder``: where the trackers write (default ``cfg.out``)."""
+    processes; ``probe_ids``: a prompt's ids (:meth:`reasonpipe.textformat.TextFormat.prompt_ids`), the check of
+    every weight sync on CPU-colocated vLLM, which needs them; ``run_folder``: where the trackers write (default
+    ``cfg.out``)."""
     from trl import GRPOTrainer
 
     from reasonpipe.trl_compat import (check_trl, fused_logprob_trainer_class, seeded_rollout_trainer_class,
@@ -323,7 +317,9 @@ def make_trainer(cfg: RLConfig, model: Any, hf: Any, dataset: Any, reward: Any, 
     trainer = trainer_class(model=model, reward_funcs=[reward], args=args, train_dataset=dataset,
                             processing_class=hf, callbacks=callbacks)
     if cfg.use_vllm and cfg.vllm_mode == "colocate" and not cuda:
-        use_cpu_weight_sync(trainer, probe_ids or dataset_prompt_ids(cfg, hf, dataset))
+        if not probe_ids:
+            raise ValueError("make_trainer: CPU-colocated vLLM needs probe_ids to check its weight syncs")
+        use_cpu_weight_sync(trainer, probe_ids)
     if cfg.quiet or not sys.stderr.isatty():
         from transformers.trainer_callback import PrinterCallback
 
@@ -410,7 +406,7 @@ def train(cfg: RLConfig, callbacks: list | tuple = ()) -> dict[str, Any]:
 
     check(cfg)
     if cfg.num_workers > 1:  # the workers run in their own working folders: every path they get is absolute
-        cfg = dataclasses.replace(cfg, out=os.path.abspath(cfg.out), model=_absolute_if_folder(cfg.model),
+        cfg = dataclasses.replace(cfg, out=os.path.abspath(cfg.out), model=absolute_if_folder(cfg.model),
                                   resume=cfg.resume if cfg.resume in ("auto", "never") else os.path.abspath(cfg.resume))
     os.makedirs(cfg.out, exist_ok=True)
     if cfg.num_workers == 1:
@@ -427,10 +423,6 @@ def train(cfg: RLConfig, callbacks: list | tuple = ()) -> dict[str, Any]:
     write_report(cfg, rows, probes, summary)
     write_manifest(cfg.out, asdict(cfg), cfg.seed, {}, extra={"summary": summary})
     return summary
-
-
-def _absolute_if_folder(model: str) -> str:
-    return os.path.abspath(model) if os.path.isdir(model) else model
 
 
 def _ddp_worker(config: dict[str, Any]) -> None:

@@ -152,11 +152,12 @@ class VLLMSampler:
         from reasonpipe.models import is_adapter, load_tokenizer, merge_adapter
 
         if is_adapter(path):  # vLLM serves the merged model (removed with this sampler)
+            import shutil
             import tempfile
             import weakref
 
             merged = tempfile.mkdtemp(prefix="reasonpipe-merged-")
-            weakref.finalize(self, __import__("shutil").rmtree, merged, True)
+            weakref.finalize(self, shutil.rmtree, merged, True)
             path = merge_adapter(path, os.path.join(merged, "model"))
         self.tokenizer = load_tokenizer(path)
         self.text_format = TextFormat.load(path)

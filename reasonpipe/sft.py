@@ -82,7 +82,8 @@ from reasonpipe.distributed import (
 from reasonpipe.errors import InputError
 from reasonpipe.jsonl import RecordReader, atomic_write, drop_rows_after
 from reasonpipe.manifest import write_manifest
-from reasonpipe.models import build_model, check_model, load_causal_lm, load_tokenizer, merge_adapter, resolve_device
+from reasonpipe.models import (absolute_if_folder, build_model, check_model, load_causal_lm, load_tokenizer,
+                               merge_adapter, resolve_device, resolve_model)
 from reasonpipe.tasks import get_task_class
 from reasonpipe.textformat import TextFormat
 from reasonpipe.tokenizer import TaskTokenizer, count_tokens
@@ -410,6 +411,7 @@ def train(cfg: SFTConfig, callbacks: list | tuple = ()) -> dict[str, Any]:
     check(cfg)
     if cfg.num_workers > 1:  # the workers run in their own working folders: every path they get is absolute
         cfg = dataclasses.replace(cfg, out=os.path.abspath(cfg.out), data=[os.path.abspath(p) for p in cfg.data],
+                                  model=absolute_if_folder(cfg.model),
                                   resume=cfg.resume if cfg.resume in ("auto", "never") else os.path.abspath(cfg.resume))
     os.makedirs(cfg.out, exist_ok=True)
     if cfg.num_workers == 1:
@@ -445,7 +447,7 @@ def check(cfg: SFTConfig) -> Any:
         if not os.path.isfile(path):
             raise InputError("no such data file", path=path, field="data")
     found = check_model(cfg.model, cfg.text_format(), cfg.task)
-    cfg.check_settings(found.source.kind, lambda: trl_config(cfg), cfg.out)
+    cfg.check_settings(found.source.kind, get_task_class(cfg.task)(), lambda: trl_config(cfg), cfg.out)
     return found
 
 
@@ -484,7 +486,7 @@ def _train_loop(cfg: SFTConfig, callbacks: list | tuple = (), *, rank: int = 0, 
 
     torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
     text_format = cfg.text_format()
-    source = check_model(cfg.model, text_format, cfg.task).source
+    source = resolve_model(cfg.model)  # checked with the tokenizer by train() before any work
     hf = load_tokenizer(source.path) if text_format.pretrained else TaskTokenizer.for_task(cfg.task).hf()
     started = time.time()
     dataset, lengths, stats, heldout = build_dataset(cfg.data, cfg.task, hf, cfg.max_len, cfg.heldout, text_format)

@@ -32,6 +32,7 @@ class StorageReport:
     storage: str
     nodes: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    leftovers: list[str] = field(default_factory=list)  # markers a node could not remove (the check still holds)
 
 
 def _filesystem(storage: str):
@@ -56,7 +57,7 @@ def _write_marker(storage: str, token: str, node: str) -> str | None:
 
 
 def _read_markers(storage: str, token: str, nodes: list[str]) -> list[str]:
-    """On one node: the nodes whose markers it cannot see (then removes its own)."""
+    """On one node: the nodes whose markers it cannot see."""
     fs, path = _filesystem(storage)
     missing = []
     for node in nodes:
@@ -94,17 +95,22 @@ def check_storage(storage: str, timeout_s: float = 120.0) -> StorageReport:
             if missing:
                 report.problems.append(f"node {n[:12]}: does not see what node(s) {', '.join(m[:12] for m in missing)} "
                                        f"wrote there: not the same storage on every node")
-    _remove_markers(storage, token, nodes)
+    # each node removes its own marker (on storage that is not shared, only it can); a failure is reported, not fatal
+    removed = ray.get([on(n, _remove_marker, storage, token, n) for n in nodes], timeout=timeout_s)
+    report.leftovers = [f"node {n[:12]}: {err}" for n, err in zip(nodes, removed) if err]
     return report
 
 
-def _remove_markers(storage: str, token: str, nodes: list[str]) -> None:
+def _remove_marker(storage: str, token: str, node: str) -> str | None:
+    """On one node: delete the marker it wrote (none when it could not write one); the error as a line, or None."""
     try:
         fs, path = _filesystem(storage)
-        for node in nodes:
-            fs.delete_file(f"{path}/{MARKER}-{token}-{node}")
-    except Exception:  # noqa: BLE001 (markers another node could not write, or a storage we cannot reach)
-        pass
+        marker = f"{path}/{MARKER}-{token}-{node}"
+        if fs.get_file_info(marker).type.name != "NotFound":
+            fs.delete_file(marker)
+    except Exception as e:  # noqa: BLE001 (reported by main as a leftover, not a failed check)
+        return f"could not remove its marker: {type(e).__name__}: {' '.join(str(e).split())[:200]}"
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -117,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     report = check_storage(argv[0])
     for line in report.problems:
         print(f"storage {report.storage}: {line}", flush=True)
+    for line in report.leftovers:
+        print(f"warning: storage {report.storage}: {line}", file=sys.stderr, flush=True)
     if report.problems:
         return 2
     print(f"storage {report.storage}: shared by all {len(report.nodes)} nodes ({time.time() - started:.1f} s)")

@@ -86,10 +86,11 @@ class TrainerSettings:
         """How the traces become the model's text (saved beside the checkpoints as ``format.json``)."""
         return TextFormat(self.tokenizer, self.format, self.layout, self.system)
 
-    def check_settings(self, model_kind: str, trl_config: Any, out: str) -> None:
-        """Before a run writes anything: LoRA only on a pretrained model (``model_kind`` of
-        :class:`reasonpipe.models.ModelSource`), the ``trl:`` keys (``trl_config()`` builds TRL's config), the
-        trackers."""
+    def check_settings(self, model_kind: str, task: Any, trl_config: Any, out: str) -> None:
+        """Before a run writes anything: the layout for ``task`` (a task instance: the answer layout needs its
+        answer form), LoRA only on a pretrained model (``model_kind`` of :class:`reasonpipe.models.ModelSource`), the
+        ``trl:`` keys (``trl_config()`` builds TRL's config), the trackers."""
+        self.text_format().check_task(task)
         if self.lora.enabled and model_kind == "size":
             raise InputError("LoRA adapts a pretrained model: name a model folder or hub id, or set lora.rank: 0",
                              field="lora.rank")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import shutil
 
 import pytest
@@ -226,7 +227,7 @@ def test_grpo_of_a_pretrained_model_in_the_answer_layout(tmp_path, pretrained_mo
     task = make_task("countdown", **TASK)
     for problem, completion, reward in seen:  # every reward is the task's exact scorer on the <answer> tag
         p = type(task).problem_from_json(json.loads(problem))
-        tags = __import__("re").findall(r"<answer>(.*?)</answer>", completion, __import__("re").S)
+        tags = re.findall(r"<answer>(.*?)</answer>", completion, re.S)
         assert reward == (task.score_answer(p, tags[-1]) if tags else 0.0)
     with open(tmp_path / "g" / "metrics.jsonl") as f:
         rows = [r for r in map(json.loads, f) if "reward" in r]
@@ -352,3 +353,15 @@ def test_grpo_and_the_samplers_load_a_lora_adapter(tmp_path, data, pretrained_mo
     summary = rl.train(rl.RLConfig(out=str(tmp_path / "rl"), format="chat", **base))
     assert summary["steps"] == 1 and (tmp_path / "rl" / "final" / "adapter_config.json").is_file()
     assert not (tmp_path / "x").exists()
+
+
+def test_the_answer_layout_needs_a_task_with_an_answer_form(tmp_path, pretrained_model):
+    from reasonpipe.sft import SFTConfig, check
+
+    traces = tmp_path / "s.jsonl"
+    traces.write_text("")
+    cfg = SFTConfig(data=[str(traces)], out=str(tmp_path / "out"), task="sudoku", model=pretrained_model,
+                    tokenizer="model", layout="answer")
+    with pytest.raises(InputError, match="no answer form"):
+        check(cfg)
+    assert not (tmp_path / "out").exists()
