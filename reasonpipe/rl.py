@@ -38,6 +38,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -50,6 +51,7 @@ from reasonpipe.seeds import stream
 from reasonpipe.textformat import TextFormat
 from reasonpipe.trainer_args import TrainerSettings, tracking, trl_arguments, trl_report_to
 from reasonpipe.trl_compat import GRADIENT_CHECKPOINTING_HELP
+from reasonpipe.vllm_server import ServerSettings
 
 
 @dataclass
@@ -91,7 +93,10 @@ class RLConfig(TrainerSettings):
     gradient_checkpointing: bool = field(default=False, metadata=helptext(GRADIENT_CHECKPOINTING_HELP))
     fused_logprobs: bool = field(default=False, metadata=helptext(
         "per-token log-probs/entropies by reasonpipe.kernels.logprob (reasonpipe.trl_compat.fused_logprob_trainer_class)"))
-    vllm_mode: str = field(default="colocate", metadata=helptext("colocate | server"))
+    vllm_mode: str = field(default="colocate", metadata=helptext(
+        "colocate (vLLM in the trainer's process) | server (a vLLM server: vllm_server)"))
+    vllm_server: ServerSettings = field(default_factory=ServerSettings, metadata=helptext(
+        "vllm_mode server: the server the job starts or names by url (reasonpipe.vllm_server)"))
     quiet: bool = field(default=False, metadata=helptext("no progress bar or log lines (metrics.jsonl only)"))
     num_workers: int = field(default=1, metadata=helptext(
         "data-parallel training processes; > 1: DDP on Ray Train (reasonpipe.distributed), the same global batch "
@@ -123,8 +128,8 @@ class RLConfig(TrainerSettings):
             raise InputError(f"the global batch ({self.prompts_per_step} prompts x {self.num_generations} "
                              f"generations) must split evenly over {self.num_workers} workers", field="num_workers")
         if self.num_workers > 1 and self.use_vllm:
-            raise InputError("use_vllm with num_workers > 1 is not supported: the workers roll out with "
-                             "transformers", field="use_vllm")
+            raise InputError("use_vllm with num_workers > 1 is not supported (colocated or server): the workers "
+                             "roll out with transformers", field="use_vllm")
         if self.num_workers > 1 and self.max_failures < -1:
             raise InputError("max_failures must be -1 (no limit) or at least 0", field="max_failures")
 
@@ -139,6 +144,15 @@ def check(cfg: RLConfig) -> Any:
     cfg.validate()
     fmt = cfg.text_format()
     found = check_model(cfg.model, fmt, cfg.task)
+    if cfg.use_vllm and found.source.kind == "size":
+        raise InputError("use_vllm needs a checkpoint folder as model (vLLM loads it from disk)", field="model")
+    if cfg.use_vllm and cfg.vllm_mode == "server":
+        if cfg.lora.enabled or os.path.isfile(os.path.join(found.source.path, "adapter_config.json")):
+            raise InputError("vllm_mode server serves a whole model: train without LoRA, or merge the adapter first "
+                             "(lora.merge: true in the run that trained it) and start from merged/", field="lora")
+        if cfg.vllm_server.weight_sync == "nccl" and resolve_device(cfg.device) != "cuda":
+            raise InputError("weight_sync nccl pushes the weights over NCCL, which needs CUDA: use disk",
+                             field="vllm_server.weight_sync")
     if found.source.kind != "size" and os.path.isfile(os.path.join(found.source.path, "format.json")):
         saved = TextFormat.load(found.source.path)
         if saved != fmt:
@@ -254,7 +268,9 @@ TRL_HOMES = {"per_device_train_batch_size": "prompts_per_step", "num_generations
              "learning_rate": "lr", "max_steps": "max_steps", "logging_steps": "log_every", "save_steps": "save_every",
              "save_total_limit": "keep_checkpoints", "seed": "seed", "data_seed": "seed", "bf16": "bf16",
              "use_cpu": "device", "report_to": "report_to", "disable_tqdm": "quiet", "use_vllm": "use_vllm",
-             "vllm_mode": "vllm_mode", "gradient_checkpointing": "gradient_checkpointing", "output_dir": "out"}
+             "vllm_mode": "vllm_mode", "gradient_checkpointing": "gradient_checkpointing", "output_dir": "out",
+             "vllm_server_base_url": "vllm_server.url", "vllm_server_host": "vllm_server.url",
+             "vllm_server_port": "vllm_server.url", "vllm_server_timeout": "vllm_server.start_timeout"}
 
 
 def grpo_config(cfg: RLConfig, world: int = 1):
@@ -284,6 +300,10 @@ def grpo_config(cfg: RLConfig, world: int = 1):
         remove_unused_columns=False,  # the rewards read the `problem` column
         use_vllm=cfg.use_vllm,
         vllm_mode=cfg.vllm_mode,
+        vllm_server_base_url=cfg.vllm_server.url or None,  # a server the job starts: its client finds it
+        vllm_server_host="0.0.0.0",
+        vllm_server_port=8000,
+        vllm_server_timeout=cfg.vllm_server.start_timeout,
         save_only_model=False,
         gradient_checkpointing=cfg.gradient_checkpointing,
     )
@@ -291,16 +311,18 @@ def grpo_config(cfg: RLConfig, world: int = 1):
 
 
 def make_trainer(cfg: RLConfig, model: Any, hf: Any, dataset: Any, reward: Any, callbacks: list,
-                 probe_ids: list[int] | None = None, world: int = 1, run_folder: str | None = None):
+                 probe_ids: list[int] | None = None, world: int = 1, run_folder: str | None = None,
+                 server: Any = None):
     """TRL's GRPO trainer (the fused-log-prob one with ``fused_logprobs``), its transformers rollouts seeded per
     row of the global batch (:func:`reasonpipe.trl_compat.seeded_rollout_trainer_class`), for ``cfg`` on ``world``
     processes; ``probe_ids``: a prompt's ids (:meth:`reasonpipe.textformat.TextFormat.prompt_ids`), the check of
-    every weight sync on CPU-colocated vLLM, which needs them; ``run_folder``: where the trackers write (default
-    ``cfg.out``)."""
+    every weight sync on CPU-colocated vLLM or a server, which need them; ``run_folder``: where the trackers write
+    (default ``cfg.out``); ``server``: in ``vllm_mode: server``, the
+    :class:`reasonpipe.vllm_server.ManagedServer` the rollouts come from."""
     from trl import GRPOTrainer
 
     from reasonpipe.trl_compat import (check_trl, fused_logprob_trainer_class, seeded_rollout_trainer_class,
-                                       use_cpu_weight_sync)
+                                       use_cpu_weight_sync, use_server_weight_sync, vllm_server_client)
 
     check_trl()
 
@@ -308,14 +330,20 @@ def make_trainer(cfg: RLConfig, model: Any, hf: Any, dataset: Any, reward: Any, 
     args = grpo_config(cfg, world)
     callbacks = list(callbacks) + tracking(cfg.report_to, run_folder or cfg.out)
     if cfg.use_vllm:
-        if resolve_model(cfg.model).kind == "size":
-            raise InputError("use_vllm needs a checkpoint folder as model (vLLM loads it from disk)", field="model")
         for key, value in (("VLLM_CPU_KVCACHE_SPACE", "1"), ("VLLM_ENABLE_V1_MULTIPROCESSING", "0"),
                            ("HF_HUB_OFFLINE", "1")):
             os.environ.setdefault(key, value)
     trainer_class = seeded_rollout_trainer_class(fused_logprob_trainer_class() if cfg.fused_logprobs else GRPOTrainer)
-    trainer = trainer_class(model=model, reward_funcs=[reward], args=args, train_dataset=dataset,
-                            processing_class=hf, callbacks=callbacks)
+    serving = cfg.use_vllm and cfg.vllm_mode == "server"
+    if serving and server is None:
+        raise ValueError("make_trainer: vllm_mode server needs the server (reasonpipe.vllm_server.managed_server)")
+    with vllm_server_client(server, cfg.seed) if serving else contextlib.nullcontext():
+        trainer = trainer_class(model=model, reward_funcs=[reward], args=args, train_dataset=dataset,
+                                processing_class=hf, callbacks=callbacks)
+    if serving and cfg.vllm_server.weight_sync == "disk":
+        if not probe_ids:
+            raise ValueError("make_trainer: a vLLM server's weight pushes are checked on probe_ids")
+        use_server_weight_sync(trainer, server, probe_ids)
     if cfg.use_vllm and cfg.vllm_mode == "colocate" and not cuda:
         if not probe_ids:
             raise ValueError("make_trainer: CPU-colocated vLLM needs probe_ids to check its weight syncs")
@@ -389,6 +417,26 @@ def _process_env_restored(names: tuple[str, ...] = ("RANK", "LOCAL_RANK", "WORLD
         yield
 
 
+@contextlib.contextmanager
+def _serving(cfg: RLConfig) -> Iterator[Any]:
+    """In ``vllm_mode: server``: the run's vLLM server (:func:`reasonpipe.vllm_server.managed_server`: the one at
+    ``vllm_server.url``, or one started on the starting model), stopped at the end; otherwise None."""
+    if not (cfg.use_vllm and cfg.vllm_mode == "server"):
+        yield None
+        return
+    from reasonpipe.vllm_server import managed_server, write_info
+
+    folder = resolve_model(cfg.model).path
+    server = managed_server(cfg.vllm_server, folder, folder, cfg.out, resolve_device(cfg.device), cfg.seed)
+    try:
+        yield server
+    finally:
+        try:
+            write_info(server, cfg.out)  # restarts and requests, for the user
+        finally:
+            server.stop()
+
+
 def train(cfg: RLConfig, callbacks: list | tuple = ()) -> dict[str, Any]:
     """Run (or resume) one GRPO run; returns its summary (also ``out/summary.json``), with ``report.md``,
     ``grpo.png`` and ``manifest.json``.
@@ -410,7 +458,8 @@ def train(cfg: RLConfig, callbacks: list | tuple = ()) -> dict[str, Any]:
                                   resume=cfg.resume if cfg.resume in ("auto", "never") else os.path.abspath(cfg.resume))
     os.makedirs(cfg.out, exist_ok=True)
     if cfg.num_workers == 1:
-        summary = _train_loop(cfg, callbacks)
+        with _serving(cfg) as server:
+            summary = _train_loop(cfg, callbacks, server=server)
     else:
         run_on_workers(_ddp_worker, {"cfg": cfg, "callbacks": list(callbacks)}, num_workers=cfg.num_workers,
                        out=cfg.out, device=cfg.device, max_failures=cfg.max_failures,
@@ -444,13 +493,13 @@ def _ddp_worker(config: dict[str, Any]) -> None:
 def _train_loop(cfg: RLConfig, callbacks: list | tuple = (), *, rank: int = 0, world: int = 1,
                 restored: tuple[str, str] | None = None, first_callbacks: list | tuple = (),
                 trainer_out: str | None = None, replica_checksums: Any = None,
-                summary_extra: dict[str, Any] | None = None) -> dict[str, Any] | None:
+                summary_extra: dict[str, Any] | None = None, server: Any = None) -> dict[str, Any] | None:
     """The GRPO run, the same in the single process (the defaults) and in every data-parallel worker: problems,
     policy, dataset, reward, the checkpoint to resume from (``restored``, else ``cfg.resume``), the metrics file
     (rank 0), training, ``final/`` and ``summary.json`` (rank 0). ``trainer_out``: where TRL writes its
     checkpoints (default ``out``); ``replica_checksums``: every rank's parameter checksum (a collective);
-    ``summary_extra``: added to the summary (a DDP worker's: the Ray node of every rank).
-    Returns the summary on rank 0, None elsewhere."""
+    ``summary_extra``: added to the summary (a DDP worker's: the Ray node of every rank); ``server``: the vLLM
+    server of ``vllm_mode: server``. Returns the summary on rank 0, None elsewhere."""
     import dataclasses
 
     import torch
@@ -489,7 +538,7 @@ def _train_loop(cfg: RLConfig, callbacks: list | tuple = (), *, rank: int = 0, w
     with _process_env_restored():
         trainer = make_trainer(trainer_cfg, model, hf, dataset, reward, list(first_callbacks) + ours + list(callbacks),
                                probe_ids=fmt.prompt_ids(hf, fmt.user_text(task, problems[0])), world=world,
-                               run_folder=cfg.out)
+                               run_folder=cfg.out, server=server)
         t0 = time.time()
         trainer.train(resume_from_checkpoint=checkpoint)
         seconds = time.time() - t0
@@ -518,9 +567,13 @@ def _train_loop(cfg: RLConfig, callbacks: list | tuple = (), *, rank: int = 0, w
                        replica_checksums=checksums)
     summary.update(summary_extra or {})  # a DDP worker's: where the workers ran
     gaps = getattr(trainer, "vllm_sync_gaps", None)
-    if gaps is not None:  # CPU colocate: every weight sync was checked against the trained weights
+    if gaps is not None:  # CPU colocate or a server: every weight sync was checked against the trained weights
         summary["vllm_sync_checks"] = len(gaps)
         summary["vllm_sync_max_logprob_gap"] = max(gaps, default=None)
+    if server is not None:
+        pushes = getattr(trainer, "vllm_push_seconds", [])
+        summary["vllm_server"] = {**server.info(), "pushes": len(pushes),
+                                  "push_seconds_mean": round(sum(pushes) / len(pushes), 4) if pushes else None}
     with atomic_write(os.path.join(cfg.out, "summary.json")) as f:
         json.dump(summary, f, indent=2)
     return summary

@@ -10,6 +10,10 @@ TRL's public API does not cover what the pipeline needs, so a few methods of its
   :mod:`reasonpipe.kernels.logprob` (``_get_per_token_logps_and_entropies``);
 - :func:`use_cpu_weight_sync`: TRL's colocated vLLM rebuilt in float32 on vLLM's CPU backend, with its
   ``vllm_generation.sync_weights`` replaced by a checked reload (:func:`vllm_logprob_gap`);
+- :func:`vllm_server_client` and :func:`use_server_weight_sync`: TRL's server mode talking to a
+  :class:`reasonpipe.vllm_server.ManagedServer`: the ``VLLMClient`` that ``VLLMGeneration`` builds is replaced by a
+  subclass (health before every request, a restart of a dead server, request timeouts, a seed per request), and
+  ``vllm_generation.sync_weights`` by a push through a folder, checked by log-probabilities;
 - :func:`seeded_rollout_trainer_class`: a ``GRPOTrainer`` (or a subclass) whose transformers rollouts are a pure
   function of (seed, step, row of the global batch) (``_generate_single_turn``), so that any number of
   data-parallel workers samples the completions one process samples.
@@ -26,7 +30,9 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from typing import Any
 
 TESTED_TRL = ("1.16",)  # major.minor versions whose private methods the overrides below were written against
@@ -35,7 +41,8 @@ GRADIENT_CHECKPOINTING_HELP = ("recompute activations in the backward pass: less
                                "(TRL's default is on; off here: these models are small)")
 OVERRIDDEN = ("SFTTrainer._get_train_sampler", "SFTTrainer.compute_loss", "SFTTrainer.log",
               "GRPOTrainer._get_per_token_logps_and_entropies", "GRPOTrainer.vllm_generation.sync_weights",
-              "GRPOTrainer._generate_single_turn")
+              "GRPOTrainer._generate_single_turn",
+              "trl.generation.vllm_generation.VLLMClient (server mode)")
 
 
 def check_trl(version: str | None = None) -> str:
@@ -116,15 +123,13 @@ def sft_trainer_class() -> type:
 
 def vllm_logprob_gap(llm: Any, model: Any, ids: list[int]) -> float:
     """Largest |vLLM - transformers| log-probability of the tokens of ``ids`` (each given the ones before)."""
-    import torch
     from vllm import SamplingParams
+
+    from reasonpipe.vllm_server import max_gap, model_logprobs
 
     out = llm.generate([{"prompt_token_ids": ids}], SamplingParams(max_tokens=1, prompt_logprobs=0), use_tqdm=False)
     theirs = [d[t].logprob for d, t in zip(out[0].prompt_logprobs[1:], ids[1:])]
-    with torch.no_grad():
-        logits = model(input_ids=torch.tensor([ids], device=model.device)).logits[0, :-1].float()
-    ours = torch.log_softmax(logits, -1).gather(-1, torch.tensor(ids[1:], device=model.device)[:, None])[:, 0]
-    return float((ours.cpu() - torch.tensor(theirs)).abs().max())
+    return max_gap(model_logprobs(model, ids), theirs)
 
 
 def use_cpu_weight_sync(trainer: Any, probe_ids: list[int], tolerance: float = 1e-3) -> None:
@@ -163,6 +168,120 @@ def use_cpu_weight_sync(trainer: Any, probe_ids: list[int], tolerance: float = 1
                                f"by up to {gap:.3g} (tolerance {tolerance})")
 
     trainer.vllm_sync_gaps = []
+    gen.sync_weights = sync_weights
+
+
+@contextlib.contextmanager
+def vllm_server_client(server: Any, seed: int) -> Iterator[None]:
+    """While a GRPO trainer is built in ``vllm_mode: server``: TRL's ``VLLMClient`` (which ``VLLMGeneration`` builds
+    on the main process) replaced by a subclass that talks to ``server`` (a
+    :class:`reasonpipe.vllm_server.ManagedServer`) whatever URL TRL was given:
+
+    - before every rollout request, ``server.ensure()`` (``/health``; a dead server the job started is restarted
+      from the last pushed weights), and a request that fails on the connection is sent once more after it;
+    - every request has ``request_timeout``, and HTTP retries are few (TRL's 5 with exponential back-off kept a
+      killed server's first request waiting about a minute);
+    - each rollout request carries a seed, ``int_seed("grpo-server-rollout", seed, step, call)``, so the server's
+      samples follow the run's seed;
+    - with ``weight_sync: disk`` there is no NCCL group (:func:`use_server_weight_sync` pushes instead), only a check
+      that the server has its dev-mode endpoints.
+
+    The trainer's step comes from ``client.step_of`` (set by :func:`use_server_weight_sync`)."""
+    import requests
+    import trl.generation.vllm_generation as vg
+    from requests.adapters import HTTPAdapter
+    from urllib3.util.retry import Retry
+
+    from reasonpipe.seeds import int_seed
+
+    check_trl()
+    base = vg.VLLMClient
+
+    class ServerClient(base):
+        def __init__(self, base_url: str | None = None, *args: Any, **kwargs: Any) -> None:
+            server.ensure()
+            super().__init__(base_url=server.url, group_port=kwargs.get("group_port", 51216),
+                             connection_timeout=kwargs.get("connection_timeout", 0.0))
+            adapter = HTTPAdapter(max_retries=Retry(total=1, connect=1, read=0, backoff_factor=0.5,
+                                                    allowed_methods=["GET", "POST"]))
+            self.session.mount("http://", adapter)
+            self.session.mount("https://", adapter)
+            self.step_of: Any = lambda: 0
+            self._calls: tuple[int, int] = (-1, 0)  # (step, requests in that step)
+
+        def init_communicator(self, device: Any = 0) -> None:
+            if server.settings.weight_sync == "nccl":
+                return super().init_communicator(device)
+            self.get_server_info()  # a clear error when the dev-mode endpoints are off
+
+        def _get(self, url: str, **kwargs: Any) -> dict:
+            kwargs.setdefault("timeout", server.settings.request_timeout)
+            return super()._get(url, **kwargs)
+
+        def _post(self, url: str, **kwargs: Any) -> dict:
+            kwargs.setdefault("timeout", server.settings.request_timeout)
+            try:
+                return super()._post(url, **kwargs)
+            except requests.Timeout:
+                raise RuntimeError(f"the vLLM server at {self.base_url} did not answer {url} within "
+                                   f"{server.settings.request_timeout:g} s (vllm_server.request_timeout)") from None
+
+        def generate(self, prompts: Any, *args: Any, generation_kwargs: dict | None = None, **kwargs: Any) -> dict:
+            step = self.step_of()
+            calls = self._calls[1] + 1 if self._calls[0] == step else 0
+            self._calls = (step, calls)
+            generation_kwargs = {"seed": int_seed("grpo-server-rollout", seed, step, calls) % 2**31,
+                                 **(generation_kwargs or {})}
+            for attempt in range(2):
+                if server.ensure(hooks=True):
+                    self.base_url = server.url
+                try:
+                    out = super().generate(prompts, *args, generation_kwargs=generation_kwargs, **kwargs)
+                    server.requests += 1
+                    return out
+                except requests.ConnectionError:
+                    if attempt:
+                        raise
+            raise AssertionError("unreachable")
+
+    vg.VLLMClient = ServerClient
+    try:
+        yield
+    finally:
+        vg.VLLMClient = base
+
+
+def use_server_weight_sync(trainer: Any, server: Any, probe_ids: list[int], tolerance: float = 1e-3) -> None:
+    """TRL's ``vllm_generation.sync_weights`` in server mode replaced by a push through a folder
+    (:meth:`reasonpipe.vllm_server.ManagedServer.push`: every ``state_dict`` key, the tied LM head included), then
+    the check: the server's log-probabilities on ``probe_ids`` within ``tolerance`` of the trained model's
+    (RuntimeError otherwise), also after a restart. Main process only (DDP replicas hold the same weights)."""
+    from reasonpipe.vllm_server import full_state
+
+    gen = trainer.vllm_generation
+    trainer.vllm_sync_gaps = []
+    trainer.vllm_push_seconds = []
+
+    def check() -> None:
+        model = trainer.accelerator.unwrap_model(trainer.model)
+        gap = server.logprob_gap(model, probe_ids)
+        trainer.vllm_sync_gaps.append(gap)
+        if gap > tolerance:
+            raise RuntimeError(f"the vLLM server at {server.url} does not follow the trained weights: "
+                               f"log-probabilities differ by up to {gap:.3g} (tolerance {tolerance})")
+
+    def sync_weights() -> None:
+        if not trainer.accelerator.is_main_process:
+            return
+        model = trainer.accelerator.unwrap_model(trainer.model)
+        if server.ensure(hooks=False):  # restarted from the last push: this push and check follow
+            gen.vllm_client.base_url = server.url
+        trainer.vllm_push_seconds.append(server.push(full_state(model), model.config))
+        check()
+
+    if trainer.accelerator.is_main_process:
+        gen.vllm_client.step_of = lambda: trainer.state.global_step
+        server.on_restart.append(check)
     gen.sync_weights = sync_weights
 
 

@@ -36,7 +36,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "reasonpipe.searchers", "reasonpipe.verifiers", "reasonpipe.tracegen", "reasonpipe.verify", "reasonpipe.programsearch")),
     ("models, sampling, inference strategies", (
         "reasonpipe.models", "reasonpipe.budgets", "reasonpipe.sampling", "reasonpipe.ray_sampling",
-        "reasonpipe.strategies")),
+        "reasonpipe.vllm_server", "reasonpipe.strategies")),
     ("training and evaluation", (
         "reasonpipe.diagnostics", "reasonpipe.trl_compat", "reasonpipe.distributed", "reasonpipe.sft", "reasonpipe.rewards", "reasonpipe.rl", "reasonpipe.evaluation",
         "reasonpipe.trainer_args", "reasonpipe.export", "reasonpipe.latent", "reasonpipe.latent_data", "reasonpipe.latent_train", "reasonpipe.latent_probe")),
