@@ -1,7 +1,8 @@
 """RL with verifier rewards: TRL's ``GRPOTrainer`` on a task's problems, from an SFT checkpoint or from scratch.
 
 A run generates ``problems`` training problems (seeded), rolls out ``num_generations`` completions per
-prompt (transformers ``generate``, or TRL's vLLM integration with ``use_vllm``), scores them with a verifier
+prompt (transformers ``generate``; or TRL's vLLM integration with ``use_vllm``: colocated in the trainer, or a
+server the job starts or names by URL, :mod:`reasonpipe.vllm_server`), scores them with a verifier
 reward (:mod:`reasonpipe.rewards`: correctness, shaped or step score) and takes GRPO steps. Every
 ``probe_every`` steps (and before the first and after the last) it samples ``max(probe_ks)`` completions for
 each of a fixed set of held-out probe problems and logs pass@k, so the run shows what RL does to diversity
@@ -20,7 +21,8 @@ beside it; the config's ``tokenizer``/``format``/``layout`` must agree with it. 
 checkpoint (TRL restores optimizer, scheduler, RNG and step); the prompt order is TRL's seeded sampler.
 
 Data-parallel (``num_workers > 1``): the same loop on Ray Train workers, the global batch split over them, the
-rollouts seeded per row so that any number of workers samples the same completions (see :func:`train`).
+rollouts seeded per row so that any number of workers samples the same completions (see :func:`train`); with a
+vLLM server, rank 0 asks it for every worker's rollouts in one seeded request.
 
 What it does not do: no reference-model KL unless ``beta > 0`` (the paper's runs used 0); no reward
 normalisation beyond GRPO's group baseline; the probe's pass@k uses the unbiased estimator over
@@ -127,9 +129,9 @@ class RLConfig(TrainerSettings):
         if (self.prompts_per_step * self.num_generations) % self.num_workers:
             raise InputError(f"the global batch ({self.prompts_per_step} prompts x {self.num_generations} "
                              f"generations) must split evenly over {self.num_workers} workers", field="num_workers")
-        if self.num_workers > 1 and self.use_vllm:
-            raise InputError("use_vllm with num_workers > 1 is not supported (colocated or server): the workers "
-                             "roll out with transformers", field="use_vllm")
+        if self.num_workers > 1 and self.use_vllm and self.vllm_mode != "server":
+            raise InputError("colocated vLLM with num_workers > 1 is not supported: use vllm_mode server (rank 0 "
+                             "asks one server for every worker's rollouts)", field="vllm_mode")
         if self.num_workers > 1 and self.max_failures < -1:
             raise InputError("max_failures must be -1 (no limit) or at least 0", field="max_failures")
 
@@ -335,7 +337,7 @@ def make_trainer(cfg: RLConfig, model: Any, hf: Any, dataset: Any, reward: Any, 
             os.environ.setdefault(key, value)
     trainer_class = seeded_rollout_trainer_class(fused_logprob_trainer_class() if cfg.fused_logprobs else GRPOTrainer)
     serving = cfg.use_vllm and cfg.vllm_mode == "server"
-    if serving and server is None:
+    if serving and server is None and world == 1:  # data-parallel: rank 0 has it (only TRL's main process asks)
         raise ValueError("make_trainer: vllm_mode server needs the server (reasonpipe.vllm_server.managed_server)")
     with vllm_server_client(server, cfg.seed) if serving else contextlib.nullcontext():
         trainer = trainer_class(model=model, reward_funcs=[reward], args=args, train_dataset=dataset,
@@ -418,16 +420,24 @@ def _process_env_restored(names: tuple[str, ...] = ("RANK", "LOCAL_RANK", "WORLD
 
 
 @contextlib.contextmanager
-def _serving(cfg: RLConfig) -> Iterator[Any]:
+def _serving(cfg: RLConfig, in_worker: bool = False) -> Iterator[Any]:
     """In ``vllm_mode: server``: the run's vLLM server (:func:`reasonpipe.vllm_server.managed_server`: the one at
-    ``vllm_server.url``, or one started on the starting model), stopped at the end; otherwise None."""
+    ``vllm_server.url``, or one started on the starting model), stopped at the end; otherwise None.
+    ``in_worker``: for rank 0 of data-parallel training, where ``launch: auto`` is a child process beside it (the
+    workers already hold their CPUs or GPUs; ``launch: ray`` with ``resources`` gives the server its own); the
+    server then lives and dies with that worker, and a restarted worker group starts a new one."""
+    import dataclasses
+
     if not (cfg.use_vllm and cfg.vllm_mode == "server"):
         yield None
         return
     from reasonpipe.vllm_server import managed_server, write_info
 
+    settings = cfg.vllm_server
+    if in_worker and settings.launch == "auto":
+        settings = dataclasses.replace(settings, launch="process")
     folder = resolve_model(cfg.model).path
-    server = managed_server(cfg.vllm_server, folder, folder, cfg.out, resolve_device(cfg.device), cfg.seed)
+    server = managed_server(settings, folder, folder, cfg.out, resolve_device(cfg.device), cfg.seed)
     try:
         yield server
     finally:
@@ -484,10 +494,12 @@ def _ddp_worker(config: dict[str, Any]) -> None:
 
     cfg = dataclasses.replace(config["cfg"], device="cuda" if config["use_gpu"] else "cpu")
     rank, world = rank_and_world()
-    with restored_checkpoint() as restored, scratch_folder(rank) as scratch:
+    serving = _serving(cfg, in_worker=True) if rank == 0 else contextlib.nullcontext()  # TRL's main process asks
+    with restored_checkpoint() as restored, scratch_folder(rank) as scratch, serving as server:
         _train_loop(cfg, config["callbacks"], rank=rank, world=world, restored=restored,
                     summary_extra={"worker_nodes": gather_worker_nodes()},
-                    first_callbacks=[report_to_ray()], trainer_out=scratch, replica_checksums=gather_checksums)
+                    first_callbacks=[report_to_ray()], trainer_out=scratch, replica_checksums=gather_checksums,
+                    server=server)
 
 
 def _train_loop(cfg: RLConfig, callbacks: list | tuple = (), *, rank: int = 0, world: int = 1,

@@ -69,8 +69,8 @@ class ServerSettings:
         "an existing server (http://host:port, started with VLLM_SERVER_DEV_MODE=1, e.g. python -m "
         "reasonpipe.vllm_server MODEL); empty: the job starts one"))
     launch: str = field(default="auto", metadata=helptext(
-        "where the job starts its server: auto (a Ray actor when the job runs on Ray, else a child process) | "
-        "process | ray"))
+        "where the job starts its server: auto (a Ray actor when a single-process job runs on Ray, else a child "
+        "process beside the trainer, or beside rank 0 of data-parallel training) | process | ray"))
     resources: dict[str, Any] = field(default_factory=dict, metadata=helptext(
         "launch ray: the actor's resources (num_cpus, num_gpus, resources; default 1 CPU, and 1 GPU on CUDA)"))
     restarts: int = field(default=1, metadata=helptext(
@@ -253,13 +253,20 @@ class RayServer:
 
     def start(self, model: str = "") -> str:
         import ray
-        from ray.exceptions import RayActorError
+        from ray.exceptions import GetTimeoutError, RayActorError
 
         for attempt in range(2):
             if self.actor is None:
                 self.actor = self._new_actor()
             try:
-                return ray.get(self.actor.start.remote(model), timeout=self.spec.start_timeout + 120)
+                return ray.get(self.actor.start.remote(model), timeout=self.spec.start_timeout + 60)
+            except GetTimeoutError:
+                free = {k: v for k, v in ray.available_resources().items() if not k.startswith(("node:", "memory",
+                                                                                                 "object_store"))}
+                self.stop()
+                raise ServerGone(f"the vLLM server's Ray actor ({self.resources}) did not start within "
+                                 f"{self.spec.start_timeout + 60:g} s; the cluster has {free} free "
+                                 f"(vllm_server.resources, or launch: process)") from None
             except RayActorError:
                 self.actor = None  # its node died: a new actor, wherever Ray places it
                 if attempt:
@@ -360,6 +367,9 @@ class ManagedServer:
         """Check ``/health``; restart a dead server the job owns (True when it did; then ``on_restart`` runs if
         ``hooks``). :class:`ServerGone` when it cannot be restarted."""
         reason = health(self.url)
+        if reason is not None:
+            time.sleep(1.0)  # once more before a restart: a loaded machine can be slow to answer
+            reason = health(self.url, timeout=15.0)
         if reason is None:
             return False
         if self.host is None:
@@ -433,7 +443,10 @@ class ManagedServer:
         out = {"url": self.url, "restarts": self.restarts, "requests": self.requests,
                "started_by": "url" if self.host is None else type(self.host).__name__}
         if self.host is not None:
-            out.update({k: v for k, v in self.host.info().items() if k != "url"})
+            try:
+                out.update({k: v for k, v in self.host.info().items() if k != "url"})
+            except Exception as e:  # a Ray actor gone with its node: what is known without it
+                out["host_info"] = f"not readable: {type(e).__name__}"
         return out
 
     def stop(self) -> None:

@@ -236,5 +236,5 @@ def test_grpo_worker_settings_that_cannot_work(tmp_path):
 
     with pytest.raises(InputError, match="split evenly over 3 workers"):
         check(grpo_config(tmp_path, num_workers=3))
-    with pytest.raises(InputError, match="use_vllm with num_workers > 1"):
+    with pytest.raises(InputError, match="colocated vLLM with num_workers > 1"):
         check(grpo_config(tmp_path, use_vllm=True, model=str(tmp_path)))

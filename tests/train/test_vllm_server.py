@@ -28,13 +28,38 @@ def start_folder(tmp_path):
     return start
 
 
-def server_config(tmp_path, start, steps=2, **server):
+def server_config(tmp_path, start, steps=2, num_workers=1, **server):
     from reasonpipe.rl import RLConfig
 
     return RLConfig(model=str(start), out=str(tmp_path / "rl"), task="countdown", task_options=TASK, problems=8,
                     probe_problems=2, probe_ks=[1, 2], probe_every=0, num_generations=4, prompts_per_step=2,
                     max_steps=steps, max_completion_length=16, save_every=1, lr=1e-2, use_vllm=True,
-                    vllm_mode="server", vllm_server=ServerSettings(max_model_len=512, **server), quiet=True)
+                    vllm_mode="server", vllm_server=ServerSettings(max_model_len=512, **server), quiet=True,
+                    reward="step_score", device="cpu", num_workers=num_workers, max_failures=0)
+
+
+def step_rows(out):
+    """Step, loss and mean reward of every logged step, flat."""
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    return [x for r in rows if "loss" in r for x in (r["step"], r["loss"], r["reward"])]
+
+
+def final_params(out):
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_pretrained(out / "final").state_dict()
+
+
+@pytest.fixture(scope="module")
+def served_one(tmp_path_factory):
+    """One process, its server started by the job as a child process (launch process): (summary, run folder,
+    starting model folder)."""
+    pytest.importorskip("vllm")
+    from reasonpipe.rl import train
+
+    tmp_path = tmp_path_factory.mktemp("served-one")
+    start = start_folder(tmp_path)
+    return train(server_config(tmp_path, start, launch="process")), tmp_path / "rl", start
 
 
 def kill_at(step, pid_of):
@@ -138,22 +163,52 @@ def test_server_mode_refusals(tmp_path):
 
 @pytest.mark.vllm
 @pytest.mark.slow
-def test_grpo_rollouts_from_a_server_the_job_starts(tmp_path):
+def test_grpo_rollouts_from_a_server_the_job_starts(served_one):
     """launch process: the server starts on the starting model; every step's rollouts come from it (one request per
     step) and every weight push is checked (the server's log-probabilities within 1e-3 of the trained model's);
-    the server is stopped at the end."""
-    pytest.importorskip("vllm")
-    from reasonpipe.rl import train
-
-    start = start_folder(tmp_path)
-    summary = train(server_config(tmp_path, start, launch="process"))
+    the server is stopped at the end, and the model trained."""
+    summary, out, start = served_one
     served = summary["vllm_server"]
     assert summary["steps"] == 2 and served["started_by"] == "ServerProcess"
     assert served["requests"] == 2 and served["pushes"] == 2 and served["restarts"] == 0
     assert summary["vllm_sync_checks"] == 2 and summary["vllm_sync_max_logprob_gap"] < 1e-3
     with pytest.raises(ProcessLookupError):
         os.kill(served["pid"], 0)  # stopped with the run
-    assert (tmp_path / "rl" / "vllm_weights" / "model.safetensors").exists()
+    assert (out / "vllm_weights" / "model.safetensors").exists()
+    from transformers import AutoModelForCausalLM
+
+    before = AutoModelForCausalLM.from_pretrained(start).state_dict()
+    after = final_params(out)
+    assert max((after[k] - before[k]).abs().max().item() for k in after) > 1e-2  # 10x the two-worker bound below
+
+
+@pytest.mark.vllm
+@pytest.mark.slow
+def test_two_workers_ask_one_server_and_train_what_one_process_trains(served_one, tmp_path):
+    """num_workers 2 (Ray Train, gloo): rank 0 starts the server beside it and asks it for both workers' rollouts
+    (TRL gathers the prompts; the request and its seed are the one process's), so losses, rewards and the final
+    parameters match the one-process run's."""
+    from reasonpipe.localray import init_local_ray
+    from reasonpipe.rl import train
+
+    one, one_out, start = served_one
+    init_local_ray(num_cpus=2)
+    import ray
+
+    try:
+        summary = train(server_config(tmp_path, start, num_workers=2))
+    finally:
+        ray.shutdown()
+    served = summary["vllm_server"]
+    assert summary["workers"] == 2 and served["started_by"] == "ServerProcess" and served["requests"] == 2
+    assert summary["vllm_sync_checks"] == 2 and summary["vllm_sync_max_logprob_gap"] < 1e-3
+    # the same rollouts (the rewards are equal to the last digit); GRPO's loss is a mean of advantages near 0, so
+    # DDP's other summation order shows in its last bits: 3.4e-7 measured, allowed 1e-6 absolute
+    assert step_rows(tmp_path / "rl") == pytest.approx(step_rows(one_out), rel=1e-5, abs=1e-6)
+    one_params, two_params = final_params(one_out), final_params(tmp_path / "rl")
+    # Adam at lr 1e-2 moves a weight whose gradient is at rounding level by up to lr, so the summation-order noise
+    # reaches the parameters: 5.9e-5 measured; other rollouts on one side would move many weights by ~lr (1e-2)
+    assert max((one_params[k] - two_params[k]).abs().max().item() for k in one_params) < 1e-3
 
 
 @pytest.mark.vllm
