@@ -342,6 +342,8 @@ def make_trainer(cfg: RLConfig, model: Any, hf: Any, dataset: Any, reward: Any, 
     with vllm_server_client(server, cfg.seed) if serving else contextlib.nullcontext():
         trainer = trainer_class(model=model, reward_funcs=[reward], args=args, train_dataset=dataset,
                                 processing_class=hf, callbacks=callbacks)
+    if serving and trainer.accelerator.is_main_process:  # the seed of each rollout request follows the step
+        trainer.vllm_generation.vllm_client.step_of = lambda: trainer.state.global_step
     if serving and cfg.vllm_server.weight_sync == "disk":
         if not probe_ids:
             raise ValueError("make_trainer: a vLLM server's weight pushes are checked on probe_ids")

@@ -186,7 +186,8 @@ def vllm_server_client(server: Any, seed: int) -> Iterator[None]:
     - with ``weight_sync: disk`` there is no NCCL group (:func:`use_server_weight_sync` pushes instead), only a check
       that the server has its dev-mode endpoints.
 
-    The trainer's step comes from ``client.step_of`` (set by :func:`use_server_weight_sync`)."""
+    The trainer's step comes from ``client.step_of``, which the caller points at the trainer once it is built
+    (``reasonpipe.rl.make_trainer``); a resumed run then draws the seeds the uninterrupted one drew."""
     import requests
     import trl.generation.vllm_generation as vg
     from requests.adapters import HTTPAdapter
@@ -280,7 +281,6 @@ def use_server_weight_sync(trainer: Any, server: Any, probe_ids: list[int], tole
         check()
 
     if trainer.accelerator.is_main_process:
-        gen.vllm_client.step_of = lambda: trainer.state.global_step
         server.on_restart.append(check)
     gen.sync_weights = sync_weights
 
