@@ -87,14 +87,14 @@ class ServerSettings:
 
     def __post_init__(self) -> None:
         if self.launch not in LAUNCHES:
-            raise InputError(f"unknown launch {self.launch!r} ({' | '.join(LAUNCHES)})", field="vllm_server.launch")
+            raise InputError(f"unknown launch {self.launch!r} ({' | '.join(LAUNCHES)})", field="launch")
         if self.weight_sync not in WEIGHT_SYNCS:
             raise InputError(f"unknown weight_sync {self.weight_sync!r} ({' | '.join(WEIGHT_SYNCS)})",
-                             field="vllm_server.weight_sync")
+                             field="weight_sync")
         if self.url and not self.url.startswith(("http://", "https://")):
-            raise InputError(f"url must start with http:// or https://, not {self.url!r}", field="vllm_server.url")
+            raise InputError(f"url must start with http:// or https://, not {self.url!r}", field="url")
         if self.restarts < 0 or self.start_timeout <= 0 or self.request_timeout <= 0:
-            raise InputError("restarts must be >= 0 and the timeouts positive", field="vllm_server.restarts")
+            raise InputError("restarts must be >= 0 and the timeouts positive", field="restarts")
 
 
 def free_port() -> int:

@@ -93,6 +93,12 @@ def test_settings_are_checked():
         ServerSettings(url="localhost:8000")
     with pytest.raises(InputError, match="restarts"):
         ServerSettings(restarts=-1)
+    from reasonpipe.config import build
+    from reasonpipe.rl import RLConfig
+
+    with pytest.raises(InputError) as bad:  # in a GRPO config: the dotted field, once
+        build(RLConfig, {"vllm_server": {"launch": "docker"}})
+    assert bad.value.field == "vllm_server.launch"
 
 
 def test_server_arguments_and_environment():
