@@ -38,8 +38,9 @@ Multi-node: ``--storage PATH_OR_URI`` names the shared storage the run folders l
 submitted, a small job runs :mod:`reasonpipe.storage` on the cluster (every node writes and reads a marker there)
 and a node that cannot is named, with the reason, and nothing is submitted; the job gets ``REASONPIPE_STORAGE``.
 ``--runtime-env '{pip: [...], env_vars: {...}, container: {...}}'`` is merged into the job's runtime_env (Ray's
-fields: the environment on every node is Ray's to build from it). Not done here: moving data, or choosing a node. Job fields named like ``submit``'s own flags (``--name``, ``--address``) go
-after ``--``: ``reasonpipe submit pipeline --config F -- --name other``.
+fields: the environment on every node is Ray's to build from it). Not done here: moving data, or choosing a node.
+Job fields named like ``submit``'s own flags (``--name``, ``--address``) go after ``--``:
+``reasonpipe submit pipeline --config F -- --name other``.
 
 Example::
 
@@ -485,19 +486,19 @@ def _submit_command(args: argparse.Namespace) -> int:
                name=args.name, num_gpus=args.num_gpus, environ=os.environ, now=time.time(),
                python="python" if address is not None else sys.executable,
                local_address=address is not None and same_machine(address))
-    sub = with_runtime_env(sub, getattr(args, "runtime_env", None), getattr(args, "storage", None))
+    sub = with_runtime_env(sub, args.runtime_env, args.storage)
     if address is None:
         with embedded_ray() as url:
             _check_local_gpus(sub.num_gpus)
             client = connect(url)
-            if getattr(args, "storage", None):
+            if args.storage:
                 check_storage_on_cluster(client, sub, args.storage)
             return _run_with_retries(client, sub, None, url, retries)
     client = connect(address)
     for rel in sub.large_files:
         _say(f"not uploading {rel} (over {LARGE_FILE_BYTES // 2**20} MiB)")
     _say(f"uploading {sub.runtime_env['working_dir']} as the job's working_dir")
-    if getattr(args, "storage", None):
+    if args.storage:
         check_storage_on_cluster(client, sub, args.storage)
     if args.no_wait:
         sid = _submit(client, sub)

@@ -50,7 +50,8 @@ def quiet(name: str, level: str = "WARNING") -> Iterator[None]:
         logger.setLevel(saved)
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port nobody listens on now (on every interface; whoever asked binds it a moment later)."""
     import socket
 
     with socket.socket() as s:
@@ -115,7 +116,7 @@ def init_local_ray(**kwargs: Any):
 
     import ray
 
-    port = _free_port()
+    port = free_port()
     options = {"address": LOCAL, "include_dashboard": True, "dashboard_host": "127.0.0.1", "dashboard_port": port,
                "logging_level": logging.WARNING, "log_to_driver": False, **kwargs}
     env = {"RAY_API_SERVER_ADDRESS": f"http://127.0.0.1:{options['dashboard_port']}",
@@ -124,7 +125,7 @@ def init_local_ray(**kwargs: Any):
         os.environ.update(env)
         # "token authentication is enabled": noise for a cluster on 127.0.0.1
         with quiet("ray._private.authentication.authentication_token_setup", "ERROR"), \
-                _dashboard_agent_port(_free_port()), _sigint_blocked():
+                _dashboard_agent_port(free_port()), _sigint_blocked():
             return ray.init(**options)
 
 

@@ -303,7 +303,7 @@ def grpo_config(cfg: RLConfig, world: int = 1):
         use_vllm=cfg.use_vllm,
         vllm_mode=cfg.vllm_mode,
         vllm_server_base_url=cfg.vllm_server.url or None,  # a server the job starts: its client finds it
-        vllm_server_host="0.0.0.0",
+        vllm_server_host="0.0.0.0",  # TRL's defaults, owned so that trl: refuses them (home: vllm_server.url)
         vllm_server_port=8000,
         vllm_server_timeout=cfg.vllm_server.start_timeout,
         save_only_model=False,
@@ -439,7 +439,7 @@ def _serving(cfg: RLConfig, in_worker: bool = False) -> Iterator[Any]:
     if in_worker and settings.launch == "auto":
         settings = dataclasses.replace(settings, launch="process")
     folder = resolve_model(cfg.model).path
-    server = managed_server(settings, folder, folder, cfg.out, resolve_device(cfg.device), cfg.seed)
+    server = managed_server(settings, folder, cfg.out, resolve_device(cfg.device), cfg.seed)
     try:
         yield server
     finally:

@@ -179,8 +179,8 @@ def vllm_server_client(server: Any, seed: int) -> Iterator[None]:
 
     - before every rollout request, ``server.ensure()`` (``/health``; a dead server the job started is restarted
       from the last pushed weights), and a request that fails on the connection is sent once more after it;
-    - every request has ``request_timeout``, and HTTP retries are few (TRL's 5 with exponential back-off kept a
-      killed server's first request waiting about a minute);
+    - every request has ``request_timeout``, and HTTP retries are few (TRL's 5 retries, back-off 2 s doubling,
+      add up to about a minute, 2 + 4 + 8 + 16 + 32 s, before a killed server's first request fails);
     - each rollout request carries a seed, ``int_seed("grpo-server-rollout", seed, step, call)``, so the server's
       samples follow the run's seed;
     - with ``weight_sync: disk`` there is no NCCL group (:func:`use_server_weight_sync` pushes instead), only a check

@@ -29,6 +29,7 @@ Example (a server for a job on another machine to name with ``vllm_server: {url:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -44,6 +45,7 @@ from typing import Any
 
 from reasonpipe.config import helptext
 from reasonpipe.errors import InputError
+from reasonpipe.localray import free_port
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +53,9 @@ SERVED_NAME = "reasonpipe"  # the model name the servers started here answer to 
 WEIGHTS_FOLDER = "vllm_weights"  # under the run folder: the last pushed weights
 LAUNCHES = ("auto", "process", "ray")
 WEIGHT_SYNCS = ("disk", "nccl")
-# Run in the server's process: die with the process that started it (Linux), then become vLLM's API server.
-_BOOT = ("import ctypes, os, signal, sys\n"
-         "try:\n    ctypes.CDLL(None).prctl(1, signal.SIGTERM)\nexcept Exception:\n    pass\n"
+# Run in the server's process: die with the process that started it (reasonpipe.processes.die_with_parent: the
+# setting survives exec), then become vLLM's API server.
+_BOOT = ("import os, sys\nfrom reasonpipe.processes import die_with_parent\ndie_with_parent()\n"
          "os.execv(sys.executable, [sys.executable, '-m', 'vllm.entrypoints.openai.api_server'] + sys.argv[1:])")
 
 
@@ -97,22 +99,13 @@ class ServerSettings:
             raise InputError("restarts must be >= 0 and the timeouts positive", field="restarts")
 
 
-def free_port() -> int:
-    """A TCP port nobody listens on now (the server binds it a moment later)."""
-    with socket.socket() as s:
-        s.bind(("", 0))
-        return s.getsockname()[1]
-
-
 def node_address() -> str:
     """This machine's address as other nodes reach it (Ray's node address inside a Ray actor)."""
-    try:
+    with contextlib.suppress(ImportError):
         import ray
 
         if ray.is_initialized():
             return ray.util.get_node_ip_address()
-    except ImportError:
-        pass
     return socket.gethostbyname(socket.gethostname())
 
 
@@ -230,10 +223,8 @@ class ServerProcess:
                 break
             except subprocess.TimeoutExpired:
                 continue
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)  # engine processes left behind by a server that exited first
-        except ProcessLookupError:
-            pass
+        with contextlib.suppress(ProcessLookupError):  # engine processes left by a server that exited first
+            os.killpg(proc.pid, signal.SIGKILL)
 
 
 class RayServer:
@@ -292,12 +283,13 @@ class RayServer:
 
 
 def ray_available() -> bool:
-    """Whether this process is on a Ray cluster (connected, or inside a Ray job or task)."""
+    """Whether this process is on a Ray cluster: connected, or inside a Ray job (``RAY_ADDRESS`` naming a cluster;
+    ``local`` means none, as for :func:`reasonpipe.localray.ray_session`)."""
     try:
         import ray
     except ImportError:
         return False
-    return ray.is_initialized() or bool(os.environ.get("RAY_ADDRESS"))
+    return ray.is_initialized() or os.environ.get("RAY_ADDRESS", "local") != "local"
 
 
 def full_state(model: Any) -> dict[str, Any]:
@@ -454,10 +446,9 @@ class ManagedServer:
             self.host.stop()
 
 
-def managed_server(settings: ServerSettings, model: str, tokenizer: str, out: str, device: str,
-                   seed: int) -> ManagedServer:
+def managed_server(settings: ServerSettings, model: str, out: str, device: str, seed: int) -> ManagedServer:
     """The server of a GRPO run with ``out`` as its run folder: the one at ``settings.url``, or one started here on
-    ``model`` (a folder) as ``settings.launch`` says; returns once it answers. Its log: ``<out>/vllm_server.log``;
+    ``model`` (a folder, whose tokenizer also serves restarts from pushed weights) as ``settings.launch`` says; returns once it answers. Its log: ``<out>/vllm_server.log``;
     where it runs: ``<out>/vllm_server.json``."""
     weights_dir = os.path.join(os.path.abspath(out), WEIGHTS_FOLDER)
     if settings.url:
@@ -468,7 +459,7 @@ def managed_server(settings: ServerSettings, model: str, tokenizer: str, out: st
     launch = settings.launch
     if launch == "auto":
         launch = "ray" if ray_available() else "process"
-    spec = ServerSpec(model=os.path.abspath(model), tokenizer=os.path.abspath(tokenizer), device=device,
+    spec = ServerSpec(model=os.path.abspath(model), device=device,
                       host="0.0.0.0" if launch == "ray" else "127.0.0.1", max_model_len=settings.max_model_len,
                       seed=seed, log=os.path.join(os.path.abspath(out), "vllm_server.log"),
                       start_timeout=settings.start_timeout, weight_sync=settings.weight_sync, args=settings.args)
@@ -476,7 +467,7 @@ def managed_server(settings: ServerSettings, model: str, tokenizer: str, out: st
         import ray
 
         if not ray.is_initialized():
-            ray.init(address=os.environ.get("RAY_ADDRESS") or None, log_to_driver=False)
+            ray.init(log_to_driver=False)  # the cluster RAY_ADDRESS names, else a local Ray for this process
         resources = settings.resources or ({"num_cpus": 1, "num_gpus": 1} if device == "cuda" else {"num_cpus": 1})
         host: Any = RayServer(spec, resources)
     else:

@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -32,15 +31,11 @@ from pathlib import Path
 
 import pytest
 
+from reasonpipe.localray import free_port
+
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning")]
 TASK = "{numbers: 3, max_number: 9, target_min: 10, target_max: 49}"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def short_dir() -> str:
@@ -64,7 +59,7 @@ def cluster(monkeypatch):
         ray.shutdown()
     monkeypatch.setenv("PATH", os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    port = _free_port()
+    port = free_port()
     c = Cluster(initialize_head=True, head_node_args={
         "num_cpus": 1, "resources": {"node_a": 1}, "include_dashboard": True, "dashboard_host": "127.0.0.1",
         "dashboard_port": port})

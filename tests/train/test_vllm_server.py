@@ -137,7 +137,7 @@ def test_full_state_keeps_the_tied_head(tmp_path):
 
 
 def test_a_server_that_does_not_answer_is_named(tmp_path):
-    from reasonpipe.vllm_server import free_port
+    from reasonpipe.localray import free_port
 
     url = f"http://127.0.0.1:{free_port()}"
     server = ManagedServer(url=url)
